@@ -1,0 +1,34 @@
+import type { EventEmitter } from 'node:events';
+
+/**
+ * What the transport layer sees of the path: an unreliable datagram pipe to a
+ * peer that never moves. Roaming, sealing, replay protection and renewal all
+ * happen below this interface (ServerPath, ClientPath), so KCP and QUIC never
+ * learn that an address changed.
+ *
+ * Events (for liveness-aware layers above):
+ *  - 'contact-lost'     (sinceMs: number)  no authenticated datagram for a while
+ *  - 'contact-restored' ()                 an authenticated datagram arrived again
+ *  - 'renewed'          ()                 the path switched socket/address (probe at once)
+ *  - 'gave-up'          (reason: string)   UdpAliveTimeout passed; the path is closed
+ *  - 'close'            ()
+ */
+export interface DatagramPath extends EventEmitter {
+  /** Largest payload accepted by send(), in bytes (UdpMTU minus sealing overhead). */
+  readonly payloadBudget: number;
+  /**
+   * Send one datagram, best effort. Never throws for network trouble (that is
+   * counted and may trigger a renewal). Throws RangeError if payload.length >
+   * payloadBudget. The caller may reuse `payload` after the call returns.
+   */
+  send(payload: Uint8Array): void;
+  /**
+   * Receiver of authenticated, decrypted payloads, in arrival order (which may
+   * differ from send order). The receiver owns the Buffer.
+   */
+  onDatagram: ((payload: Buffer) => void) | null;
+  /** Smoothed round-trip time in ms from the path's echoed timestamps (RFC 6298), or NaN before the first sample. */
+  readonly srttMs: number;
+  /** Stop everything; idempotent. */
+  close(): void;
+}

@@ -1,0 +1,9 @@
+import { readFileSync } from 'node:fs';
+
+/** The package version, read once at start-up from package.json. */
+export const VERSION: string = (JSON.parse(
+  readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+) as { version: string }).version;
+
+/** Wire protocol version carried in the bootstrap line and the datagram header. */
+export const PROTOCOL_VERSION = 1;
