@@ -9,9 +9,9 @@ import type { EventEmitter } from 'node:events';
  * Events (for liveness-aware layers above):
  *  - 'contact-lost'     (sinceMs: number)  no authenticated datagram for a while
  *  - 'contact-restored' ()                 an authenticated datagram arrived again
- *  - 'renewed'          ()                 the path switched socket/address (probe at once)
+ *  - 'renewed'          (reason: string)   the path switched socket/address (probe at once)
  *  - 'gave-up'          (reason: string)   UdpAliveTimeout passed; the path is closed
- *  - 'close'            ()
+ *  - 'close'            (reason?: string)  closed locally, by the peer's goodbye, or after giving up
  */
 export interface DatagramPath extends EventEmitter {
   /** Largest payload accepted by send(), in bytes (UdpMTU minus sealing overhead). */

@@ -1,0 +1,61 @@
+import { PATH_OVERHEAD_BYTES } from './datagram-format.js';
+import { SESSION_SECRET_BYTES } from '../crypto/session-secret.js';
+
+/** How datagrams travel: plain UDP, or framed over TCP where UDP is blocked (UdpProxyMode). */
+export type ProxyMode = 'udp' | 'tcp';
+
+/** Defaults shared by both ends. */
+export const PATH_DEFAULTS = {
+  /** UdpMTU: largest sealed datagram in bytes. */
+  mtu: 1400,
+  /** No authenticated datagram for this long: 'contact-lost' (and a client renewal). */
+  heartbeatTimeoutMs: 3000,
+  /** UdpAliveTimeout: no contact for this long and the path gives up. */
+  aliveTimeoutMs: 86_400_000,
+  proxyMode: 'udp' as ProxyMode,
+  /** How often the client looks for a change of local addresses. */
+  interfacePollMs: 2000,
+} as const;
+
+/** Largest UDP payload over IPv4; an MTU above it could never be sent. */
+const MAX_MTU = 65_507;
+/** Smallest MTU that still leaves room for a useful payload. */
+const MIN_MTU = PATH_OVERHEAD_BYTES + 64;
+
+/** The options both ends take, after validation. */
+export interface CommonPathConfig {
+  secret: Uint8Array;
+  mtu: number;
+  heartbeatTimeoutMs: number;
+  aliveTimeoutMs: number;
+  proxyMode: ProxyMode;
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number of ms, got ${value}`);
+  return value;
+}
+
+/** Fill defaults and validate; throws RangeError/TypeError naming the bad option. */
+export function resolveCommonPathConfig(options: {
+  secret: Uint8Array;
+  mtu?: number;
+  heartbeatTimeoutMs?: number;
+  aliveTimeoutMs?: number;
+  proxyMode?: ProxyMode;
+}): CommonPathConfig {
+  if (!(options.secret instanceof Uint8Array) || options.secret.length !== SESSION_SECRET_BYTES) {
+    throw new TypeError(`secret must be ${SESSION_SECRET_BYTES} bytes`);
+  }
+  const mtu = options.mtu ?? PATH_DEFAULTS.mtu;
+  if (!Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU) throw new RangeError(`mtu must be an integer in ${MIN_MTU}..${MAX_MTU}, got ${mtu}`);
+  const proxyMode = options.proxyMode ?? PATH_DEFAULTS.proxyMode;
+  if (proxyMode !== 'udp' && proxyMode !== 'tcp') throw new TypeError(`proxyMode must be 'udp' or 'tcp', got ${String(proxyMode)}`);
+  return {
+    secret: options.secret,
+    mtu,
+    heartbeatTimeoutMs: positive('heartbeatTimeoutMs', options.heartbeatTimeoutMs ?? PATH_DEFAULTS.heartbeatTimeoutMs),
+    aliveTimeoutMs: positive('aliveTimeoutMs', options.aliveTimeoutMs ?? PATH_DEFAULTS.aliveTimeoutMs),
+    proxyMode,
+  };
+}

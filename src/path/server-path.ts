@@ -1,0 +1,390 @@
+import dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { enlargeUdpBuffers, TCP_WRITE_LIMIT_BYTES } from './client-carrier.js';
+import { DatagramCodec } from './datagram-codec.js';
+import { DatagramType, MIN_PATH_DATAGRAM_BYTES, PATH_OVERHEAD_BYTES } from './datagram-format.js';
+import type { DatagramPath } from './datagram-path.js';
+import { DeadlineTimer } from './deadline-timer.js';
+import { resolveCommonPathConfig, type CommonPathConfig, type ProxyMode } from './path-options.js';
+import { emptyDrops, type ServerPathStats } from './path-stats.js';
+import { bindPortFromSpec } from './port-binding.js';
+import { FRAME_HEADER_BYTES, TcpFrameDecoder, writeFrameHeader } from './tcp-framing.js';
+
+/** Options of ServerPath.create(). */
+export interface ServerPathOptions {
+  /** TsshdPort: ports to draw from, e.g. "61001-61999" or "6022,7022". */
+  portSpec: string;
+  /** The 32-byte session secret. */
+  secret: Uint8Array;
+  /** UdpMTU, default 1400. */
+  mtu?: number;
+  /** No authenticated datagram for this long after first contact: 'contact-lost'. Default 3000. */
+  heartbeatTimeoutMs?: number;
+  /** UdpAliveTimeout: no contact for this long and the path gives up. Default 24 h. */
+  aliveTimeoutMs?: number;
+  /** UdpProxyMode: 'udp' (default) or 'tcp' (framed datagrams over TCP). */
+  proxyMode?: ProxyMode;
+  /** Address to bind, default '0.0.0.0' ('::' for both IPv6 and IPv4). */
+  host?: string;
+}
+
+/** TCP connections kept at once; a new one evicts the oldest that is not the peer's. */
+const MAX_TCP_CONNECTIONS = 16;
+
+function bindUdp(host: string, port: number): Promise<dgram.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
+    const onError = (err: Error): void => {
+      try {
+        socket.close();
+      } catch {
+        // A socket whose bind failed may already be closed.
+      }
+      reject(err);
+    };
+    socket.once('error', onError);
+    socket.bind({ port, address: host, exclusive: true }, () => {
+      socket.off('error', onError);
+      resolve(socket);
+    });
+  });
+}
+
+function listenTcp(host: string, port: number): Promise<net.Server> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen({ port, host, exclusive: true }, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
+
+/**
+ * The server end of the secure roaming path. It listens on one port drawn
+ * from TsshdPort, authenticates every datagram, and sends to the source of
+ * the newest authenticated datagram: a client that roams is followed on its
+ * first datagram from the new address, while a replayed or reordered older
+ * datagram never moves it. It answers client keepalives and watches liveness.
+ *
+ * Events: 'peer' (address, port) on first contact; 'peer-moved' (address,
+ * port); 'contact-lost' (sinceMs); 'contact-restored' (); 'gave-up' (reason);
+ * 'close' (reason?: string) (after a local close(), a peer's goodbye or giving up).
+ */
+export class ServerPath extends EventEmitter implements DatagramPath {
+  readonly payloadBudget: number;
+  onDatagram: ((payload: Buffer) => void) | null = null;
+
+  private readonly drops = emptyDrops();
+  private readonly codec: DatagramCodec;
+  private readonly timer: DeadlineTimer;
+  private readonly headroom: number;
+  private readonly connections = new Set<net.Socket>();
+  private peerAddress: string | null = null;
+  private peerPort = 0;
+  private peerConnection: net.Socket | null = null;
+  private lastContactAt = performance.now();
+  private contactLost = false;
+  private closed = false;
+  private datagramsSent = 0;
+  private datagramsReceived = 0;
+  private keepalivesSent = 0;
+  private keepalivesReceived = 0;
+  private peerMoves = 0;
+
+  private constructor(
+    private readonly config: CommonPathConfig,
+    private readonly udp: dgram.Socket | null,
+    private readonly tcp: net.Server | null,
+    /** The port listened on. */
+    readonly port: number,
+  ) {
+    super();
+    this.payloadBudget = config.mtu - PATH_OVERHEAD_BYTES;
+    this.codec = new DatagramCodec(config.secret, 'server', this.drops);
+    this.timer = new DeadlineTimer(this.onTimer);
+    this.headroom = tcp ? FRAME_HEADER_BYTES : 0;
+    if (udp) {
+      enlargeUdpBuffers(udp);
+      udp.on('message', this.onUdpMessage);
+      udp.on('error', this.onUdpError);
+    }
+    if (tcp) {
+      tcp.on('connection', this.onTcpConnection);
+      tcp.on('error', this.onUdpError);
+    }
+    this.armTimer();
+  }
+
+  /**
+   * Validate the options, bind a UDP socket (or listen on TCP) on a free port
+   * of `portSpec` and start serving. Throws for a malformed spec, a spec with
+   * no free port (NoFreePortError) and invalid options.
+   */
+  static async create(options: ServerPathOptions): Promise<ServerPath> {
+    const config = resolveCommonPathConfig(options);
+    const host = options.host ?? '0.0.0.0';
+    if (config.proxyMode === 'tcp') {
+      const server = await bindPortFromSpec(options.portSpec, (port) => listenTcp(host, port));
+      server.maxConnections = MAX_TCP_CONNECTIONS * 2;
+      return new ServerPath(config, null, server, (server.address() as net.AddressInfo).port);
+    }
+    const socket = await bindPortFromSpec(options.portSpec, (port) => bindUdp(host, port));
+    return new ServerPath(config, socket, null, socket.address().port);
+  }
+
+  /** Alias of create(), for readers who think of a server as listening. */
+  static listen(options: ServerPathOptions): Promise<ServerPath> {
+    return ServerPath.create(options);
+  }
+
+  get srttMs(): number {
+    return this.codec.rtt.srttMs;
+  }
+
+  /** performance.now() time of the last authenticated datagram (creation time before the first). */
+  get lastContactMs(): number {
+    return this.lastContactAt;
+  }
+
+  /** Whether close() ran or the path closed itself. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  send(payload: Uint8Array): void {
+    if (payload.length > this.payloadBudget) {
+      throw new RangeError(`datagram of ${payload.length} bytes exceeds the path's limit of ${this.payloadBudget} bytes`);
+    }
+    if (this.closed) return;
+    this.transmit(DatagramType.Data, payload, performance.now());
+  }
+
+  stats(): ServerPathStats {
+    const rtt = this.codec.rtt;
+    return {
+      rttMs: rtt.latestMs,
+      srttMs: rtt.srttMs,
+      rttVarMs: rtt.rttVarMs,
+      datagramsSent: this.datagramsSent,
+      datagramsReceived: this.datagramsReceived,
+      keepalivesSent: this.keepalivesSent,
+      keepalivesReceived: this.keepalivesReceived,
+      dropped: { ...this.drops },
+      lastContactMs: this.lastContactAt,
+      contactLost: this.contactLost,
+      port: this.port,
+      peer: this.peerAddress === null ? null : { address: this.peerAddress, port: this.peerPort },
+      peerMoves: this.peerMoves,
+    };
+  }
+
+  /** Send a goodbye carrying `reason` to the peer (best effort), then stop. Idempotent. */
+  close(reason = 'closed'): void {
+    if (this.closed) return;
+    const goodbye = this.peerAddress === null ? null : this.sealGoodbye(reason);
+    this.shutDown(goodbye);
+    this.emit('close', reason);
+  }
+
+  private sealGoodbye(reason: string): Buffer {
+    const text = Buffer.from(reason, 'utf8');
+    return this.codec.seal(DatagramType.Goodbye, text.subarray(0, this.payloadBudget), this.headroom, performance.now());
+  }
+
+  private shutDown(goodbye: Buffer | null): void {
+    this.closed = true;
+    this.timer.stop();
+    const udp = this.udp;
+    if (udp) {
+      udp.off('message', this.onUdpMessage);
+      const closeSocket = (): void => {
+        try {
+          udp.close();
+        } catch {
+          // Already closed.
+        }
+      };
+      if (goodbye !== null) {
+        try {
+          udp.send(goodbye, this.peerPort, this.peerAddress ?? undefined, closeSocket);
+          return;
+        } catch {
+          // Fall through to closing at once.
+        }
+      }
+      closeSocket();
+      return;
+    }
+    this.tcp?.close();
+    for (const conn of this.connections) {
+      if (goodbye !== null && conn === this.peerConnection && conn.writable) {
+        writeFrameHeader(goodbye);
+        conn.end(goodbye, () => conn.destroy());
+      } else {
+        conn.destroy();
+      }
+    }
+  }
+
+  private transmit(type: DatagramType, payload: Uint8Array | null, now: number): void {
+    const address = this.peerAddress;
+    if (address === null) {
+      this.drops.noPeer++;
+      return;
+    }
+    if (this.udp) {
+      const datagram = this.codec.seal(type, payload, 0, now);
+      try {
+        this.udp.send(datagram, this.peerPort, address, this.onSendDone);
+      } catch {
+        this.drops.sendError++;
+        return;
+      }
+    } else {
+      const conn = this.peerConnection;
+      if (conn === null || !conn.writable) {
+        this.drops.noPeer++;
+        return;
+      }
+      if (conn.writableLength > TCP_WRITE_LIMIT_BYTES) {
+        this.drops.congested++;
+        return;
+      }
+      const frame = this.codec.seal(type, payload, FRAME_HEADER_BYTES, now);
+      writeFrameHeader(frame);
+      conn.write(frame);
+    }
+    this.datagramsSent++;
+    if (type === DatagramType.Keepalive) this.keepalivesSent++;
+  }
+
+  /** Authenticate, maybe move the peer, then act on the datagram. */
+  private receive(datagram: Buffer, address: string, port: number, conn: net.Socket | null): void {
+    if (this.closed) return;
+    const now = performance.now();
+    const payload = this.codec.open(datagram, now);
+    if (payload === null) return;
+    this.datagramsReceived++;
+    this.lastContactAt = now;
+    if (this.codec.newest && (port !== this.peerPort || address !== this.peerAddress || conn !== this.peerConnection)) {
+      this.movePeer(address, port, conn);
+      if (this.closed) return;
+    }
+    if (this.contactLost) {
+      this.contactLost = false;
+      this.armTimer();
+      this.emit('contact-restored');
+      if (this.closed) return;
+    }
+    switch (this.codec.type) {
+      case DatagramType.Data:
+        this.onDatagram?.(payload);
+        return;
+      case DatagramType.Keepalive:
+        this.keepalivesReceived++;
+        this.transmit(DatagramType.Keepalive, null, now);
+        return;
+      case DatagramType.Goodbye: {
+        const reason = payload.toString('utf8');
+        this.shutDown(null);
+        this.emit('close', reason);
+        return;
+      }
+    }
+  }
+
+  private movePeer(address: string, port: number, conn: net.Socket | null): void {
+    const first = this.peerAddress === null;
+    const previousConnection = this.peerConnection;
+    this.peerAddress = address;
+    this.peerPort = port;
+    this.peerConnection = conn;
+    // The client keeps one TCP connection: once it speaks on a new one, the old one is dead weight.
+    if (previousConnection !== null && previousConnection !== conn) previousConnection.destroy();
+    if (first) {
+      this.armTimer();
+      this.emit('peer', address, port);
+    } else {
+      this.peerMoves++;
+      this.emit('peer-moved', address, port);
+    }
+  }
+
+  private armTimer(): void {
+    let due = this.lastContactAt + this.config.aliveTimeoutMs;
+    if (this.peerAddress !== null && !this.contactLost) due = Math.min(due, this.lastContactAt + this.config.heartbeatTimeoutMs);
+    this.timer.atLatest(due);
+  }
+
+  private readonly onTimer = (): void => {
+    if (this.closed) return;
+    const now = performance.now();
+    const silentMs = now - this.lastContactAt;
+    if (silentMs >= this.config.aliveTimeoutMs) {
+      const reason = `no authenticated datagram for ${Math.round(silentMs)} ms (UdpAliveTimeout ${this.config.aliveTimeoutMs} ms)`;
+      this.emit('gave-up', reason);
+      this.close(reason);
+      return;
+    }
+    if (this.peerAddress !== null && !this.contactLost && silentMs >= this.config.heartbeatTimeoutMs) {
+      this.contactLost = true;
+      this.emit('contact-lost', silentMs);
+      if (this.closed) return;
+    }
+    this.armTimer();
+  };
+
+  private readonly onUdpMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
+    this.receive(msg, rinfo.address, rinfo.port, null);
+  };
+
+  private readonly onSendDone = (err: Error | null): void => {
+    if (err) this.drops.sendError++;
+  };
+
+  private readonly onUdpError = (): void => {
+    // A listening socket's errors (e.g. ICMP unreachable from a gone peer) are per-datagram trouble: count and carry on.
+    this.drops.sendError++;
+  };
+
+  private readonly onTcpConnection = (conn: net.Socket): void => {
+    if (this.closed) {
+      conn.destroy();
+      return;
+    }
+    if (this.connections.size >= MAX_TCP_CONNECTIONS) {
+      for (const old of this.connections) {
+        if (old !== this.peerConnection) {
+          old.destroy();
+          this.connections.delete(old);
+          break;
+        }
+      }
+    }
+    this.connections.add(conn);
+    conn.setNoDelay(true);
+    const address = conn.remoteAddress ?? '';
+    const port = conn.remotePort ?? 0;
+    const decoder = new TcpFrameDecoder(MIN_PATH_DATAGRAM_BYTES, this.config.mtu, (datagram) =>
+      this.receive(datagram, address, port, conn),
+    );
+    conn.on('data', (chunk: Buffer) => {
+      if (this.closed) return;
+      if (!decoder.push(chunk)) {
+        this.drops.malformed++;
+        conn.destroy();
+      }
+    });
+    conn.on('error', () => {
+      // 'close' follows.
+    });
+    conn.on('close', () => {
+      this.connections.delete(conn);
+      if (this.peerConnection === conn) this.peerConnection = null;
+    });
+  };
+}

@@ -1,0 +1,167 @@
+import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
+import { test } from 'node:test';
+import { waitFor, waitForEvent } from '../support/wait.js';
+import { startPair, UdpRelay, type PathPair } from './fixtures.js';
+
+async function pairThroughRelay(options: Parameters<typeof startPair>[0]): Promise<{ pair: PathPair; relay: UdpRelay }> {
+  let relay: UdpRelay | null = null;
+  const pair = await startPair({
+    ...options,
+    clientPort: async (serverPort) => {
+      relay = await UdpRelay.start(serverPort);
+      return relay.port;
+    },
+  });
+  return { pair, relay: relay! };
+}
+
+test('a 5 s outage: both sides notice, the client renews, and both recover when it ends', async () => {
+  const { pair, relay } = await pairThroughRelay({
+    server: { heartbeatTimeoutMs: 1000, aliveTimeoutMs: 30_000 },
+    client: { heartbeatTimeoutMs: 1000, aliveTimeoutMs: 30_000 },
+  });
+  try {
+    const { server, client } = pair;
+    const events: string[] = [];
+    for (const [name, path] of [['server', server], ['client', client]] as const) {
+      path.on('contact-lost', () => events.push(`${name} lost`));
+      path.on('contact-restored', () => events.push(`${name} restored`));
+      path.on('gave-up', () => events.push(`${name} gave up`));
+    }
+    const atServer: string[] = [];
+    const atClient: string[] = [];
+    server.onDatagram = (p) => {
+      atServer.push(p.toString());
+      server.send(Buffer.from(`re: ${p.toString()}`));
+    };
+    client.onDatagram = (p) => atClient.push(p.toString());
+    client.send(Buffer.from('before'));
+    await waitFor('a reply before the outage', () => atClient.includes('re: before'));
+
+    relay.blackout = true;
+    const outageStart = performance.now();
+    client.send(Buffer.from('during')); // lost, as on a dead network
+    await waitFor('both sides to notice', () => events.includes('server lost') && events.includes('client lost'), 5_000);
+    await waitFor('a renewal by heartbeat timeout', () => client.stats().renewals >= 1, 5_000);
+    assert.match(client.stats().lastRenewalReason ?? '', /contact/);
+    await waitFor('5 s of outage', () => performance.now() - outageStart >= 5_000, 6_000, 50);
+    relay.blackout = false;
+
+    await waitFor('both sides to recover', () => events.includes('server restored') && events.includes('client restored'), 5_000);
+    client.send(Buffer.from('after'));
+    await waitFor('a reply after the outage', () => atClient.includes('re: after'));
+    assert.ok(!atServer.includes('during'), 'the datagram sent into the outage was lost, not delivered late');
+    assert.ok(!events.some((e) => e.endsWith('gave up')));
+    assert.equal(server.isClosed || client.isClosed, false);
+    assert.equal(server.stats().contactLost, false);
+    assert.ok(client.stats().renewals >= 2, 'renewed again while the outage lasted');
+  } finally {
+    pair.close();
+    relay.close();
+  }
+});
+
+test('alive timeout: both sides give up, say why, and close', async () => {
+  const timing = { heartbeatTimeoutMs: 300, aliveTimeoutMs: 1200 };
+  const { pair, relay } = await pairThroughRelay({ server: timing, client: timing });
+  try {
+    const { server, client } = pair;
+    const serverGaveUp = waitForEvent<string>(server, 'gave-up', 10_000);
+    const clientGaveUp = waitForEvent<string>(client, 'gave-up', 10_000);
+    const serverClosed = waitForEvent<string>(server, 'close', 10_000);
+    const clientClosed = waitForEvent<string>(client, 'close', 10_000);
+    relay.blackout = true;
+    assert.match(await serverGaveUp, /UdpAliveTimeout 1200 ms/);
+    assert.match(await clientGaveUp, /UdpAliveTimeout 1200 ms/);
+    assert.match(await serverClosed, /UdpAliveTimeout/);
+    assert.match(await clientClosed, /UdpAliveTimeout/);
+    assert.equal(server.isClosed && client.isClosed, true);
+  } finally {
+    pair.close();
+    relay.close();
+  }
+});
+
+test('a send error renews the client socket, and the server follows at once', async () => {
+  const pair = await startPair({ server: { heartbeatTimeoutMs: 60_000 }, client: { heartbeatTimeoutMs: 60_000 } });
+  try {
+    const { server, client } = pair;
+    const oldPort = client.stats().localPort;
+    const renewed = waitForEvent<string>(client, 'renewed');
+    const moved = waitForEvent(server, 'peer-moved');
+    client.injectSendError('ENETUNREACH');
+    assert.doesNotThrow(() => client.send(Buffer.from('into the void')));
+    assert.equal(await renewed, 'send failed: ENETUNREACH');
+    await moved;
+    assert.notEqual(client.stats().localPort, oldPort);
+    assert.equal(client.stats().dropped.sendError, 1);
+    assert.equal(server.stats().peer?.port, client.stats().localPort);
+    const atServer: string[] = [];
+    server.onDatagram = (p) => atServer.push(p.toString());
+    client.send(Buffer.from('after renewal'));
+    await waitFor('delivery after the renewal', () => atServer.length === 1);
+    assert.deepEqual(atServer, ['after renewal']);
+  } finally {
+    pair.close();
+  }
+});
+
+test('a change of local addresses renews the client socket', async () => {
+  let fingerprint = 'wlan0=192.0.2.10;';
+  const pair = await startPair({
+    server: { heartbeatTimeoutMs: 60_000 },
+    client: { heartbeatTimeoutMs: 60_000, interfacePollMs: 50, localAddressFingerprint: () => fingerprint },
+  });
+  try {
+    const { server, client } = pair;
+    const renewed = waitForEvent<string>(client, 'renewed');
+    const moved = waitForEvent(server, 'peer-moved');
+    fingerprint = 'wwan0=198.51.100.7;';
+    assert.equal(await renewed, 'local addresses changed');
+    await moved;
+    assert.equal(client.stats().renewals, 1);
+  } finally {
+    pair.close();
+  }
+});
+
+test('an idle client keeps contact with keepalives that the server answers', async () => {
+  const timing = { heartbeatTimeoutMs: 1500 };
+  const pair = await startPair({ server: timing, client: timing });
+  try {
+    const { server, client } = pair;
+    const trouble: string[] = [];
+    for (const event of ['contact-lost', 'renewed', 'gave-up']) {
+      client.on(event, () => trouble.push(`client ${event}`));
+      server.on(event, () => trouble.push(`server ${event}`));
+    }
+    await waitFor('4 keepalive answers', () => client.stats().keepalivesReceived >= 4, 10_000);
+    assert.deepEqual(trouble, []);
+    assert.ok(server.stats().keepalivesReceived >= 4);
+    assert.ok(server.stats().keepalivesSent >= 4);
+    assert.equal(client.stats().dropped.sendError, 0);
+  } finally {
+    pair.close();
+  }
+});
+
+test('a client that only sends still hears keepalive answers and does not renew', async () => {
+  const timing = { heartbeatTimeoutMs: 900 };
+  const pair = await startPair({ server: timing, client: timing });
+  const ticker = setInterval(() => pair.client.send(Buffer.from('upload')), 40);
+  try {
+    const { server, client } = pair;
+    const trouble: string[] = [];
+    for (const event of ['contact-lost', 'renewed']) client.on(event, () => trouble.push(event));
+    let received = 0;
+    server.onDatagram = () => received++;
+    // About 3 heartbeat timeouts of one-way traffic.
+    await waitFor('2.7 s of uploads', () => received >= 60 && client.stats().keepalivesReceived >= 6, 15_000);
+    assert.deepEqual(trouble, []);
+    assert.equal(client.stats().renewals, 0);
+  } finally {
+    clearInterval(ticker);
+    pair.close();
+  }
+});

@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import { waitFor, waitForEvent } from '../support/wait.js';
+import { startPair } from './fixtures.js';
+
+const TCP = { proxyMode: 'tcp' as const, heartbeatTimeoutMs: 60_000 };
+
+/** A byte pipe between client and server whose connections the test can cut (test-only). */
+class CuttableTcpRelay {
+  private readonly sockets = new Set<net.Socket>();
+  accepted = 0;
+
+  private constructor(private readonly server: net.Server) {}
+
+  static async start(targetPort: number): Promise<CuttableTcpRelay> {
+    const server = net.createServer();
+    const relay = new CuttableTcpRelay(server);
+    server.on('connection', (inbound) => {
+      relay.accepted++;
+      const outbound = net.connect(targetPort, '127.0.0.1');
+      for (const socket of [inbound, outbound]) {
+        relay.sockets.add(socket);
+        socket.on('error', () => undefined);
+        socket.on('close', () => {
+          relay.sockets.delete(socket);
+          inbound.destroy();
+          outbound.destroy();
+        });
+      }
+      inbound.pipe(outbound);
+      outbound.pipe(inbound);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return relay;
+  }
+
+  get port(): number {
+    return (this.server.address() as net.AddressInfo).port;
+  }
+
+  /** Destroy every connection, as a NAT timeout or a dying Wi-Fi would. */
+  cut(): void {
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  close(): void {
+    this.cut();
+    this.server.close();
+  }
+}
+
+test('TCP proxy mode: datagrams and keepalives round-trip as length-prefixed frames', async () => {
+  const pair = await startPair({ server: TCP, client: TCP });
+  try {
+    const { server, client } = pair;
+    const atClient: Buffer[] = [];
+    server.onDatagram = (p) => server.send(p);
+    client.onDatagram = (p) => atClient.push(p);
+    const sent = [Buffer.from('small'), randomBytes(client.payloadBudget), Buffer.alloc(0), randomBytes(700)];
+    for (const p of sent) client.send(p);
+    await waitFor('4 echoes', () => atClient.length === 4);
+    // TCP keeps order, so the echoes come back exactly as sent.
+    assert.deepEqual(atClient, sent);
+    await waitFor('the keepalive answer', () => client.stats().keepalivesReceived >= 1);
+    assert.ok(Number.isFinite(client.srttMs));
+    assert.equal(server.stats().peer?.port, client.stats().localPort);
+  } finally {
+    pair.close();
+  }
+});
+
+test('TCP proxy mode: a destroyed connection is replaced like a UDP renewal and the server follows', async () => {
+  let relay: CuttableTcpRelay | null = null;
+  const pair = await startPair({
+    server: TCP,
+    client: TCP,
+    clientPort: async (serverPort) => {
+      relay = await CuttableTcpRelay.start(serverPort);
+      return relay.port;
+    },
+  });
+  try {
+    const { server, client } = pair;
+    const atClient: string[] = [];
+    server.onDatagram = (p) => server.send(p);
+    client.onDatagram = (p) => atClient.push(p.toString());
+    client.send(Buffer.from('before'));
+    await waitFor('an echo before the cut', () => atClient.includes('before'));
+    const renewed = waitForEvent<string>(client, 'renewed');
+    const moved = waitForEvent(server, 'peer-moved');
+    relay!.cut();
+    assert.match(await renewed, /socket failed/);
+    await moved;
+    assert.equal(relay!.accepted, 2);
+    assert.equal(client.stats().renewals, 1);
+    client.send(Buffer.from('after'));
+    await waitFor('an echo after reconnecting', () => atClient.includes('after'));
+  } finally {
+    pair.close();
+    relay!.close();
+  }
+});
+
+test('TCP proxy mode: an impossible frame length is counted and closes that connection only', async () => {
+  const pair = await startPair({ server: TCP, client: TCP });
+  const intruder = net.connect(pair.server.port, '127.0.0.1');
+  intruder.on('error', () => undefined);
+  try {
+    const { server, client } = pair;
+    await waitForEvent(intruder, 'connect');
+    const closed = waitForEvent(intruder, 'close');
+    // A well-formed frame of garbage: refused by authentication, the connection stays.
+    const garbage = randomBytes(40);
+    garbage.writeUInt16BE(38, 0);
+    garbage[2] = 0x01;
+    garbage.writeUInt32BE(0, 3);
+    garbage.writeUInt32BE(1_000_000, 7);
+    intruder.write(garbage);
+    await waitFor('the garbage frame counted', () => server.stats().dropped.auth === 1);
+    assert.equal(intruder.destroyed, false);
+    intruder.write(Buffer.from([0x00, 0x05, 1, 2, 3, 4, 5]));
+    await closed;
+    assert.equal(server.stats().dropped.malformed, 1);
+    const atServer: string[] = [];
+    server.onDatagram = (p) => atServer.push(p.toString());
+    client.send(Buffer.from('unaffected'));
+    await waitFor('the real client still gets through', () => atServer.length === 1);
+  } finally {
+    intruder.destroy();
+    pair.close();
+  }
+});
+
+test('TCP proxy mode: goodbye closes the server with the reason', async () => {
+  const pair = await startPair({ server: TCP, client: TCP });
+  const closed = waitForEvent<string>(pair.server, 'close');
+  pair.client.close('done over tcp');
+  assert.equal(await closed, 'done over tcp');
+  pair.close();
+});
