@@ -1,0 +1,53 @@
+import { MuxConfigError } from './errors.js';
+import { INITIAL_STREAM_CREDIT, MAX_FRAME_PAYLOAD } from './frame.js';
+
+/** Options of a Mux; only `role` is required. */
+export interface MuxOptions {
+  /** Which end we are: the client opens odd stream ids, the server even ones. */
+  role: 'client' | 'server';
+  /** Receive window per stream, in bytes: how far the peer may run ahead of our reader. Default 256 KiB. */
+  streamWindow?: number;
+  /** Streams open at once per direction (ours and the peer's counted apart). Excess peer SYNs are reset. Default 1024. */
+  maxStreams?: number;
+  /**
+   * Cap on received bytes buffered for all readers together. Above it the Mux
+   * pauses the pipe's receive until half of it is consumed, so memory stays
+   * bounded even with many stalled readers. Default 32 MiB.
+   */
+  maxBufferedBytes?: number;
+  /** Largest DATA payload we send. Default and maximum 16 KiB. */
+  maxFramePayload?: number;
+  /** Feed the pipe only while its queuedBytes is at or below this, so urgent frames stay near the head. Default 64 KiB. */
+  sendThreshold?: number;
+  /** Writes pending at or below this many bytes (keystrokes) are sent ahead of bulk. Default 512. */
+  smallWriteBytes?: number;
+}
+
+/** Options with every default filled in and checked. */
+export type MuxConfig = Readonly<Required<MuxOptions>>;
+
+const KIB = 1024;
+
+/** Validate options and fill in defaults; throws MuxConfigError naming the bad option. */
+export function resolveMuxConfig(options: MuxOptions): MuxConfig {
+  if (options.role !== 'client' && options.role !== 'server') {
+    throw new MuxConfigError('role', `must be 'client' or 'server', got ${String(options.role)}`);
+  }
+  return {
+    role: options.role,
+    streamWindow: integer('streamWindow', options.streamWindow, 256 * KIB, INITIAL_STREAM_CREDIT, 0xffff_ffff),
+    maxStreams: integer('maxStreams', options.maxStreams, 1024, 1, 1 << 24),
+    maxBufferedBytes: integer('maxBufferedBytes', options.maxBufferedBytes, 32 * KIB * KIB, MAX_FRAME_PAYLOAD, Number.MAX_SAFE_INTEGER),
+    maxFramePayload: integer('maxFramePayload', options.maxFramePayload, MAX_FRAME_PAYLOAD, 64, MAX_FRAME_PAYLOAD),
+    sendThreshold: integer('sendThreshold', options.sendThreshold, 64 * KIB, 0, Number.MAX_SAFE_INTEGER),
+    smallWriteBytes: integer('smallWriteBytes', options.smallWriteBytes, 512, 0, MAX_FRAME_PAYLOAD),
+  };
+}
+
+function integer(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new MuxConfigError(name, `must be an integer in ${min}..${max}, got ${value}`);
+  }
+  return value;
+}
