@@ -1,0 +1,4 @@
+import { defineConnectionSuite } from './connection-suite.js';
+import { kcpFactory } from './harness.js';
+
+defineConnectionSuite('kcp', kcpFactory);
