@@ -1,0 +1,74 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { parseTsshdArgs, TSSHD_USAGE, type TsshdCommand, type TsshdOptions } from '../../src/server/tsshd-args.js';
+
+function run(argv: string[]): TsshdOptions {
+  const command: TsshdCommand = parseTsshdArgs(argv);
+  assert.equal(command.action, 'run');
+  return (command as { options: TsshdOptions }).options;
+}
+
+test('defaults: kcp, udp, 61001-61999, mtu 1400, connect timeout 10', () => {
+  assert.deepEqual(run([]), { mode: 'kcp', proxyMode: 'udp', port: '61001-61999', mtu: 1400, connectTimeout: 10, debug: false });
+});
+
+test('flags with separate and attached values', () => {
+  assert.deepEqual(run(['--quic', '--tcp', '--port', '7000,7002-7010', '--mtu=1200', '--connect-timeout', '2.5', '--debug']), {
+    mode: 'quic',
+    proxyMode: 'tcp',
+    port: '7000,7002-7010',
+    mtu: 1200,
+    connectTimeout: 2.5,
+    debug: true,
+  });
+  assert.equal(run(['--port=61001 61005']).port, '61001 61005');
+  assert.equal(run(['--kcp']).mode, 'kcp');
+});
+
+test('version and help', () => {
+  assert.deepEqual(parseTsshdArgs(['-v']), { action: 'version' });
+  assert.deepEqual(parseTsshdArgs(['--version']), { action: 'version' });
+  assert.deepEqual(parseTsshdArgs(['-h']), { action: 'help', usage: TSSHD_USAGE });
+  assert.deepEqual(parseTsshdArgs(['--kcp', '--help']), { action: 'help', usage: TSSHD_USAGE });
+  assert.match(TSSHD_USAGE, /--connect-timeout/);
+});
+
+test('errors name the flag and the expected form', () => {
+  const cases: Array<[string[], string | RegExp]> = [
+    [['--mtu', 'abc'], 'tsshd: --mtu must be an integer from 576 to 9000 (got "abc")'],
+    [['--mtu=575'], 'tsshd: --mtu must be an integer from 576 to 9000 (got "575")'],
+    [['--mtu', '9001'], /--mtu must be an integer from 576 to 9000/],
+    [['--mtu'], 'tsshd: --mtu needs a value: --mtu N (an integer from 576 to 9000)'],
+    [['--port', 'abc'], 'tsshd: --port must be ports or ranges like 61001-61999 (got "abc")'],
+    [['--port', '--'], /--port must be ports or ranges/],
+    [['--connect-timeout', '0'], 'tsshd: --connect-timeout must be a positive number of seconds (got "0")'],
+    [['--connect-timeout', '-1'], /--connect-timeout must be a positive number/],
+    [['--kcp', '--quic'], 'tsshd: --kcp and --quic cannot be used together; pick one'],
+    [['--debug=1'], 'tsshd: --debug takes no value (got "--debug=1")'],
+    [['--verbose'], 'tsshd: unknown flag "--verbose"; run tsshd --help for the list'],
+    [['-x'], /unknown flag "-x"/],
+    [['stray'], 'tsshd: unexpected argument "stray"; tsshd takes only flags (run tsshd --help)'],
+  ];
+  for (const [argv, message] of cases) {
+    assert.throws(() => parseTsshdArgs(argv), typeof message === 'string' ? { message } : message, argv.join(' '));
+  }
+});
+
+test('property: random argv parses or throws a one-line Error', () => {
+  const word = fc.oneof(
+    fc.constantFrom('--kcp', '--quic', '--tcp', '--port', '--mtu', '--connect-timeout', '--debug', '-v', '-h', '--mtu=1500', '61001-61002'),
+    fc.string({ maxLength: 12 }),
+  );
+  fc.assert(
+    fc.property(fc.array(word, { maxLength: 6 }), (argv) => {
+      try {
+        parseTsshdArgs(argv);
+      } catch (err) {
+        assert.equal((err as Error).constructor, Error);
+        assert.doesNotMatch((err as Error).message, /[\n\r]/);
+      }
+    }),
+    { seed: 4, numRuns: 500 },
+  );
+});
