@@ -15,6 +15,7 @@ import { DatagramCodec } from '../src/path/datagram-codec.js';
 import { DatagramType } from '../src/path/datagram-format.js';
 import { emptyDrops } from '../src/path/path-stats.js';
 import { ServerPath } from '../src/path/server-path.js';
+import { median, percentile } from './stats.js';
 
 const MTU = 1400;
 const QUIET = { heartbeatTimeoutMs: 60_000 };
@@ -32,13 +33,6 @@ interface SenderData {
   shared: SharedArrayBuffer;
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-function median(values: number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 50);
-}
 
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

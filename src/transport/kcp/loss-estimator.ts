@@ -20,10 +20,18 @@ export class LossEstimator {
   /**
    * @param window fewest trials kept before halving
    * @param halfLifeMs shortest time between halvings
-   * @param prior trials assumed lossless at start, so one early loss does not swing the estimate
+   * @param prior trials assumed at start, so one early sample does not swing the estimate
+   * @param priorLost losses assumed among them: a fresh path starts pessimistic (2 copies), because
+   *   the first keystrokes matter as much as later ones and a loss costs a whole RTO before it is learned
    */
-  constructor(private readonly window = 256, private readonly halfLifeMs = 2000, private readonly prior = 16) {
+  constructor(
+    private readonly window = 256,
+    private readonly halfLifeMs = 2000,
+    private readonly prior = 16,
+    private readonly priorLost = 0.5,
+  ) {
     this.trials = prior;
+    this.lost = priorLost;
   }
 
   /** One segment acknowledged at `now` (ms) after `lost` lost transmissions (copies or rounds). */
@@ -56,7 +64,7 @@ export class LossEstimator {
 
   /** Forget what was learned (a different path). */
   reset(): void {
-    this.lost = 0;
+    this.lost = this.priorLost;
     this.trials = this.prior;
     this.lastHalving = -Infinity;
   }
