@@ -25,6 +25,9 @@ const ECHO = 1;
 const SOURCE = 2;
 const SINK = 3;
 
+/** Bulk kinds in KCP's bulk lane, as the protocol puts forwards there. */
+const benchLane = (kind: number): 0 | 1 => (kind === ECHO ? 0 : 1);
+
 const RTT_MS = 100;
 const ECHO_INTERVAL_MS = 30;
 const BULK_PACE_BYTES_PER_SEC = 2 * 1024 * 1024;
@@ -37,7 +40,7 @@ interface ServerData {
 /** The worker: a KCP server that echoes, sources or sinks per stream kind, until the client closes. */
 async function runServer(data: ServerData): Promise<void> {
   const path = await ServerPath.create({ portSpec: '30000-39999', secret: data.secret, host: '127.0.0.1', heartbeatTimeoutMs: 60_000 });
-  const conn = new KcpConnection(path, { role: 'server' });
+  const conn = new KcpConnection(path, { role: 'server', laneOf: benchLane });
   conn.on('stream', (s: Stream) => {
     s.on('error', () => undefined);
     if (s.kind === ECHO) s.pipe(s);
@@ -79,7 +82,7 @@ async function connect(loss: number | null): Promise<Link> {
     target = proxy.port;
   }
   const path = await ClientPath.create({ host: '127.0.0.1', port: target, secret, heartbeatTimeoutMs: 60_000, interfacePollMs: 0 });
-  const client = new KcpConnection(path, { role: 'client' });
+  const client = new KcpConnection(path, { role: 'client', laneOf: benchLane });
   return {
     client,
     proxy,

@@ -16,3 +16,12 @@ export const enum StreamKind {
   /** An X11 connection carried back to the client's display. */
   X11 = 6,
 }
+
+/**
+ * The KCP lane for a stream kind: forwarded connections (bulk by nature) go in
+ * lane 1 so that their losses never hold back the session's keystrokes and
+ * screen updates in lane 0. Both sides use this.
+ */
+export function laneOfKind(kind: number): 0 | 1 {
+  return kind === StreamKind.Forward || kind === StreamKind.Agent || kind === StreamKind.X11 ? 1 : 0;
+}

@@ -7,33 +7,54 @@ import { Mux, type MuxOptions } from './mux/mux.js';
 
 /** First byte of every path payload in KCP mode: what the rest of it is. */
 export const enum FrameClass {
-  /** One KCP output packet (one or more segments). */
-  Kcp = 0x01,
+  /** One KCP output packet of lane 0 (interactive streams). */
+  KcpInteractive = 0x01,
   /** An unreliable datagram: [u16 BE channel][payload]. */
   Datagram = 0x02,
+  /** One KCP output packet of lane 1 (bulk streams). */
+  KcpBulk = 0x03,
 }
 const DATAGRAM_HEADER = 3;
 /** How long close() waits for the peer to acknowledge what is still in flight. */
 const CLOSE_LINGER_MS = 5000;
+
+/** Which lane a stream travels in: 0 interactive, 1 bulk. */
+export type Lane = 0 | 1;
 
 export interface KcpConnectionOptions {
   role: 'client' | 'server';
   /** KCP conversation id; both sides must agree (from the bootstrap). */
   conv?: number;
   kcp?: Partial<Omit<KcpOptions, 'conv' | 'mtu'>>;
-  mux?: Partial<Omit<MuxOptions, 'role'>>;
+  mux?: Partial<Omit<MuxOptions, 'role' | 'lane'>>;
+  /**
+   * The lane for streams of a kind (the protocol layer decides; both sides
+   * must agree). Default: every kind in lane 0.
+   */
+  laneOf?: (kind: number) => Lane;
+}
+
+/** One KCP conversation and the multiplexer riding on it. */
+interface KcpLane {
+  readonly kcp: Kcp;
+  readonly mux: Mux;
 }
 
 /**
  * The KCP transport: our KCP ARQ carrying the stream multiplexer, plus
- * unreliable datagrams on numbered channels, over one DatagramPath. The path
- * hides roaming; we only ask KCP to probe at once when the path reports that
- * it renewed or regained contact, so recovery costs one RTT, not a backed-off RTO.
+ * unreliable datagrams on numbered channels, over one DatagramPath.
+ *
+ * There are two KCP lanes, each with its own multiplexer: KCP delivers in
+ * order, so a datagram lost from a bulk stream would otherwise hold back every
+ * keystroke behind it until its retransmission; in its own lane a bulk
+ * transfer costs interactive streams nothing but bandwidth. The path hides
+ * roaming; we only ask KCP to probe at once when the path reports that it
+ * renewed or regained contact, so recovery costs one RTT, not a backed-off RTO.
  */
 export class KcpConnection extends EventEmitter implements Connection {
   readonly maxDatagramSize: number;
-  private readonly kcp: Kcp;
-  private readonly mux: Mux;
+  private readonly lanes: readonly [KcpLane, KcpLane];
+  private readonly laneOf: (kind: number) => Lane;
   private readonly out: Buffer;
   private datagramsSent = 0;
   private datagramsReceived = 0;
@@ -46,12 +67,19 @@ export class KcpConnection extends EventEmitter implements Connection {
     const budget = path.payloadBudget;
     this.maxDatagramSize = budget - DATAGRAM_HEADER;
     this.out = Buffer.allocUnsafe(budget);
-    this.kcp = new Kcp({ ...options.kcp, conv: options.conv ?? 1, mtu: budget - 1 }, (packet) => this.sendKcp(packet));
-    this.mux = new Mux(this.kcp, { ...options.mux, role: options.role });
-    this.mux.on('stream', (stream: Stream) => this.emit('stream', stream));
-    this.mux.once('close', (err?: Error) => (err ? this.finish(err) : void this.linger()));
+    this.laneOf = options.laneOf ?? (() => 0);
+    const makeLane = (lane: Lane, frameClass: FrameClass): KcpLane => {
+      const kcp = new Kcp({ ...options.kcp, conv: options.conv ?? 1, mtu: budget - 1 }, (packet) => this.sendKcp(frameClass, packet));
+      const mux = new Mux(kcp, { ...options.mux, role: options.role, lane });
+      mux.on('stream', (stream: Stream) => this.emit('stream', stream));
+      mux.once('close', (err?: Error) => (err ? this.finish(err) : void this.linger()));
+      return { kcp, mux };
+    };
+    this.lanes = [makeLane(0, FrameClass.KcpInteractive), makeLane(1, FrameClass.KcpBulk)];
     path.onDatagram = (payload) => this.receive(payload);
-    const probe = (): void => this.kcp.probeNow();
+    const probe = (): void => {
+      for (const lane of this.lanes) lane.kcp.probeNow();
+    };
     path.on('renewed', probe);
     path.on('contact-restored', probe);
     path.on('peer-moved', probe);
@@ -59,7 +87,7 @@ export class KcpConnection extends EventEmitter implements Connection {
   }
 
   openStream(kind: number): Stream {
-    return this.mux.openStream(kind);
+    return this.lanes[this.laneOf(kind)].mux.openStream(kind);
   }
 
   sendDatagram(channel: number, payload: Uint8Array): void {
@@ -77,33 +105,35 @@ export class KcpConnection extends EventEmitter implements Connection {
   /** Graceful close: GOAWAY and flush the streams, wait (bounded) until KCP has everything acknowledged, then say goodbye on the path. */
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.mux.close();
+    await Promise.all(this.lanes.map((lane) => lane.mux.close()));
     await this.linger();
   }
 
   destroy(err?: Error): void {
-    this.mux.destroy(err);
+    for (const lane of this.lanes) lane.mux.destroy(err);
     this.finish(err);
   }
 
   stats(): TransportStats {
-    const k = this.kcp.stats();
-    const m = this.mux.stats();
+    const [k0, k1] = this.lanes.map((lane) => lane.kcp.stats());
+    const [m0, m1] = this.lanes.map((lane) => lane.mux.stats());
+    // RTT from the interactive lane unless only the bulk lane has measured it.
+    const rtt = Number.isNaN(k0.srttMs) || (k0.segmentsReceived === 0 && k1.segmentsReceived > 0) ? k1 : k0;
     return {
-      rttMs: k.rttMs,
-      srttMs: k.srttMs,
-      rttVarMs: k.rttVarMs,
-      bytesSent: k.bytesSent,
-      bytesReceived: k.bytesReceived,
+      rttMs: rtt.rttMs,
+      srttMs: rtt.srttMs,
+      rttVarMs: rtt.rttVarMs,
+      bytesSent: k0.bytesSent + k1.bytesSent,
+      bytesReceived: k0.bytesReceived + k1.bytesReceived,
       datagramsSent: this.datagramsSent,
       datagramsReceived: this.datagramsReceived,
-      retransmissions: k.retransmissions,
-      streamsOpen: m.streamsOpen,
-      streamsOpenedTotal: m.streamsOpenedTotal,
+      retransmissions: k0.retransmissions + k1.retransmissions,
+      streamsOpen: m0.streamsOpen + m1.streamsOpen,
+      streamsOpenedTotal: m0.streamsOpenedTotal + m1.streamsOpenedTotal,
     };
   }
 
-  /** Unreliable datagrams dropped on receipt (malformed or unknown class). */
+  /** Path payloads dropped on receipt (empty, short datagram header or unknown class). */
   get droppedFrames(): number {
     return this.datagramsDropped;
   }
@@ -112,7 +142,7 @@ export class KcpConnection extends EventEmitter implements Connection {
   private linger(): Promise<void> {
     this.lingering ??= (async () => {
       const deadline = performance.now() + CLOSE_LINGER_MS;
-      while (!this.closed && !this.kcp.idle && performance.now() < deadline) {
+      while (!this.closed && !(this.lanes[0].kcp.idle && this.lanes[1].kcp.idle) && performance.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
       this.finish();
@@ -120,10 +150,10 @@ export class KcpConnection extends EventEmitter implements Connection {
     return this.lingering;
   }
 
-  private sendKcp(packet: Buffer): void {
+  private sendKcp(frameClass: FrameClass, packet: Buffer): void {
     if (this.closed) return;
     const out = this.out;
-    out[0] = FrameClass.Kcp;
+    out[0] = frameClass;
     out.set(packet, 1);
     this.path.send(out.subarray(0, 1 + packet.length));
   }
@@ -131,8 +161,11 @@ export class KcpConnection extends EventEmitter implements Connection {
   private receive(payload: Buffer): void {
     if (payload.length === 0) return void this.datagramsDropped++;
     switch (payload[0]) {
-      case FrameClass.Kcp:
-        this.kcp.input(payload.subarray(1));
+      case FrameClass.KcpInteractive:
+        this.lanes[0].kcp.input(payload.subarray(1));
+        return;
+      case FrameClass.KcpBulk:
+        this.lanes[1].kcp.input(payload.subarray(1));
         return;
       case FrameClass.Datagram:
         if (payload.length < DATAGRAM_HEADER) return void this.datagramsDropped++;
@@ -147,7 +180,7 @@ export class KcpConnection extends EventEmitter implements Connection {
   private finish(err?: Error): void {
     if (this.closed) return;
     this.closed = true;
-    this.kcp.close();
+    for (const lane of this.lanes) lane.kcp.close();
     this.path.onDatagram = null;
     this.path.close();
     this.emit('close', err);

@@ -13,6 +13,7 @@ import { createTransportPair, type ConnectionFactory } from './harness.js';
 
 const CHUNK = 64 * 1024;
 const KIND_BULK = 7;
+const KIND_INTERACTIVE = 1;
 
 /** Chunk i of a test stream: seeded bytes with the chunk index in front, so a misplaced chunk changes the hash. */
 function chunkOf(i: number, seed: number): Buffer {
@@ -107,12 +108,15 @@ export function defineConnectionSuite(name: string, factory: ConnectionFactory):
       pair.server.on('stream', (s: Stream) => s.pipe(s));
       const results = await Promise.all(
         Array.from({ length: 100 }, async (_, i) => {
-          const s = pair.client.openStream(KIND_BULK);
+          const s = pair.client.openStream(i % 2 ? KIND_BULK : KIND_INTERACTIVE);
           const [sent, got] = await Promise.all([writeChunks(s, 16, i), readAll(s)]);
-          return { sent, got };
+          return { sent, got, id: s.id };
         }),
       );
-      for (const { sent, got } of results) {
+      const ids = new Set<number>();
+      for (const { sent, got, id } of results) {
+        assert.ok(!ids.has(id), `stream id ${id} is unique within the connection`);
+        ids.add(id);
         assert.equal(got.bytes, 16 * CHUNK);
         assert.equal(got.sha, sent);
       }

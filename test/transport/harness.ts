@@ -26,7 +26,8 @@ export interface TransportPairOptions {
 /** Builds one transport's Connection over a path; the suite runs once per transport. */
 export type ConnectionFactory = (path: ClientPath | ServerPath, role: 'client' | 'server') => Connection;
 
-export const kcpFactory: ConnectionFactory = (path, role) => new KcpConnection(path, { role });
+/** Kind 7 (the suite's bulk kind) travels in KCP's bulk lane, everything else in the interactive lane. */
+export const kcpFactory: ConnectionFactory = (path, role) => new KcpConnection(path, { role, laneOf: (kind) => (kind === 7 ? 1 : 0) });
 
 /** A port range unlikely to collide with other tests running at the same time. */
 function randomPortSpec(): string {

@@ -21,6 +21,12 @@ export interface MuxOptions {
   sendThreshold?: number;
   /** Writes pending at or below this many bytes (keystrokes) are sent ahead of bulk. Default 512. */
   smallWriteBytes?: number;
+  /**
+   * Which of a connection's id spaces this Mux uses, when one connection runs
+   * two Muxes (one per KCP lane): stream ids are 2 * lane + parity modulo 4,
+   * so ids stay unique across lanes. Default 0.
+   */
+  lane?: 0 | 1;
 }
 
 /** Options with every default filled in and checked. */
@@ -41,6 +47,7 @@ export function resolveMuxConfig(options: MuxOptions): MuxConfig {
     maxFramePayload: integer('maxFramePayload', options.maxFramePayload, MAX_FRAME_PAYLOAD, 64, MAX_FRAME_PAYLOAD),
     sendThreshold: integer('sendThreshold', options.sendThreshold, 64 * KIB, 0, Number.MAX_SAFE_INTEGER),
     smallWriteBytes: integer('smallWriteBytes', options.smallWriteBytes, 512, 0, MAX_FRAME_PAYLOAD),
+    lane: integer('lane', options.lane, 0, 0, 1) as 0 | 1,
   };
 }
 

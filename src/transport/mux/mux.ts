@@ -56,6 +56,9 @@ export interface MuxEvents {
  */
 const MAX_QUEUED_REPLIES = 4096;
 
+/** Distance between consecutive stream ids of one side in one lane. */
+const ID_STEP = 4;
+
 const OPEN = 0;
 const CLOSING = 1;
 const CLOSED = 2;
@@ -126,7 +129,8 @@ export class Mux extends EventEmitter<MuxEvents> {
   constructor(private readonly pipe: ReliablePipe, options: MuxOptions) {
     super();
     this.config = resolveMuxConfig(options);
-    this.nextId = this.config.role === 'client' ? 1 : 2;
+    // Ids are 4k + 2 * lane + parity (client odd, server even); 0 is the session id, so the server's lane 0 starts at 4.
+    this.nextId = (this.config.role === 'client' ? 1 : 0) + 2 * this.config.lane || ID_STEP;
     this.decoder = new FrameDecoder({
       controlFrame: (command, streamId, source, offset) => this.onControl(command, streamId, source, offset),
       dataHeader: (streamId, length) => this.onDataHeader(streamId, length),
@@ -165,7 +169,7 @@ export class Mux extends EventEmitter<MuxEvents> {
       throw new MuxStreamLimitError(this.config.maxStreams);
     }
     const id = this.nextId;
-    this.nextId += 2;
+    this.nextId += ID_STEP;
     this.localOpen++;
     const stream = this.createStream(id, kind, true);
     this.queueControl(encodeSyn(id, kind), false);
@@ -473,8 +477,8 @@ export class Mux extends EventEmitter<MuxEvents> {
 
   private onSyn(id: number, kind: number): void {
     const peerParity = this.config.role === 'client' ? 0 : 1;
-    if ((id & 1) !== peerParity || id <= this.lastPeerId) {
-      // Wrong parity or a reused id: not a stream we can tell apart from ours or an old one.
+    if ((id & 1) !== peerParity || ((id >>> 1) & 1) !== this.config.lane || id <= this.lastPeerId) {
+      // Wrong parity or lane, or a reused id: not a stream we can tell apart from ours or an old one.
       this.protocolErrors++;
       this.framesDropped++;
       return;

@@ -41,7 +41,7 @@ const PAYLOAD_FOR: readonly number[] = [1, -1, 0, 0, 4, 4, 4, 4];
 const wellFormed = fc
   .record({
     command: fc.integer({ min: 0, max: 7 }),
-    streamId: fc.constantFrom(0, 1, 2, 3, 4, 6, 8, 10),
+    streamId: fc.constantFrom(0, 1, 2, 3, 4, 5, 8, 9, 12, 13),
     data: fc.oneof({ weight: 5, arbitrary: fc.uint8Array({ maxLength: 2000 }) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 16_384 }).map((n) => new Uint8Array(n)) }),
     word: fc.uint8Array({ minLength: 4, maxLength: 4 }),
   })

@@ -13,11 +13,11 @@ describe('mux stream lifecycle', () => {
       assert.equal(s.kind, 42);
       s.write('hi');
       const t = pair.client.openStream(0);
-      assert.equal(t.id, 3);
+      assert.equal(t.id, 5, 'client ids in lane 0 are 1, 5, 9, ...');
       const accepted = await waitFor('two accepted streams', () => (pair.serverAccepted.length === 2 ? pair.serverAccepted : null));
-      assert.deepEqual(accepted.map((x) => [x.id, x.kind]), [[1, 42], [3, 0]]);
+      assert.deepEqual(accepted.map((x) => [x.id, x.kind]), [[1, 42], [5, 0]]);
       const back = pair.server.openStream(7);
-      assert.equal(back.id, 2);
+      assert.equal(back.id, 4, 'server ids in lane 0 are 4, 8, 12, ... (0 is the session)');
       const firstBytes = await waitForEvent<Buffer>(accepted[0], 'data');
       assert.equal(firstBytes.toString(), 'hi');
       await waitFor('client accepts the server stream', () => pair.clientAccepted.length === 1);

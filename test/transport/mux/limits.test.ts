@@ -94,6 +94,7 @@ describe('mux limits and options', () => {
       maxFramePayload: 16 * 1024,
       sendThreshold: 64 * 1024,
       smallWriteBytes: 512,
+      lane: 0,
     });
     mux.destroy();
     a.close();

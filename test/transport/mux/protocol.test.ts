@@ -47,11 +47,11 @@ describe('mux protocol errors', () => {
   it('DATA beyond the granted window resets only that stream', async () => {
     const c = rawClient();
     try {
-      c.send(encodeSyn(1, 0), encodeSyn(3, 0));
+      c.send(encodeSyn(1, 0), encodeSyn(5, 0));
       const window = c.mux.config.streamWindow;
       const frames: Buffer[] = [];
       for (let sent = 0; sent < window; sent += MAX_FRAME_PAYLOAD) frames.push(data(1, MAX_FRAME_PAYLOAD));
-      frames.push(data(1, 1), data(3, 5));
+      frames.push(data(1, 1), data(5, 5));
       c.send(...frames);
       await waitFor('stream 1 errored', () => c.errors.get(1));
       const err = c.errors.get(1);
@@ -59,7 +59,7 @@ describe('mux protocol errors', () => {
       assert.equal(err.code, 'window-exceeded');
       assert.equal(err.streamId, 1);
       await waitFor('RST sent for stream 1', () => c.seen.some((f) => f.command === Command.Rst && f.streamId === 1));
-      await waitFor('stream 3 still receives', () => c.accepted[1]?.readableLength === 5);
+      await waitFor('stream 5 still receives', () => c.accepted[1]?.readableLength === 5);
       assert.equal(c.mux.stats().protocolErrors, 1);
       assert.ok(!c.accepted[1].destroyed);
     } finally {
@@ -86,7 +86,8 @@ describe('mux protocol errors', () => {
         encodeU32(Command.WindowUpdate, 8, 100), // our parity, never opened
         encodeSyn(2, 0), // server parity: not the client's to open
         encodeSyn(5, 0),
-        encodeSyn(3, 0), // below an id already used
+        encodeSyn(1, 0), // below an id already used
+        encodeSyn(7, 0), // an id of lane 1 sent to a lane-0 Mux
         encodeEmpty(Command.Fin, 0), // stream command on the session id
         encodeFrame(99, 5, Buffer.alloc(20)), // unknown command
         data(5, 4),
@@ -94,8 +95,8 @@ describe('mux protocol errors', () => {
       await waitFor('stream 5 gets its bytes', () => c.accepted[0]?.readableLength === 4);
       assert.deepEqual(c.accepted.map((s) => s.id), [5]);
       const stats = c.mux.stats();
-      assert.equal(stats.protocolErrors, 5);
-      assert.equal(stats.framesDropped, 6);
+      assert.equal(stats.protocolErrors, 6);
+      assert.equal(stats.framesDropped, 7);
     } finally {
       c.dispose();
     }
