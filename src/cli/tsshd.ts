@@ -1,9 +1,4 @@
-import { VERSION } from '../version.js';
+import { tsshdMain } from '../server/tsshd-main.js';
 
-const args = process.argv.slice(2);
-if (args.includes('-v') || args.includes('--version')) {
-  process.stdout.write(`tsshd ${VERSION}\n`);
-  process.exit(0);
-}
-process.stderr.write('tsshd: the server is not yet implemented (only -v/--version works so far)\n');
-process.exit(255);
+// Explicit exit: a daemon may still hold handles (e.g. a session that ignored its hang-up) it must not wait for.
+process.exit(await tsshdMain(process.argv.slice(2)));

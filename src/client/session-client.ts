@@ -13,6 +13,7 @@ import {
   parseStderrHeader,
   type BusMessage,
   type ExitStatus,
+  type HelloMessage,
   type PtyRequest,
 } from '../protocol/messages.js';
 
@@ -31,6 +32,14 @@ export interface SessionStdio {
   stdout: Writable;
   /** Receives stderr of sessions without a pty. */
   stderr: Writable;
+}
+
+/** Liveness settings the client tells the server in its hello, so both ends give up alike. */
+export interface SessionClientOptions {
+  /** UdpAliveTimeout in ms: the server hangs up the sessions after this long without contact. */
+  aliveTimeoutMs?: number;
+  /** Heartbeat timeout in ms: the server reports contact lost after this long. */
+  heartbeatTimeoutMs?: number;
 }
 
 /** The server refused the session (session-error). */
@@ -78,14 +87,26 @@ export class SessionClient extends EventEmitter {
   private nextId = 1;
   private closed = false;
 
+  /** Opens the bus and says hello (with `options`' timeouts); throws RangeError for a timeout out of range. */
   constructor(
     private readonly conn: Connection,
     clientVersion: string,
+    options: SessionClientOptions = {},
   ) {
     super();
+    const hello: HelloMessage = { type: 'hello', clientVersion };
+    if (options.aliveTimeoutMs !== undefined) hello.aliveTimeoutMs = options.aliveTimeoutMs;
+    if (options.heartbeatTimeoutMs !== undefined) hello.heartbeatTimeoutMs = options.heartbeatTimeoutMs;
+    let frame: Buffer;
+    try {
+      // Checked locally first, so an out-of-range timeout fails here rather than at the server.
+      frame = encodeMessage(parseBusMessage(hello));
+    } catch (err) {
+      throw new RangeError(`hello not sent: ${(err as Error).message}`);
+    }
     this.bus = conn.openStream(StreamKind.Bus);
     this.bus.on('error', () => undefined);
-    this.bus.write(encodeMessage({ type: 'hello', clientVersion }));
+    this.bus.write(frame);
     readMessages(
       this.bus,
       (value) => this.onBusMessage(value),
@@ -144,6 +165,13 @@ export class SessionClient extends EventEmitter {
     }
     for (const s of this.sessions.values()) {
       if (s.terminal) this.sendBus({ type: 'resize', session: s.id, cols, rows });
+    }
+  }
+
+  /** Ask the server to make every pty session's foreground program repaint its screen (after an outage). */
+  redraw(): void {
+    for (const s of this.sessions.values()) {
+      if (s.terminal) this.sendBus({ type: 'redraw', session: s.id });
     }
   }
 

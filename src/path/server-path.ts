@@ -182,6 +182,21 @@ export class ServerPath extends EventEmitter implements DatagramPath {
     };
   }
 
+  /**
+   * Adopt the client's liveness timeouts (from its hello) in place of the ones
+   * given at create(), so both ends give up alike. Throws RangeError for a non-positive value.
+   */
+  setLivenessTimeouts(timeouts: { aliveTimeoutMs?: number; heartbeatTimeoutMs?: number }): void {
+    const resolved = resolveCommonPathConfig({
+      ...this.config,
+      aliveTimeoutMs: timeouts.aliveTimeoutMs ?? this.config.aliveTimeoutMs,
+      heartbeatTimeoutMs: timeouts.heartbeatTimeoutMs ?? this.config.heartbeatTimeoutMs,
+    });
+    this.config.aliveTimeoutMs = resolved.aliveTimeoutMs;
+    this.config.heartbeatTimeoutMs = resolved.heartbeatTimeoutMs;
+    if (!this.closed) this.armTimer();
+  }
+
   /** Send a goodbye carrying `reason` to the peer (best effort), then stop. Idempotent. */
   close(reason = 'closed'): void {
     if (this.closed) return;

@@ -43,10 +43,17 @@ export const MAX_ENV_NAME_LENGTH = 256;
 // ---------------------------------------------------------------------------
 // Bus stream (StreamKind.Bus)
 
+/** Longest liveness timeout a hello may carry, in ms (setTimeout's limit, about 24.8 days). */
+export const MAX_LIVENESS_TIMEOUT_MS = 0x7fff_ffff;
+
 /** Client -> server, first message on the bus. */
 export interface HelloMessage {
   type: 'hello';
   clientVersion: string;
+  /** The client's UdpAliveTimeout in ms: the server gives up (and hangs up) after this long without contact. */
+  aliveTimeoutMs?: number;
+  /** The client's heartbeat timeout in ms: the server reports contact lost after this long. */
+  heartbeatTimeoutMs?: number;
 }
 
 /** Client -> server: a pty session's window changed size. */
@@ -76,7 +83,7 @@ export interface GoodbyeMessage {
   reason: string;
 }
 
-/** Client -> server: ask for a pty session's screen to be repainted (reserved; the server may ignore it). */
+/** Client -> server: ask for a pty session's screen to be repainted (after an outage); the server sends SIGWINCH to the pty's foreground process group. */
 export interface RedrawMessage {
   type: 'redraw';
   session: number;
@@ -224,8 +231,12 @@ export function parseBusMessage(value: unknown): BusMessage {
   const o = asFields(value, 'message');
   const type = typeOf(o);
   switch (type) {
-    case 'hello':
-      return { type, clientVersion: text(o, 'clientVersion') };
+    case 'hello': {
+      const m: HelloMessage = { type, clientVersion: text(o, 'clientVersion') };
+      if (has(o, 'aliveTimeoutMs')) m.aliveTimeoutMs = integer(o, 'aliveTimeoutMs', 1, MAX_LIVENESS_TIMEOUT_MS);
+      if (has(o, 'heartbeatTimeoutMs')) m.heartbeatTimeoutMs = integer(o, 'heartbeatTimeoutMs', 1, MAX_LIVENESS_TIMEOUT_MS);
+      return m;
+    }
     case 'resize':
       return { type, session: sessionId(o, 'session'), cols: dimension(o, 'cols'), rows: dimension(o, 'rows') };
     case 'exit': {

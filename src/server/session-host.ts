@@ -12,6 +12,7 @@ import {
   type SessionRequest,
 } from '../protocol/messages.js';
 import { FALLBACK_SHELL, sessionEnv } from './login-env.js';
+import { foregroundProcessGroup, signalWindowChange } from './redraw.js';
 import { startSession, type RunningSession } from './session-runner.js';
 
 /** What the server allows, from sshd_config and the login. */
@@ -26,6 +27,12 @@ export interface SessionPolicy {
   maxSessions?: number;
 }
 
+/** The liveness timeouts a client's hello may carry (see HelloMessage). */
+export interface ClientLiveness {
+  aliveTimeoutMs?: number;
+  heartbeatTimeoutMs?: number;
+}
+
 /** Default limit on concurrent sessions. */
 export const DEFAULT_MAX_SESSIONS = 64;
 
@@ -33,6 +40,8 @@ interface HostedSession {
   readonly id: number;
   /** Undefined while the process is being started. */
   running?: RunningSession;
+  /** The process has exited (its output may still be on its way). */
+  exited?: boolean;
 }
 
 /**
@@ -42,9 +51,10 @@ interface HostedSession {
  * Streams of other kinds are left to other listeners.
  *
  * Events:
- *  - 'hello'          (clientVersion: string)
+ *  - 'hello'          (clientVersion: string, liveness: ClientLiveness)  the client's timeouts, for the path
  *  - 'session'        (id: number, pid: number, request: SessionRequest)  a session's process started
  *  - 'resize'         (id: number, cols: number, rows: number)            a window change was applied
+ *  - 'redraw'         (id: number)  SIGWINCH went to the session's foreground process group
  *  - 'exit'           (id: number, status: ExitStatus)                     a session's process ended
  *  - 'idle'           ()  the last session ended and its output was flushed (tsshd may exit)
  *  - 'goodbye'        (reason: string)  the client said goodbye (its sessions are hung up)
@@ -123,9 +133,13 @@ export class SessionHost extends EventEmitter {
       return;
     }
     switch (message.type) {
-      case 'hello':
-        this.emit('hello', message.clientVersion);
+      case 'hello': {
+        const liveness: ClientLiveness = {};
+        if (message.aliveTimeoutMs !== undefined) liveness.aliveTimeoutMs = message.aliveTimeoutMs;
+        if (message.heartbeatTimeoutMs !== undefined) liveness.heartbeatTimeoutMs = message.heartbeatTimeoutMs;
+        this.emit('hello', message.clientVersion, liveness);
         break;
+      }
       case 'resize': {
         const running = this.sessions.get(message.session)?.running;
         if (running?.resize(message.cols, message.rows)) this.emit('resize', message.session, message.cols, message.rows);
@@ -135,9 +149,22 @@ export class SessionHost extends EventEmitter {
         this.emit('goodbye', message.reason);
         this.hangup();
         break;
+      case 'redraw':
+        void this.redraw(message.session);
+        break;
       default:
-        break; // exit is server->client; redraw is not implemented
+        break; // exit is server->client
     }
+  }
+
+  private async redraw(id: number): Promise<void> {
+    const session = this.sessions.get(id);
+    const running = session?.running;
+    if (!session || !running?.terminal || session.exited) return;
+    const group = await foregroundProcessGroup(running.pid);
+    // Signal only while the process still runs: after it exits the group id may be someone else's.
+    if (group === undefined || session.exited || this.sessions.get(id) !== session) return;
+    if (signalWindowChange(group)) this.emit('redraw', id);
   }
 
   private sendBus(message: BusMessage): void {
@@ -200,6 +227,7 @@ export class SessionHost extends EventEmitter {
     if (this.hungUp || stream.destroyed) running.signalGroup('SIGHUP');
 
     void running.exited.then((status: ExitStatus) => {
+      session.exited = true;
       this.sendBus({ type: 'exit', session: request.id, ...status });
       this.emit('exit', request.id, status);
     });

@@ -39,7 +39,7 @@ Started by tssh over an SSH login; prints one bootstrap line, then serves the se
   --port SPEC            UDP ports to choose from, e.g. 61001-61999 or "7000,7002-7010" (default ${DEFAULT_TSSHD_PORT})
   --mtu N                path MTU, 576 to 9000 (default ${DEFAULT_TSSHD_MTU})
   --connect-timeout S    seconds to wait for the client's first packet (default ${DEFAULT_CONNECT_TIMEOUT})
-  --debug                log details to stderr
+  --debug                log details to a private file under ~/.cache/tsshd (its path goes to stderr)
   -v, --version          print the version and exit
   -h, --help             print this help and exit
 `;

@@ -1,0 +1,86 @@
+import { randomBytes } from 'node:crypto';
+import { generateSessionSecret } from '../crypto/session-secret.js';
+import { NoFreePortError } from '../path/port-binding.js';
+import { ServerPath } from '../path/server-path.js';
+import { encodeBootstrap, encodeBootstrapSecret } from '../protocol/bootstrap.js';
+import { KcpConnection } from '../transport/kcp-connection.js';
+import { PROTOCOL_VERSION, VERSION } from '../version.js';
+import type { DebugLog } from './debug-log.js';
+import { ServerLifetime } from './lifetime.js';
+import { loadLoginPolicy } from './login-policy.js';
+import { SessionHost } from './session-host.js';
+import type { TsshdOptions } from './tsshd-args.js';
+
+/**
+ * One tsshd run, put together: the session policy, a fresh secret, the
+ * roaming path on a port from --port, the KCP connection over it, the
+ * session host and the lifetime that ends it all. What the client needs to
+ * connect is the bootstrap line; everything else stays in this process.
+ */
+
+/** A server that is listening and waiting for its client. */
+export interface StartedServer {
+  /** BEL + JSON + newline, for the SSH login's stdout. Holds the secret: print it there and nowhere else. */
+  readonly bootstrapLine: string;
+  readonly port: number;
+  readonly host: SessionHost;
+  readonly lifetime: ServerLifetime;
+}
+
+/** Dual-stack first (clients may come over IPv6), IPv4 where the machine has no IPv6. */
+const BIND_HOSTS = ['::', '0.0.0.0'];
+const NO_IPV6 = new Set(['EAFNOSUPPORT', 'EADDRNOTAVAIL', 'EINVAL', 'EPROTONOSUPPORT']);
+
+async function listen(options: TsshdOptions, secret: Buffer): Promise<ServerPath> {
+  const what = options.proxyMode === 'tcp' ? 'TCP' : 'UDP';
+  for (const [i, host] of BIND_HOSTS.entries()) {
+    try {
+      return await ServerPath.create({ portSpec: options.port, secret, mtu: options.mtu, proxyMode: options.proxyMode, host });
+    } catch (err) {
+      if (err instanceof NoFreePortError) throw new Error(`tsshd: ${err.message}`);
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      if (i + 1 < BIND_HOSTS.length && NO_IPV6.has(code)) continue;
+      const reason = (err as Error).message.split('\n')[0];
+      throw new Error(`tsshd: cannot listen on a ${what} port from ${options.port} (${reason}); check --port (TsshdPort)`);
+    }
+  }
+  throw new Error('tsshd: no address to listen on');
+}
+
+/**
+ * Start serving: read the policy, bind the port, wire connection, sessions
+ * and lifetime. Throws a one-line Error starting with "tsshd:" for anything
+ * that stops it (a bad sshd_config, no free port, a bind error).
+ */
+export async function startServer(
+  options: TsshdOptions,
+  env: Readonly<Record<string, string | undefined>>,
+  log: DebugLog,
+): Promise<StartedServer> {
+  if (options.mode !== 'kcp') throw new Error(`tsshd: the ${options.mode} transport is not available; use --kcp`);
+  let policy;
+  try {
+    policy = await loadLoginPolicy(env);
+  } catch (err) {
+    throw new Error(`tsshd: ${(err as Error).message.split('\n')[0]}`);
+  }
+  log.log(`sshd_config: ${policy.configPath ?? 'none (defaults)'}; AcceptEnv ${policy.sshd.acceptEnv.join(' ')}; subsystems ${[...policy.session.subsystems.keys()].join(' ') || 'none'}`);
+  const secret = generateSessionSecret();
+  const path = await listen(options, secret);
+  const conv = randomBytes(4).readUInt32BE(0);
+  const conn = new KcpConnection(path, { role: 'server', conv });
+  const host = new SessionHost(conn, policy.session);
+  const lifetime = new ServerLifetime(path, conn, host, log, options.connectTimeout * 1000);
+  const bootstrapLine = encodeBootstrap({
+    serverVersion: VERSION,
+    protocolVersion: PROTOCOL_VERSION,
+    port: path.port,
+    mode: 'kcp',
+    secret: encodeBootstrapSecret(secret),
+    proxyMode: options.proxyMode,
+    mtu: options.mtu,
+    conv,
+  });
+  log.log(`listening on ${options.proxyMode === 'tcp' ? 'TCP' : 'UDP'} port ${path.port} (mtu ${options.mtu}, kcp conv ${conv})`);
+  return { bootstrapLine, port: path.port, host, lifetime };
+}
