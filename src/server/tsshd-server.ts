@@ -3,6 +3,7 @@ import { generateSessionSecret } from '../crypto/session-secret.js';
 import { NoFreePortError } from '../path/port-binding.js';
 import { ServerPath } from '../path/server-path.js';
 import { encodeBootstrap, encodeBootstrapSecret } from '../protocol/bootstrap.js';
+import { laneOfKind } from '../protocol/stream-kind.js';
 import { KcpConnection } from '../transport/kcp-connection.js';
 import { PROTOCOL_VERSION, VERSION } from '../version.js';
 import type { DebugLog } from './debug-log.js';
@@ -68,7 +69,7 @@ export async function startServer(
   const secret = generateSessionSecret();
   const path = await listen(options, secret);
   const conv = randomBytes(4).readUInt32BE(0);
-  const conn = new KcpConnection(path, { role: 'server', conv });
+  const conn = new KcpConnection(path, { role: 'server', conv, laneOf: laneOfKind });
   const host = new SessionHost(conn, policy.session);
   const lifetime = new ServerLifetime(path, conn, host, log, options.connectTimeout * 1000);
   const bootstrapLine = encodeBootstrap({

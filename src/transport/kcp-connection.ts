@@ -28,8 +28,9 @@ export interface KcpConnectionOptions {
   kcp?: Partial<Omit<KcpOptions, 'conv' | 'mtu'>>;
   mux?: Partial<Omit<MuxOptions, 'role' | 'lane'>>;
   /**
-   * The lane for streams of a kind (the protocol layer decides; both sides
-   * must agree). Default: every kind in lane 0.
+   * The lane for streams we open, by kind (the protocol layer decides). The
+   * peer answers a stream in the lane it arrived in, so the two sides need not
+   * agree. Default: every kind in lane 0.
    */
   laneOf?: (kind: number) => Lane;
 }
