@@ -1,5 +1,4 @@
 import { lookup } from 'node:dns/promises';
-import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import {
   SendOutcome,
@@ -8,13 +7,11 @@ import {
   type ClientCarrier,
   type ClientCarrierSink,
 } from './client-carrier.js';
-import { DatagramCodec } from './datagram-codec.js';
-import { DatagramType, PATH_OVERHEAD_BYTES } from './datagram-format.js';
-import type { DatagramPath } from './datagram-path.js';
-import { DeadlineTimer } from './deadline-timer.js';
+import { DatagramType } from './datagram-format.js';
 import { localAddressFingerprint } from './local-addresses.js';
+import { PathEnd } from './path-end.js';
 import { PATH_DEFAULTS, resolveCommonPathConfig, type CommonPathConfig, type ProxyMode } from './path-options.js';
-import { emptyDrops, type ClientPathStats } from './path-stats.js';
+import type { ClientPathStats } from './path-stats.js';
 
 /** Options of ClientPath.create(). */
 export interface ClientPathOptions {
@@ -61,13 +58,7 @@ function errorCode(err: Error | null): string {
  * Events: 'renewed' (reason); 'contact-lost' (sinceMs); 'contact-restored' ();
  * 'gave-up' (reason); 'close' (reason?: string).
  */
-export class ClientPath extends EventEmitter implements DatagramPath, ClientCarrierSink {
-  readonly payloadBudget: number;
-  onDatagram: ((payload: Buffer) => void) | null = null;
-
-  private readonly drops = emptyDrops();
-  private readonly codec: DatagramCodec;
-  private readonly timer: DeadlineTimer;
+export class ClientPath extends PathEnd implements ClientCarrierSink {
   private readonly keepaliveIntervalMs: number;
   private readonly minRenewalIntervalMs: number;
   private readonly interfacePollMs: number;
@@ -81,28 +72,18 @@ export class ClientPath extends EventEmitter implements DatagramPath, ClientCarr
   private lastRenewAt = -Infinity;
   private lastSendAt: number;
   private lastKeepaliveAt: number;
-  private lastContactAt: number;
-  private contactLost = false;
-  private closed = false;
-  private datagramsSent = 0;
-  private datagramsReceived = 0;
-  private keepalivesSent = 0;
-  private keepalivesReceived = 0;
   private renewals = 0;
   private renewalFailures = 0;
   private lastRenewalReason: string | null = null;
 
   private constructor(
-    private readonly config: CommonPathConfig,
+    config: CommonPathConfig,
     private readonly serverAddress: string,
     private readonly serverPort: number,
     private readonly family: 4 | 6,
     options: ClientPathOptions,
   ) {
-    super();
-    this.payloadBudget = config.mtu - PATH_OVERHEAD_BYTES;
-    this.codec = new DatagramCodec(config.secret, 'client', this.drops);
-    this.timer = new DeadlineTimer(this.onTimer);
+    super(config, 'client');
     this.keepaliveIntervalMs = config.heartbeatTimeoutMs / 3;
     this.minRenewalIntervalMs = Math.min(MAX_RENEWAL_INTERVAL_FLOOR_MS, this.keepaliveIntervalMs);
     this.interfacePollMs = options.interfacePollMs ?? PATH_DEFAULTS.interfacePollMs;
@@ -136,28 +117,6 @@ export class ClientPath extends EventEmitter implements DatagramPath, ClientCarr
     return path;
   }
 
-  get srttMs(): number {
-    return this.codec.rtt.srttMs;
-  }
-
-  /** performance.now() time of the last authenticated datagram (creation time before the first). */
-  get lastContactMs(): number {
-    return this.lastContactAt;
-  }
-
-  /** Whether close() ran or the path closed itself. */
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
-  send(payload: Uint8Array): void {
-    if (payload.length > this.payloadBudget) {
-      throw new RangeError(`datagram of ${payload.length} bytes exceeds the path's limit of ${this.payloadBudget} bytes`);
-    }
-    if (this.closed) return;
-    this.transmit(DatagramType.Data, payload, performance.now());
-  }
-
   /**
    * Switch to a fresh socket now (new source port; for TCP a new connection)
    * and send a keepalive through it. Resolves once the new socket is in use
@@ -179,18 +138,8 @@ export class ClientPath extends EventEmitter implements DatagramPath, ClientCarr
   }
 
   stats(): ClientPathStats {
-    const rtt = this.codec.rtt;
     return {
-      rttMs: rtt.latestMs,
-      srttMs: rtt.srttMs,
-      rttVarMs: rtt.rttVarMs,
-      datagramsSent: this.datagramsSent,
-      datagramsReceived: this.datagramsReceived,
-      keepalivesSent: this.keepalivesSent,
-      keepalivesReceived: this.keepalivesReceived,
-      dropped: { ...this.drops },
-      lastContactMs: this.lastContactAt,
-      contactLost: this.contactLost,
+      ...this.pathStats(),
       localPort: this.carrier?.localPort ?? 0,
       renewals: this.renewals,
       renewalFailures: this.renewalFailures,
@@ -198,53 +147,20 @@ export class ClientPath extends EventEmitter implements DatagramPath, ClientCarr
     };
   }
 
-  /** Send a goodbye carrying `reason` (best effort), then stop. Idempotent. */
-  close(reason = 'closed'): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.timer.stop();
+  protected closeSockets(goodbyeReason: string | null): void {
     const carrier = this.carrier;
     this.carrier = null;
-    if (carrier !== null) {
-      const text = Buffer.from(reason, 'utf8').subarray(0, this.payloadBudget);
-      carrier.close(this.codec.seal(DatagramType.Goodbye, text, carrier.headroom, performance.now()));
-    }
-    this.emit('close', reason);
+    if (carrier === null) return;
+    carrier.close(goodbyeReason === null ? null : this.sealGoodbye(goodbyeReason, carrier.headroom));
   }
 
   // ClientCarrierSink: called by the current (or a just-replaced) carrier.
 
   /** @internal */
   carrierDatagram(datagram: Buffer): void {
-    if (this.closed) return;
     const now = performance.now();
-    const payload = this.codec.open(datagram, now);
-    if (payload === null) return;
-    this.datagramsReceived++;
-    this.lastContactAt = now;
-    if (this.contactLost) {
-      this.contactLost = false;
-      this.armTimer(now);
-      this.emit('contact-restored');
-      if (this.closed) return;
-    }
-    switch (this.codec.type) {
-      case DatagramType.Data:
-        this.onDatagram?.(payload);
-        return;
-      case DatagramType.Keepalive:
-        this.keepalivesReceived++;
-        return;
-      case DatagramType.Goodbye: {
-        const reason = payload.toString('utf8');
-        this.closed = true;
-        this.timer.stop();
-        this.carrier?.close();
-        this.carrier = null;
-        this.emit('close', reason);
-        return;
-      }
-    }
+    const payload = this.authenticate(datagram, now);
+    if (payload !== null) this.deliver(payload, now);
   }
 
   /** @internal */
@@ -276,7 +192,7 @@ export class ClientPath extends EventEmitter implements DatagramPath, ClientCarr
     this.carrierFailed(carrier, null);
   }
 
-  private transmit(type: DatagramType, payload: Uint8Array | null, now: number): void {
+  protected transmit(type: DatagramType, payload: Uint8Array | null, now: number): void {
     const carrier = this.carrier;
     if (carrier === null) {
       this.drops.noSocket++;
@@ -291,12 +207,9 @@ export class ClientPath extends EventEmitter implements DatagramPath, ClientCarr
     }
     const outcome = carrier.send(this.codec.seal(type, payload, carrier.headroom, now));
     if (outcome === SendOutcome.Sent) {
-      this.datagramsSent++;
+      this.countSent(type);
       this.lastSendAt = now;
-      if (type === DatagramType.Keepalive) {
-        this.keepalivesSent++;
-        this.lastKeepaliveAt = now;
-      }
+      if (type === DatagramType.Keepalive) this.lastKeepaliveAt = now;
     } else if (outcome === SendOutcome.Congested) {
       this.drops.congested++;
     } else {
@@ -373,10 +286,9 @@ export class ClientPath extends EventEmitter implements DatagramPath, ClientCarr
     return Math.max(this.lastKeepaliveAt + k, Math.min(this.lastSendAt, this.lastContactAt) + k);
   }
 
-  private armTimer(now: number): void {
-    const { heartbeatTimeoutMs, aliveTimeoutMs } = this.config;
-    let due = this.lastContactAt + aliveTimeoutMs;
-    if (!this.contactLost) due = Math.min(due, this.lastContactAt + heartbeatTimeoutMs);
+  protected armTimer(now: number): void {
+    const { heartbeatTimeoutMs } = this.config;
+    let due = this.livenessDeadline();
     // While a renewal is in flight its own completion re-arms the timer; counting its deadlines here would spin.
     if (this.renewing === null) {
       if (this.contactLost) due = Math.min(due, this.lastRenewAt + heartbeatTimeoutMs);
@@ -387,21 +299,10 @@ export class ClientPath extends EventEmitter implements DatagramPath, ClientCarr
     this.timer.atLatest(Math.max(due, now));
   }
 
-  private readonly onTimer = (): void => {
-    if (this.closed) return;
-    const now = performance.now();
-    const { heartbeatTimeoutMs, aliveTimeoutMs } = this.config;
-    const silentMs = now - this.lastContactAt;
-    if (silentMs >= aliveTimeoutMs) {
-      const reason = `no authenticated datagram for ${Math.round(silentMs)} ms (UdpAliveTimeout ${aliveTimeoutMs} ms)`;
-      this.emit('gave-up', reason);
-      this.close(reason);
-      return;
-    }
-    if (!this.contactLost && silentMs >= heartbeatTimeoutMs) {
-      this.contactLost = true;
-      this.emit('contact-lost', silentMs);
-      if (this.closed) return;
+  /** Renew when contact is lost and every heartbeatTimeoutMs while it stays lost; poll interfaces; send keepalives. */
+  protected timerFired(now: number, silentMs: number, contactJustLost: boolean): void {
+    const { heartbeatTimeoutMs } = this.config;
+    if (contactJustLost) {
       this.requestRenewal(`no contact for ${heartbeatTimeoutMs} ms`);
     } else if (this.contactLost && now - this.lastRenewAt >= heartbeatTimeoutMs) {
       this.requestRenewal(`still no contact after ${Math.round(silentMs)} ms`);
@@ -419,5 +320,5 @@ export class ClientPath extends EventEmitter implements DatagramPath, ClientCarr
     }
     if (now >= this.keepaliveDueAt()) this.sendKeepalive(now);
     if (!this.closed) this.armTimer(now);
-  };
+  }
 }

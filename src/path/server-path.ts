@@ -1,14 +1,11 @@
 import dgram from 'node:dgram';
-import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { enlargeUdpBuffers, TCP_WRITE_LIMIT_BYTES } from './client-carrier.js';
-import { DatagramCodec } from './datagram-codec.js';
-import { DatagramType, MIN_PATH_DATAGRAM_BYTES, PATH_OVERHEAD_BYTES } from './datagram-format.js';
-import type { DatagramPath } from './datagram-path.js';
-import { DeadlineTimer } from './deadline-timer.js';
+import { DatagramType, MIN_PATH_DATAGRAM_BYTES } from './datagram-format.js';
+import { PathEnd } from './path-end.js';
 import { resolveCommonPathConfig, type CommonPathConfig, type ProxyMode } from './path-options.js';
-import { emptyDrops, type ServerPathStats } from './path-stats.js';
+import type { ServerPathStats } from './path-stats.js';
 import { bindPortFromSpec } from './port-binding.js';
 import { FRAME_HEADER_BYTES, TcpFrameDecoder, writeFrameHeader } from './tcp-framing.js';
 
@@ -74,38 +71,22 @@ function listenTcp(host: string, port: number): Promise<net.Server> {
  * port); 'contact-lost' (sinceMs); 'contact-restored' (); 'gave-up' (reason);
  * 'close' (reason?: string) (after a local close(), a peer's goodbye or giving up).
  */
-export class ServerPath extends EventEmitter implements DatagramPath {
-  readonly payloadBudget: number;
-  onDatagram: ((payload: Buffer) => void) | null = null;
-
-  private readonly drops = emptyDrops();
-  private readonly codec: DatagramCodec;
-  private readonly timer: DeadlineTimer;
+export class ServerPath extends PathEnd {
   private readonly headroom: number;
   private readonly connections = new Set<net.Socket>();
   private peerAddress: string | null = null;
   private peerPort = 0;
   private peerConnection: net.Socket | null = null;
-  private lastContactAt = performance.now();
-  private contactLost = false;
-  private closed = false;
-  private datagramsSent = 0;
-  private datagramsReceived = 0;
-  private keepalivesSent = 0;
-  private keepalivesReceived = 0;
   private peerMoves = 0;
 
   private constructor(
-    private readonly config: CommonPathConfig,
+    config: CommonPathConfig,
     private readonly udp: dgram.Socket | null,
     private readonly tcp: net.Server | null,
     /** The port listened on. */
     readonly port: number,
   ) {
-    super();
-    this.payloadBudget = config.mtu - PATH_OVERHEAD_BYTES;
-    this.codec = new DatagramCodec(config.secret, 'server', this.drops);
-    this.timer = new DeadlineTimer(this.onTimer);
+    super(config, 'server');
     this.headroom = tcp ? FRAME_HEADER_BYTES : 0;
     if (udp) {
       enlargeUdpBuffers(udp);
@@ -141,41 +122,9 @@ export class ServerPath extends EventEmitter implements DatagramPath {
     return ServerPath.create(options);
   }
 
-  get srttMs(): number {
-    return this.codec.rtt.srttMs;
-  }
-
-  /** performance.now() time of the last authenticated datagram (creation time before the first). */
-  get lastContactMs(): number {
-    return this.lastContactAt;
-  }
-
-  /** Whether close() ran or the path closed itself. */
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
-  send(payload: Uint8Array): void {
-    if (payload.length > this.payloadBudget) {
-      throw new RangeError(`datagram of ${payload.length} bytes exceeds the path's limit of ${this.payloadBudget} bytes`);
-    }
-    if (this.closed) return;
-    this.transmit(DatagramType.Data, payload, performance.now());
-  }
-
   stats(): ServerPathStats {
-    const rtt = this.codec.rtt;
     return {
-      rttMs: rtt.latestMs,
-      srttMs: rtt.srttMs,
-      rttVarMs: rtt.rttVarMs,
-      datagramsSent: this.datagramsSent,
-      datagramsReceived: this.datagramsReceived,
-      keepalivesSent: this.keepalivesSent,
-      keepalivesReceived: this.keepalivesReceived,
-      dropped: { ...this.drops },
-      lastContactMs: this.lastContactAt,
-      contactLost: this.contactLost,
+      ...this.pathStats(),
       port: this.port,
       peer: this.peerAddress === null ? null : { address: this.peerAddress, port: this.peerPort },
       peerMoves: this.peerMoves,
@@ -197,22 +146,8 @@ export class ServerPath extends EventEmitter implements DatagramPath {
     if (!this.closed) this.armTimer();
   }
 
-  /** Send a goodbye carrying `reason` to the peer (best effort), then stop. Idempotent. */
-  close(reason = 'closed'): void {
-    if (this.closed) return;
-    const goodbye = this.peerAddress === null ? null : this.sealGoodbye(reason);
-    this.shutDown(goodbye);
-    this.emit('close', reason);
-  }
-
-  private sealGoodbye(reason: string): Buffer {
-    const text = Buffer.from(reason, 'utf8');
-    return this.codec.seal(DatagramType.Goodbye, text.subarray(0, this.payloadBudget), this.headroom, performance.now());
-  }
-
-  private shutDown(goodbye: Buffer | null): void {
-    this.closed = true;
-    this.timer.stop();
+  protected closeSockets(goodbyeReason: string | null): void {
+    const goodbye = goodbyeReason === null || this.peerAddress === null ? null : this.sealGoodbye(goodbyeReason, this.headroom);
     const udp = this.udp;
     if (udp) {
       udp.off('message', this.onUdpMessage);
@@ -245,7 +180,7 @@ export class ServerPath extends EventEmitter implements DatagramPath {
     }
   }
 
-  private transmit(type: DatagramType, payload: Uint8Array | null, now: number): void {
+  protected transmit(type: DatagramType, payload: Uint8Array | null, now: number): void {
     const address = this.peerAddress;
     if (address === null) {
       this.drops.noPeer++;
@@ -273,43 +208,24 @@ export class ServerPath extends EventEmitter implements DatagramPath {
       writeFrameHeader(frame);
       conn.write(frame);
     }
-    this.datagramsSent++;
-    if (type === DatagramType.Keepalive) this.keepalivesSent++;
+    this.countSent(type);
   }
 
   /** Authenticate, maybe move the peer, then act on the datagram. */
   private receive(datagram: Buffer, address: string, port: number, conn: net.Socket | null): void {
-    if (this.closed) return;
     const now = performance.now();
-    const payload = this.codec.open(datagram, now);
+    const payload = this.authenticate(datagram, now);
     if (payload === null) return;
-    this.datagramsReceived++;
-    this.lastContactAt = now;
     if (this.codec.newest && (port !== this.peerPort || address !== this.peerAddress || conn !== this.peerConnection)) {
       this.movePeer(address, port, conn);
       if (this.closed) return;
     }
-    if (this.contactLost) {
-      this.contactLost = false;
-      this.armTimer();
-      this.emit('contact-restored');
-      if (this.closed) return;
-    }
-    switch (this.codec.type) {
-      case DatagramType.Data:
-        this.onDatagram?.(payload);
-        return;
-      case DatagramType.Keepalive:
-        this.keepalivesReceived++;
-        this.transmit(DatagramType.Keepalive, null, now);
-        return;
-      case DatagramType.Goodbye: {
-        const reason = payload.toString('utf8');
-        this.shutDown(null);
-        this.emit('close', reason);
-        return;
-      }
-    }
+    this.deliver(payload, now);
+  }
+
+  /** The client's keepalive is answered at once: that answer is how it knows the path works. */
+  protected override keepaliveReceived(now: number): void {
+    this.transmit(DatagramType.Keepalive, null, now);
   }
 
   private movePeer(address: string, port: number, conn: net.Socket | null): void {
@@ -329,29 +245,18 @@ export class ServerPath extends EventEmitter implements DatagramPath {
     }
   }
 
-  private armTimer(): void {
-    let due = this.lastContactAt + this.config.aliveTimeoutMs;
-    if (this.peerAddress !== null && !this.contactLost) due = Math.min(due, this.lastContactAt + this.config.heartbeatTimeoutMs);
-    this.timer.atLatest(due);
+  /** Contact can only be lost once there is a peer. */
+  protected override hasPeer(): boolean {
+    return this.peerAddress !== null;
   }
 
-  private readonly onTimer = (): void => {
-    if (this.closed) return;
-    const now = performance.now();
-    const silentMs = now - this.lastContactAt;
-    if (silentMs >= this.config.aliveTimeoutMs) {
-      const reason = `no authenticated datagram for ${Math.round(silentMs)} ms (UdpAliveTimeout ${this.config.aliveTimeoutMs} ms)`;
-      this.emit('gave-up', reason);
-      this.close(reason);
-      return;
-    }
-    if (this.peerAddress !== null && !this.contactLost && silentMs >= this.config.heartbeatTimeoutMs) {
-      this.contactLost = true;
-      this.emit('contact-lost', silentMs);
-      if (this.closed) return;
-    }
+  protected armTimer(): void {
+    this.timer.atLatest(this.livenessDeadline());
+  }
+
+  protected timerFired(): void {
     this.armTimer();
-  };
+  }
 
   private readonly onUdpMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
     this.receive(msg, rinfo.address, rinfo.port, null);
