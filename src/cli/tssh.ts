@@ -1,9 +1,11 @@
-import { VERSION } from '../version.js';
+/** The `tssh` command: ssh's command line, optionally continuing over UDP (src/client/tssh-main.ts). */
+import { tsshMain } from '../client/tssh-main.js';
 
-const args = process.argv.slice(2);
-if (args.includes('-v') || args.includes('--version')) {
-  process.stdout.write(`tssh ${VERSION}\n`);
-  process.exit(0);
-}
-process.stderr.write('tssh: the client is not yet implemented (only -v/--version works so far)\n');
-process.exit(255);
+// Exit explicitly: a finished session may leave stdin being read.
+tsshMain(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`tssh: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(255);
+  },
+);

@@ -1,0 +1,229 @@
+/**
+ * The login half of a UDP session: run the user's own `ssh` (so keys, agent,
+ * known_hosts, ProxyJump and ControlMaster behave as usual) with `tsshd` as
+ * the remote command, show the user everything ssh says, read the one
+ * bootstrap line tsshd prints on stdout, and turn every way this can fail
+ * into one line that names the problem and the fix.
+ */
+import { spawn } from 'node:child_process';
+import {
+  BOOTSTRAP_MARKER,
+  MAX_BOOTSTRAP_OUTPUT,
+  parseBootstrap,
+  type BootstrapInfo,
+} from '../protocol/bootstrap.js';
+import { oneLine, quoteValue } from '../protocol/config-syntax.js';
+import { parseOptionPair, sshArgsWithout, type SshArgs } from './ssh-args.js';
+import { isTsshOption } from './udp-options.js';
+
+/** A bootstrap failure; the message is the one line to print. */
+export class BootstrapError extends Error {
+  override name = 'BootstrapError';
+}
+
+/** What tsshd is asked to do, from the resolved options. */
+export interface TsshdCommandOptions {
+  tsshdPath: string;
+  /** TsshdPort spec, when set. */
+  tsshdPort?: string;
+  mtu: number;
+  /** UdpProxyMode TCP. */
+  tcp: boolean;
+}
+
+/** Quote a word for a POSIX shell; plain words stay readable. */
+export function shellQuote(word: string): string {
+  if (/^[A-Za-z0-9_./:=,+@%-]+$/.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The remote command line that starts tsshd; a leading `~/` in TsshdPath is left for the remote shell to expand. */
+export function tsshdCommandLine(o: TsshdCommandOptions): string {
+  const path = o.tsshdPath === '~' ? '~' : o.tsshdPath.startsWith('~/') ? `~/${shellQuote(o.tsshdPath.slice(2))}` : shellQuote(o.tsshdPath);
+  const words = [path, '--kcp'];
+  if (o.tsshdPort !== undefined) words.push('--port', shellQuote(o.tsshdPort));
+  words.push('--mtu', String(o.mtu));
+  if (o.tcp) words.push('--tcp');
+  return words.join(' ');
+}
+
+/** Option letters that would stop the login from running tsshd plainly: pty, no command, background, subsystem, stdio forward. */
+const LOGIN_DROPPED_LETTERS = 'tTNfsW';
+
+/**
+ * The user's ssh arguments for the login: tssh's own options, a `-o` naming
+ * one, the letters above and the remote command taken out, leaving options
+ * and the destination.
+ */
+export function loginSshArgs(argv: readonly string[], parsed: SshArgs): string[] {
+  const words = sshArgsWithout(
+    argv,
+    parsed,
+    (use) =>
+      LOGIN_DROPPED_LETTERS.includes(use.letter) ||
+      (use.letter === 'o' && use.value !== undefined && isTsshOption(parseOptionPair(use.value).key)),
+  );
+  // The remote command is always the tail of argv and no option removal touches it.
+  return parsed.command.length > 0 ? words.slice(0, words.length - parsed.command.length) : words;
+}
+
+/**
+ * Options put before the user's: ssh takes the first value it obtains, so
+ * these win over the command line and config. No pty, no forwards (they are
+ * tssh's business once on UDP), and the command given here is the one run.
+ */
+export const LOGIN_FORCED_OPTIONS: readonly string[] = [
+  '-T',
+  '-o', 'ClearAllForwardings=yes',
+  '-o', 'RemoteCommand=none',
+  '-o', 'SessionType=default',
+  '-o', 'ForkAfterAuthentication=no',
+];
+
+/** Inputs to {@link bootstrapOverSsh}. */
+export interface BootstrapOverSshOptions {
+  /** The ssh program. */
+  program: string;
+  /** From {@link loginSshArgs}: options and destination, no remote command. */
+  args: readonly string[];
+  /** From {@link tsshdCommandLine}. */
+  remoteCommand: string;
+  /** The server's name, for messages. */
+  host: string;
+  /** TsshdPath as configured, for messages. */
+  tsshdPath: string;
+  /** Once the bootstrap line is complete, ssh gets this long to exit before it is ended (default 3000 ms). */
+  exitGraceMs?: number;
+}
+
+/** What is kept of ssh's stderr to explain a failure: the last few lines are enough. */
+const STDERR_TAIL = 16 * 1024;
+
+/**
+ * Log in with ssh, start tsshd and return what its bootstrap line says.
+ * ssh's stderr is passed to ours as it arrives; stdin is /dev/null (ssh asks
+ * for passwords on /dev/tty). Throws BootstrapError with one line.
+ */
+export function bootstrapOverSsh(o: BootstrapOverSshOptions): Promise<BootstrapInfo> {
+  const args = [...LOGIN_FORCED_OPTIONS, ...o.args, o.remoteCommand];
+  return new Promise<BootstrapInfo>((resolve, reject) => {
+    const child = spawn(o.program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let tooMuch = false;
+    let stderrTail = '';
+    let graceTimer: NodeJS.Timeout | null = null;
+    let startError: NodeJS.ErrnoException | null = null;
+
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (s: string) => {
+      if (tooMuch) return;
+      stdout += s;
+      if (stdout.length > MAX_BOOTSTRAP_OUTPUT) {
+        tooMuch = true;
+        child.kill('SIGTERM');
+        return;
+      }
+      // The line is complete: tsshd detaches now, and a stuck ssh must not hold tssh up.
+      if (graceTimer === null && lineComplete(stdout)) {
+        graceTimer = setTimeout(() => child.kill('SIGTERM'), o.exitGraceMs ?? 3000);
+      }
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      stderrTail = (stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL);
+    });
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      startError = err;
+    });
+    child.once('close', (code, signal) => {
+      if (graceTimer !== null) clearTimeout(graceTimer);
+      if (startError !== null) {
+        const hint = startError.code === 'ENOENT' ? 'install OpenSSH (the openssh-client package)' : 'check that it is executable';
+        reject(new BootstrapError(`tssh: cannot run ${o.program}: ${startError.message}; ${hint}`));
+        return;
+      }
+      try {
+        resolve(interpret(o, { stdout, tooMuch, stderr: stderrTail, code, signal }));
+      } catch (err) {
+        reject(err as Error);
+      }
+    });
+  });
+}
+
+function lineComplete(output: string): boolean {
+  const at = output.lastIndexOf(BOOTSTRAP_MARKER);
+  return at >= 0 && output.indexOf('\n', at) >= 0;
+}
+
+interface LoginResult {
+  stdout: string;
+  tooMuch: boolean;
+  stderr: string;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** Exit status of a shell that could not find the command. */
+const NOT_FOUND_STATUS = 127;
+/** Exit status of a shell that found the command but could not run it. */
+const NOT_EXECUTABLE_STATUS = 126;
+/** ssh's status for its own failures (and for a remote command that exits 255). */
+const SSH_FAILURE_STATUS = 255;
+
+/** Turn what the login produced into the bootstrap, or the one line explaining why not. */
+export function interpret(o: Pick<BootstrapOverSshOptions, 'host' | 'tsshdPath'>, r: LoginResult): BootstrapInfo {
+  const host = o.host;
+  const where = `TsshdPath ${quoteValue(o.tsshdPath)}`;
+  if (r.tooMuch) {
+    throw new BootstrapError(`tssh: ${where} on ${host} printed more than 1 MiB without a bootstrap line; is TsshdPath a tsshd?`);
+  }
+  // Anything after a BEL is (meant to be) the bootstrap, secret included: never echo it, only parse it.
+  if (r.stdout.includes(BOOTSTRAP_MARKER)) {
+    try {
+      return parseBootstrap(r.stdout);
+    } catch (err) {
+      throw new BootstrapError(`tssh: ${(err as Error).message}`);
+    }
+  }
+  const status = r.code;
+  const tsshdSaid = lastLineStarting(r.stderr, 'tsshd:');
+  if (tsshdSaid !== null) {
+    throw new BootstrapError(`tssh: tsshd on ${host} failed: ${oneLine(tsshdSaid.slice('tsshd:'.length).trim()).slice(0, 300)}`);
+  }
+  const shellSaidMissing = status !== SSH_FAILURE_STATUS && /command not found|No such file or directory/i.test(lastLine(r.stderr));
+  if (status === NOT_FOUND_STATUS || shellSaidMissing) {
+    throw new BootstrapError(`tssh: tsshd was not found on ${host} (${where}); install it there (npm i -g tsshd) or set TsshdPath`);
+  }
+  if (status === NOT_EXECUTABLE_STATUS) {
+    throw new BootstrapError(`tssh: ${where} on ${host} is not executable; fix its permissions or set TsshdPath to the tsshd command`);
+  }
+  if (status === SSH_FAILURE_STATUS || r.signal !== null) {
+    const how = r.signal !== null ? `was ended by ${r.signal}` : 'failed (exit status 255)';
+    throw new BootstrapError(`tssh: the ssh login to ${host} ${how}; see ssh's message above`);
+  }
+  const printed = printedSnippet(r.stdout);
+  if (status === 0) {
+    throw new BootstrapError(
+      `tssh: ${where} on ${host} printed no bootstrap line${printed}; is TsshdPath a compatible tsshd?`,
+    );
+  }
+  throw new BootstrapError(`tssh: ${where} on ${host} exited with status ${status ?? '?'} before printing its bootstrap line${printed}`);
+}
+
+function lastLine(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  return lines[lines.length - 1] ?? '';
+}
+
+function lastLineStarting(text: string, prefix: string): string | null {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l.startsWith(prefix));
+  return lines[lines.length - 1] ?? null;
+}
+
+/** ` (it printed "...")`, or nothing when nothing was printed. */
+function printedSnippet(stdout: string): string {
+  const text = oneLine(stdout.replace(/\s+/g, ' ').trim());
+  if (text === '') return ' (it printed nothing)';
+  return ` (it printed ${quoteValue(text, 60)})`;
+}

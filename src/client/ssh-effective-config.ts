@@ -1,0 +1,113 @@
+/**
+ * What ssh itself makes of the command line and config for the destination,
+ * asked with `ssh -G`: the real host name and port (after HostName, Port,
+ * Match and %-expansion), and the options tssh needs to act as ssh would
+ * (RequestTTY, SendEnv, SetEnv, ConnectTimeout). Asking ssh rather than
+ * re-evaluating the config keeps tssh exactly in step with it.
+ */
+import { spawn } from 'node:child_process';
+import { quoteValue } from '../protocol/config-syntax.js';
+import { NO_PTY_WARNING } from './ssh-args.js';
+
+/** The parts of `ssh -G` output tssh uses. */
+export interface SshEffectiveConfig {
+  hostname: string;
+  port: number;
+  user?: string;
+  requestTty: 'auto' | 'no' | 'yes' | 'force';
+  /** SendEnv patterns, in order. */
+  sendEnv: string[];
+  /** SetEnv values. */
+  setEnv: Record<string, string>;
+  /** ConnectTimeout in seconds, when set. */
+  connectTimeoutSec?: number;
+}
+
+/** ssh -G prints a few hundred lines; anything past this is not ssh. */
+const MAX_OUTPUT = 1024 * 1024;
+
+/** Parse the text `ssh -G` printed. Throws a one-line Error when hostname or port is missing. */
+export function parseSshG(text: string): SshEffectiveConfig {
+  const out: SshEffectiveConfig = { hostname: '', port: 0, requestTty: 'auto', sendEnv: [], setEnv: {} };
+  for (const line of text.split('\n')) {
+    const m = /^(\S+) (.*)$/.exec(line.trimEnd());
+    if (!m) continue;
+    const key = m[1]!.toLowerCase();
+    const value = m[2]!;
+    switch (key) {
+      case 'hostname':
+        out.hostname = value;
+        break;
+      case 'port':
+        out.port = Number(value);
+        break;
+      case 'user':
+        out.user = value;
+        break;
+      case 'requesttty':
+        out.requestTty = value === 'true' || value === 'yes' ? 'yes' : value === 'false' || value === 'no' ? 'no' : value === 'force' ? 'force' : 'auto';
+        break;
+      case 'sendenv':
+        out.sendEnv.push(value);
+        break;
+      case 'setenv': {
+        const eq = value.indexOf('=');
+        if (eq > 0) out.setEnv[value.slice(0, eq)] = value.slice(eq + 1);
+        break;
+      }
+      case 'connecttimeout': {
+        const n = Number(value);
+        if (Number.isFinite(n) && n > 0) out.connectTimeoutSec = n;
+        break;
+      }
+    }
+  }
+  if (out.hostname === '' || !(Number.isInteger(out.port) && out.port >= 1 && out.port <= 65535)) {
+    throw new Error(`tssh: ssh -G printed no usable hostname and port (got ${quoteValue(out.hostname)}:${out.port}); check your ssh version`);
+  }
+  return out;
+}
+
+/**
+ * Run `ssh -G args` (args: the login's ssh arguments without a remote command)
+ * and parse what it prints. ssh's own errors (a bad config line) pass through
+ * to stderr; then this throws a one-line Error.
+ */
+export function sshEffectiveConfig(program: string, args: readonly string[]): Promise<SshEffectiveConfig> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, ['-G', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (s: string) => {
+      if (stdout.length < MAX_OUTPUT) stdout += s;
+    });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (s: string) => {
+      stderr += s;
+      // Pass ssh's messages on as whole lines, except the pty warning that -G prints when stdin is not a terminal.
+      let nl: number;
+      while ((nl = stderr.indexOf('\n')) >= 0) {
+        const line = stderr.slice(0, nl + 1);
+        stderr = stderr.slice(nl + 1);
+        if (line.trim() !== NO_PTY_WARNING) process.stderr.write(line);
+      }
+    });
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      const hint = err.code === 'ENOENT' ? 'install OpenSSH (the openssh-client package)' : 'check that it is executable';
+      reject(new Error(`tssh: cannot run ${program}: ${err.message}; ${hint}`));
+    });
+    child.once('close', (code) => {
+      if (stderr !== '' && stderr.trim() !== NO_PTY_WARNING) process.stderr.write(stderr + '\n');
+      if (code !== 0) {
+        reject(new Error(`tssh: ${program} -G could not read the configuration for this destination (exit status ${code ?? 'signal'}); see ssh's message above`));
+        return;
+      }
+      try {
+        resolve(parseSshG(stdout));
+      } catch (err) {
+        reject(err as Error);
+      }
+    });
+  });
+}

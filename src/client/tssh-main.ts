@@ -1,0 +1,204 @@
+/**
+ * tssh from argv to exit status: parse the command line as ssh does, resolve
+ * tssh's options (config, `#!!` lines, -o, flags), then either run the
+ * system `ssh` unchanged (UdpMode no) or log in with it, start tsshd and
+ * continue over UDP. Every failure is one line on stderr and status 255.
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { homedir, userInfo } from 'node:os';
+import { matchPattern } from '../protocol/config-syntax.js';
+import { MAX_TERM_LENGTH, type PtyRequest } from '../protocol/messages.js';
+import { VERSION } from '../version.js';
+import { BootstrapError, bootstrapOverSsh, loginSshArgs, tsshdCommandLine } from './bootstrap-over-ssh.js';
+import { EXIT_FAILURE } from './exit-codes.js';
+import { runPlainSsh, sshProgram } from './plain-ssh.js';
+import type { SessionOptions } from './session-client.js';
+import { decidePty, parseSshArgs, TSSH_USAGE, type SshArgs } from './ssh-args.js';
+import { loadSshConfigFiles } from './ssh-config.js';
+import { sshEffectiveConfig, type SshEffectiveConfig } from './ssh-effective-config.js';
+import { Terminal } from './terminal.js';
+import { resolveUdpOptions, sshArgsWithoutTsshOptions, type UdpOptions } from './udp-options.js';
+import { runUdpSession } from './udp-session.js';
+
+/**
+ * Test seam: `TSSH_TEST_UDP_TARGET=host:port` sends the UDP path there instead
+ * of to the address ssh reached and the port tsshd printed (tests put an
+ * impairment proxy in between). It carries no secret and only moves where the
+ * sealed datagrams go.
+ */
+export const TEST_UDP_TARGET_ENV = 'TSSH_TEST_UDP_TARGET';
+
+/** Variables sent with every session, as Debian's /etc/ssh/ssh_config does (`SendEnv LANG LC_*`); the server keeps what AcceptEnv allows. */
+const DEFAULT_SEND_ENV = ['LANG', 'LC_*'];
+
+/** How long to wait for tsshd's first reply when ConnectTimeout is not set (tsshd itself waits 10 s for us). */
+const DEFAULT_CONNECT_TIMEOUT_SEC = 10;
+
+/** Run tssh with `argv` (without node and script); resolves with the exit status. */
+export async function tsshMain(argv: readonly string[]): Promise<number> {
+  if (argv.length === 1 && argv[0] === '--version') {
+    process.stdout.write(`tssh ${VERSION}\n`);
+    return 0;
+  }
+  let parsed: SshArgs;
+  try {
+    parsed = parseSshArgs(argv);
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  if (parsed.ourOptions.help) {
+    process.stdout.write(TSSH_USAGE);
+    return 0;
+  }
+  const program = sshProgram();
+  const sshArgs = sshArgsWithoutTsshOptions(argv, parsed);
+  // -V, -Q, -G, -O: ssh does something other than log in.
+  if (parsed.passThrough) {
+    if (parsed.letters.some((l) => l.letter === 'V')) process.stderr.write(`tssh ${VERSION}\n`);
+    return runPlainSsh(sshArgs, program);
+  }
+  let udp: UdpOptions;
+  try {
+    udp = resolveOptions(parsed);
+  } catch (err) {
+    return fail(oneMessage(err));
+  }
+  if (udp.udpMode === 'no') return runPlainSsh(sshArgs, program);
+  try {
+    return await runUdp(argv, parsed, udp, program);
+  } catch (err) {
+    return fail(oneMessage(err));
+  }
+}
+
+function resolveOptions(parsed: SshArgs): UdpOptions {
+  const home = homedir();
+  const configs = loadSshConfigFiles({ home, ...(parsed.configFile !== undefined ? { configFile: parsed.configFile } : {}) });
+  const cli: NonNullable<Parameters<typeof resolveUdpOptions>[0]['cliOptions']> = { options: parsed.options };
+  if (parsed.ourOptions.udpMode !== undefined) cli.udpMode = parsed.ourOptions.udpMode;
+  if (parsed.ourOptions.tsshdPath !== undefined) cli.tsshdPath = parsed.ourOptions.tsshdPath;
+  if (parsed.ourOptions.tsshdPort !== undefined) cli.tsshdPort = parsed.ourOptions.tsshdPort;
+  if (parsed.escapeChar !== undefined) cli.escapeChar = parsed.escapeChar;
+  return resolveUdpOptions({
+    configs,
+    destinationHost: parsed.host,
+    localUser: userInfo().username,
+    home,
+    ...(parsed.user !== undefined ? { user: parsed.user } : {}),
+    ...(parsed.port !== undefined ? { port: parsed.port } : {}),
+    cliOptions: cli,
+  });
+}
+
+async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions, program: string): Promise<number> {
+  if (parsed.noCommand || parsed.stdioForward !== undefined || parsed.letters.some((l) => l.letter === 'f')) {
+    return fail('tssh: -N, -W and -f are not available over UDP yet; drop them or add --tcp to use plain ssh');
+  }
+  if (udp.udpMode === 'quic') process.stderr.write('tssh: QUIC is not available yet; using KCP\n');
+  const forwards = parsed.localForwards.length + parsed.remoteForwards.length + parsed.dynamicForwards.length;
+  const configForwards = udp.localForwards.length + udp.remoteForwards.length + udp.dynamicForwards.length;
+  if (!parsed.quiet && forwards + configForwards + udp.udpLocalForwards.length + udp.udpRemoteForwards.length > 0) {
+    process.stderr.write('tssh: port forwarding is not available over UDP yet; the session runs without it (use --tcp to forward with plain ssh)\n');
+  }
+  if (!parsed.quiet) for (const warning of udp.warnings) process.stderr.write(`tssh: ${warning}\n`);
+
+  const login = loginSshArgs(argv, parsed);
+  const effective = await sshEffectiveConfig(program, login);
+  const bootstrap = await bootstrapOverSsh({
+    program,
+    args: login,
+    remoteCommand: tsshdCommandLine({
+      tsshdPath: udp.tsshdPath,
+      ...(udp.tsshdPort !== undefined ? { tsshdPort: udp.tsshdPort } : {}),
+      mtu: udp.udpMtu,
+      tcp: udp.udpProxyMode === 'tcp',
+    }),
+    host: effective.hostname,
+    tsshdPath: udp.tsshdPath,
+  });
+  const target = await udpTarget(effective, bootstrap.port);
+
+  const stdinIsTty = process.stdin.isTTY === true;
+  const wantPty = decidePty({
+    tCount: parsed.tCount,
+    forceNoTty: parsed.forceNoTty,
+    command: parsed.command,
+    stdinIsTty,
+    noCommand: parsed.noCommand,
+    requestTty: effective.requestTty,
+    quiet: parsed.quiet,
+    warn: (message) => process.stderr.write(`${message}\n`),
+  });
+  const session: SessionOptions = { env: sessionEnv(effective) };
+  if (wantPty) session.pty = ptyRequest();
+  if (parsed.subsystem) session.subsystem = parsed.commandLine;
+  else if (parsed.commandLine !== '') session.command = parsed.commandLine;
+
+  return runUdpSession({
+    bootstrap,
+    address: target.address,
+    port: target.port,
+    host: effective.hostname,
+    session,
+    escapeChar: udp.escapeChar,
+    stdinNull: parsed.letters.some((l) => l.letter === 'n'),
+    quiet: parsed.quiet,
+    heartbeatTimeoutSec: udp.udpHeartbeatTimeout,
+    reconnectTimeoutSec: udp.udpReconnectTimeout,
+    aliveTimeoutSec: udp.udpAliveTimeout,
+    connectTimeoutSec: effective.connectTimeoutSec ?? DEFAULT_CONNECT_TIMEOUT_SEC,
+    mtu: udp.udpMtu,
+    showNotificationOnTop: udp.showNotificationOnTop,
+    showFullNotifications: udp.showFullNotifications,
+  });
+}
+
+/** The address ssh reached (resolved here, as ssh resolved it) with tsshd's port, or the test seam's target. */
+async function udpTarget(effective: SshEffectiveConfig, port: number): Promise<{ address: string; port: number }> {
+  const override = process.env[TEST_UDP_TARGET_ENV];
+  if (override !== undefined && override !== '') {
+    const m = /^\[?([^\]]+?)\]?:([0-9]{1,5})$/.exec(override);
+    const p = m ? Number(m[2]) : NaN;
+    if (!m || !(p >= 1 && p <= 65535)) throw new Error(`tssh: ${TEST_UDP_TARGET_ENV} must be host:port (got ${JSON.stringify(override)})`);
+    return { address: m[1]!, port: p };
+  }
+  if (isIP(effective.hostname)) return { address: effective.hostname, port };
+  try {
+    const { address } = await lookup(effective.hostname);
+    return { address, port };
+  } catch (err) {
+    throw new Error(`tssh: cannot resolve ${effective.hostname} for UDP (${(err as NodeJS.ErrnoException).code ?? 'error'}); check the host name`);
+  }
+}
+
+/** LANG, LC_* and SendEnv's variables from our environment, then SetEnv's values, as ssh sends them. */
+function sessionEnv(effective: SshEffectiveConfig): Record<string, string> {
+  const patterns = [...DEFAULT_SEND_ENV, ...effective.sendEnv];
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value === undefined || name.includes('=')) continue;
+    if (patterns.some((p) => matchPattern(name, p))) env[name] = value;
+  }
+  Object.assign(env, effective.setEnv);
+  return env;
+}
+
+/** TERM and the window size, as ssh sends them in its pty request. */
+function ptyRequest(): PtyRequest {
+  const term = process.env.TERM;
+  const valid = term !== undefined && term.length <= MAX_TERM_LENGTH && /^[\x21-\x7e]+$/.test(term);
+  const { cols, rows } = new Terminal().size();
+  return { term: valid ? term : 'dumb', cols, rows };
+}
+
+function oneMessage(err: unknown): string {
+  if (err instanceof BootstrapError) return err.message;
+  const message = err instanceof Error ? err.message : String(err);
+  return message.startsWith('tssh') ? message : `tssh: ${message}`;
+}
+
+function fail(message: string): number {
+  process.stderr.write(`${message}\n`);
+  return EXIT_FAILURE;
+}

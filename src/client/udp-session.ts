@@ -1,0 +1,356 @@
+/**
+ * The UDP half of `tssh --udp`: the roaming path, the KCP connection and one
+ * session over them, joined to this process's terminal and stdio the way ssh
+ * joins its channel: raw mode for a pty, window changes, escape keys, stdin
+ * EOF as half-close, the connection-lost notice and input gate during an
+ * outage, and an exit status (docs/CLIENT.md).
+ */
+import { laneOfKind } from '../protocol/stream-kind.js';
+import { PassThrough } from 'node:stream';
+import { performance } from 'node:perf_hooks';
+import { ClientPath } from '../path/client-path.js';
+import { KcpConnection } from '../transport/kcp-connection.js';
+import { decodeBootstrapSecret, type BootstrapInfo } from '../protocol/bootstrap.js';
+import { MAX_LIVENESS_TIMEOUT_MS, type ExitStatus } from '../protocol/messages.js';
+import { VERSION } from '../version.js';
+import { EscapeFilter, formatEscapeHelp, type EscapeKind } from './escape-keys.js';
+import { EXIT_FAILURE, EXIT_GAVE_UP, EXIT_QUIT_DURING_OUTAGE, exitCodeOf } from './exit-codes.js';
+import { InputGate } from './input-gate.js';
+import { NOTICE_REFRESH_MS, OutageNotice, formatDuration } from './outage-notice.js';
+import { SessionClient, SessionLostError, SessionRefusedError, type SessionOptions } from './session-client.js';
+import type { EscapeChar } from './ssh-args.js';
+import { FATAL_SIGNALS, Terminal } from './terminal.js';
+
+/** Everything a UDP session needs, decided before it starts. */
+export interface UdpSessionOptions {
+  bootstrap: BootstrapInfo;
+  /** Where to send datagrams: the address ssh reached (or the test seam's). */
+  address: string;
+  port: number;
+  /** The server's name for messages ("Connection to HOST closed."). */
+  host: string;
+  /** What to run; `pty` set means a terminal session. */
+  session: SessionOptions;
+  /** EscapeChar (used only with a pty). */
+  escapeChar: EscapeChar;
+  /** -n: stdin is not read (as if /dev/null). */
+  stdinNull: boolean;
+  /** -q: no "Connection to HOST closed." */
+  quiet: boolean;
+  /** Seconds: UdpHeartbeatTimeout, UdpReconnectTimeout, UdpAliveTimeout, and the wait for the first reply. */
+  heartbeatTimeoutSec: number;
+  reconnectTimeoutSec: number;
+  aliveTimeoutSec: number;
+  connectTimeoutSec: number;
+  mtu: number;
+  showNotificationOnTop: boolean;
+  showFullNotifications: boolean;
+}
+
+/** Grace for the goodbye and the last acknowledgements when the session ends. */
+const CLOSE_GRACE_MS = 3000;
+
+/** Seconds to ms, within what a timer (and the hello message) can hold. */
+function toMs(seconds: number): number {
+  return Math.min(Math.round(seconds * 1000), MAX_LIVENESS_TIMEOUT_MS);
+}
+
+/**
+ * Run the session to its end and return tssh's exit status. Never throws for
+ * network trouble or a refused session: those print one line and return 255.
+ */
+export async function runUdpSession(o: UdpSessionOptions): Promise<number> {
+  const secret = decodeBootstrapSecret(o.bootstrap.secret);
+  let path: ClientPath;
+  try {
+    path = await ClientPath.create({
+      host: o.address,
+      port: o.port,
+      secret,
+      mtu: Math.min(o.mtu, o.bootstrap.mtu),
+      heartbeatTimeoutMs: toMs(o.heartbeatTimeoutSec),
+      aliveTimeoutMs: toMs(o.aliveTimeoutSec),
+      proxyMode: o.bootstrap.proxyMode,
+    });
+  } catch (err) {
+    process.stderr.write(`tssh: cannot open the UDP path to ${o.address}:${o.port}: ${(err as Error).message}\n`);
+    return EXIT_FAILURE;
+  }
+  return new UdpSession(o, path).run();
+}
+
+/** One running session; finish() is the single way out. */
+class UdpSession {
+  private readonly conn: KcpConnection;
+  private readonly client: SessionClient;
+  private readonly terminal: Terminal;
+  private readonly pty: boolean;
+  private readonly serverAddress: string;
+  private readonly filter: EscapeFilter | null;
+  private readonly gate = new InputGate();
+  private readonly notice: OutageNotice | null;
+  private readonly input = new PassThrough();
+  private readonly cleanups: Array<() => void> = [];
+  private outageTimer: NodeJS.Timeout | null = null;
+  private finishing = false;
+  private resolveRun: (code: number) => void = () => undefined;
+
+  constructor(
+    private readonly o: UdpSessionOptions,
+    private readonly path: ClientPath,
+  ) {
+    this.pty = o.session.pty !== undefined;
+    this.serverAddress = o.address.includes(':') ? `[${o.address}]:${o.port}` : `${o.address}:${o.port}`;
+    this.conn = new KcpConnection(path, { role: 'client', laneOf: laneOfKind, ...(o.bootstrap.conv !== undefined ? { conv: o.bootstrap.conv } : {}) });
+    this.client = new SessionClient(this.conn, VERSION, {
+      aliveTimeoutMs: toMs(o.aliveTimeoutSec),
+      heartbeatTimeoutMs: toMs(o.heartbeatTimeoutSec),
+    });
+    this.client.on('protocol-error', () => undefined);
+    this.terminal = new Terminal({ onSignal: (signal) => this.onFatalSignal(signal) });
+    this.filter = this.pty && o.escapeChar !== 'none' ? new EscapeFilter(o.escapeChar) : null;
+    this.notice = this.makeNotice();
+  }
+
+  run(): Promise<number> {
+    return new Promise<number>((resolve) => {
+      this.resolveRun = resolve;
+      this.start();
+    });
+  }
+
+  private start(): void {
+    const o = this.o;
+    // Connection loss and the end of the path.
+    const onLost = (): void => this.watchOutage();
+    const onRestored = (): void => this.endOutage();
+    const onGaveUp = (): void => {
+      const silent = formatDuration(performance.now() - this.path.lastContactMs);
+      void this.finish(EXIT_GAVE_UP, `tssh: no reply from ${this.serverAddress} for ${silent} (UdpAliveTimeout); giving up`);
+    };
+    this.path.on('contact-lost', onLost);
+    this.path.on('contact-restored', onRestored);
+    this.path.on('gave-up', onGaveUp);
+    this.cleanups.push(() => {
+      this.path.off('contact-lost', onLost);
+      this.path.off('contact-restored', onRestored);
+      this.path.off('gave-up', onGaveUp);
+    });
+
+    // No reply at all: tsshd's port is unreachable from here.
+    const connectTimer = setTimeout(() => {
+      if (this.path.stats().datagramsReceived > 0) return;
+      const proxyHint = o.bootstrap.proxyMode === 'udp' ? ', or set UdpProxyMode TCP' : '';
+      void this.finish(
+        EXIT_FAILURE,
+        `tssh: no UDP reply from ${this.serverAddress} within ${o.connectTimeoutSec} s; a firewall may block it: allow TsshdPort's UDP ports on the server${proxyHint}`,
+        false,
+      );
+    }, Math.max(1, o.connectTimeoutSec * 1000));
+    this.cleanups.push(() => clearTimeout(connectTimer));
+
+    // Signals from outside end tssh like ssh ("Killed by signal"); in raw mode Terminal catches them and restores first.
+    if (!this.pty) {
+      for (const signal of FATAL_SIGNALS) {
+        const handler = (): void => this.onFatalSignal(signal);
+        process.on(signal, handler);
+        this.cleanups.push(() => process.off(signal, handler));
+      }
+    }
+
+    if (this.pty) {
+      this.terminal.enterRaw();
+      const off = this.terminal.onResize((cols, rows) => this.resize(cols, rows));
+      this.cleanups.push(off);
+    }
+    this.readStdin();
+    // A closed stdout (`tssh ... | head`) ends tssh quietly, as SIGPIPE ends ssh.
+    const onStdoutError = (): void => void this.finish(EXIT_FAILURE);
+    process.stdout.on('error', onStdoutError);
+    this.cleanups.push(() => process.stdout.off('error', onStdoutError));
+
+    this.client
+      .openSession(o.session, { stdin: this.input, stdout: process.stdout, stderr: process.stderr })
+      .then(
+        (status: ExitStatus) => {
+          const message = this.pty && !o.quiet ? `Connection to ${o.host} closed.` : undefined;
+          void this.finish(exitCodeOf(status), message);
+        },
+        (err: Error) => {
+          const what =
+            err instanceof SessionRefusedError
+              ? `the server refused the session: ${err.reason}`
+              : err instanceof SessionLostError
+                ? `connection to ${o.host} lost (${err.message.replace(/^session lost: /, '')})`
+                : `session failed: ${err.message}`;
+          void this.finish(EXIT_FAILURE, `tssh: ${what}`);
+        },
+      );
+  }
+
+  private readStdin(): void {
+    if (this.o.stdinNull) {
+      this.input.end();
+      return;
+    }
+    const stdin = process.stdin;
+    const onData = (chunk: Buffer): void => this.onInput(chunk);
+    // stdin EOF is the session's stdin EOF (half-close), as in ssh.
+    const onEnd = (): void => {
+      if (!this.input.writableEnded) this.input.end();
+    };
+    stdin.on('data', onData);
+    stdin.once('end', onEnd);
+    stdin.on('error', onEnd);
+    this.cleanups.push(() => {
+      stdin.off('data', onData);
+      stdin.off('end', onEnd);
+      stdin.off('error', onEnd);
+      stdin.pause();
+    });
+  }
+
+  /** Typed input: escapes first (so `~.` works during an outage), then the outage gate, then the session. */
+  private onInput(chunk: Buffer): void {
+    if (this.finishing) return;
+    if (this.filter === null) {
+      this.deliver(chunk);
+      return;
+    }
+    const { data, actions } = this.filter.push(chunk);
+    let at = 0;
+    for (const action of actions) {
+      this.deliver(data.subarray(at, action.at));
+      at = action.at;
+      this.escape(action.kind);
+      if (this.finishing) return;
+    }
+    this.deliver(data.subarray(at));
+  }
+
+  private deliver(data: Buffer): void {
+    if (data.length === 0 || this.finishing) return;
+    let forward: Buffer | null = data;
+    if (this.pty) {
+      const gated = this.gate.push(data);
+      if (gated.quit) {
+        void this.finish(EXIT_QUIT_DURING_OUTAGE, `tssh: quit while the connection to ${this.o.host} was lost`);
+        return;
+      }
+      if (gated.bell) process.stdout.write('\x07');
+      forward = gated.forward;
+    }
+    if (forward === null || this.input.writableEnded) return;
+    // Backpressure: stop reading the keyboard (or pipe) until the session takes more.
+    if (!this.input.write(forward)) {
+      process.stdin.pause();
+      this.input.once('drain', () => {
+        if (!this.finishing) process.stdin.resume();
+      });
+    }
+  }
+
+  private escape(kind: EscapeKind): void {
+    switch (kind) {
+      case 'disconnect':
+        void this.finish(this.gate.inOutage ? EXIT_QUIT_DURING_OUTAGE : EXIT_FAILURE, `Connection to ${this.o.host} closed.`);
+        return;
+      case 'help': {
+        const rtt = this.path.srttMs;
+        const help = formatEscapeHelp(this.o.escapeChar as number, {
+          transport: 'KCP',
+          serverAddress: this.serverAddress,
+          ...(Number.isFinite(rtt) ? { rttMs: rtt } : {}),
+          sinceLastContactMs: performance.now() - this.path.lastContactMs,
+        });
+        process.stderr.write(help);
+        return;
+      }
+      case 'suspend':
+        this.terminal.suspend(() => {
+          const { cols, rows } = this.terminal.size();
+          this.resize(cols, rows);
+        });
+        return;
+      case 'renew-path':
+        void this.path.renew();
+        return;
+    }
+  }
+
+  private resize(cols: number, rows: number): void {
+    try {
+      this.client.resize(cols, rows);
+    } catch {
+      // A size out of the protocol's range (a broken terminal report) is not worth ending the session for.
+    }
+  }
+
+  private makeNotice(): OutageNotice | null {
+    const o = this.o;
+    const escapeChar = this.filter !== null ? (o.escapeChar as number) : null;
+    // One timer drives the refresh: watchOutage's tick redraws the notice, so the notice's own timer is a no-op.
+    const timers = { setInterval: () => null, clearInterval: () => undefined };
+    const common = { now: () => performance.now(), full: o.showFullNotifications, escapeChar, timers, columns: () => this.terminal.size().cols };
+    if (this.pty) return new OutageNotice({ ...common, onTop: o.showNotificationOnTop, write: (s) => process.stdout.write(s) });
+    // Without a pty stdout is data: the notice goes to stderr, and only when a person is watching it.
+    if (process.stderr.isTTY) return new OutageNotice({ ...common, onTop: false, write: (s) => process.stderr.write(s) });
+    return null;
+  }
+
+  /** Contact lost: check once a second until UdpReconnectTimeout has passed, then show the notice and gate input. */
+  private watchOutage(): void {
+    if (this.outageTimer !== null || this.finishing) return;
+    const tick = (): void => {
+      const silentMs = performance.now() - this.path.lastContactMs;
+      if (silentMs < this.o.reconnectTimeoutSec * 1000) return;
+      const stats = this.path.stats();
+      const trying = stats.localPort > 0 ? `a new UDP path from local port ${stats.localPort}` : 'to open a new UDP path';
+      this.notice?.show({ lostSinceMs: this.path.lastContactMs, aliveTimeoutMs: toMs(this.o.aliveTimeoutSec), serverAddress: this.serverAddress, trying });
+      if (this.pty) this.gate.setOutage(true);
+    };
+    this.outageTimer = setInterval(tick, NOTICE_REFRESH_MS);
+    tick();
+  }
+
+  private endOutage(): void {
+    if (this.outageTimer !== null) clearInterval(this.outageTimer);
+    this.outageTimer = null;
+    this.gate.setOutage(false);
+    const hidden = this.notice?.hide();
+    // What the notice covered is lost: the remote program repaints.
+    if (hidden?.needsRedraw && !this.finishing) this.client.redraw();
+  }
+
+  private onFatalSignal(signal: NodeJS.Signals): void {
+    const number = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGTERM: 15 }[signal as string] ?? signal;
+    void this.finish(EXIT_FAILURE, `Killed by signal ${number}.`);
+  }
+
+  /**
+   * End the session: terminal back, one line, goodbye, bounded close, then
+   * resolve run(). `graceful` false skips waiting for a server that is not answering.
+   */
+  private async finish(code: number, message?: string, graceful = code !== EXIT_GAVE_UP && code !== EXIT_QUIT_DURING_OUTAGE): Promise<void> {
+    if (this.finishing) return;
+    this.finishing = true;
+    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    if (this.outageTimer !== null) clearInterval(this.outageTimer);
+    this.outageTimer = null;
+    // Without redraw: the session is over.
+    this.notice?.hide();
+    this.terminal.restore();
+    if (message !== undefined) process.stderr.write(`${message}\n`);
+    if (!this.input.writableEnded) this.input.end();
+    if (graceful && !this.path.isClosed) {
+      this.client.goodbye(code === EXIT_FAILURE ? 'client disconnected' : 'session ended');
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)));
+      await Promise.race([this.conn.close().catch(() => undefined), grace]);
+      clearTimeout(timer);
+    }
+    this.conn.destroy();
+    this.path.close(code === EXIT_QUIT_DURING_OUTAGE ? 'user quit' : 'bye');
+    this.resolveRun(code);
+  }
+}

@@ -1,0 +1,104 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { encodeBootstrap, type BootstrapInfo } from '../../src/protocol/bootstrap.js';
+import { interpret, loginSshArgs, LOGIN_FORCED_OPTIONS, shellQuote, tsshdCommandLine } from '../../src/client/bootstrap-over-ssh.js';
+import { EXIT_FAILURE, exitCodeOf } from '../../src/client/exit-codes.js';
+import { parseSshArgs } from '../../src/client/ssh-args.js';
+import { parseSshG } from '../../src/client/ssh-effective-config.js';
+
+// The pure parts of tssh's login: the remote command, the ssh arguments, reading ssh -G and the login's outcome.
+
+const INFO: BootstrapInfo = {
+  serverVersion: '0.1.0',
+  protocolVersion: 1,
+  port: 61001,
+  mode: 'kcp',
+  secret: 'A'.repeat(43),
+  proxyMode: 'udp',
+  mtu: 1400,
+};
+const WHO = { host: 'example.org', tsshdPath: 'tsshd' };
+const result = (over: Partial<Parameters<typeof interpret>[1]>): Parameters<typeof interpret>[1] => ({
+  stdout: '',
+  tooMuch: false,
+  stderr: '',
+  code: 0,
+  signal: null,
+  ...over,
+});
+
+test('tsshdCommandLine quotes for the remote shell but leaves ~/ to expand there', () => {
+  assert.equal(tsshdCommandLine({ tsshdPath: 'tsshd', mtu: 1400, tcp: false }), 'tsshd --kcp --mtu 1400');
+  assert.equal(
+    tsshdCommandLine({ tsshdPath: '~/my bin/tsshd', tsshdPort: '7000,7002-7010', mtu: 1200, tcp: true }),
+    "~/'my bin/tsshd' --kcp --port 7000,7002-7010 --mtu 1200 --tcp",
+  );
+  assert.equal(shellQuote("it's; rm -rf /"), `'it'\\''s; rm -rf /'`);
+  assert.equal(tsshdCommandLine({ tsshdPath: '/opt/$(x)/tsshd', mtu: 1400, tcp: false }), "'/opt/$(x)/tsshd' --kcp --mtu 1400");
+});
+
+test('loginSshArgs keeps options and destination, drops tssh options, pty/-N/-f/-s/-W letters and the command', () => {
+  const argv = ['-tt', '-p', '2222', '--udp', '-o', 'UdpMTU=1200', '-i', 'key', '-N', 'user@host', '-o', 'Compression=yes', 'ls', '-l'];
+  const parsed = parseSshArgs(argv);
+  assert.deepEqual(loginSshArgs(argv, parsed), ['-p', '2222', '-i', 'key', 'user@host', '-o', 'Compression=yes']);
+  const clustered = ['-4tA', 'host'];
+  assert.deepEqual(loginSshArgs(clustered, parseSshArgs(clustered)), ['-4A', 'host']);
+  // ssh takes the first value it obtains: the forced options come first.
+  assert.equal(LOGIN_FORCED_OPTIONS[0], '-T');
+  assert.ok(LOGIN_FORCED_OPTIONS.includes('ClearAllForwardings=yes'));
+});
+
+test('parseSshG reads host, port, RequestTTY, SendEnv, SetEnv and ConnectTimeout', () => {
+  const g = parseSshG(
+    ['user alice', 'hostname 192.0.2.7', 'port 2222', 'requesttty false', 'sendenv LANG', 'sendenv LC_*', 'setenv A=x y', 'connecttimeout 5', ''].join('\n'),
+  );
+  assert.deepEqual(g, {
+    hostname: '192.0.2.7',
+    port: 2222,
+    user: 'alice',
+    requestTty: 'no',
+    sendEnv: ['LANG', 'LC_*'],
+    setEnv: { A: 'x y' },
+    connectTimeoutSec: 5,
+  });
+  assert.equal(parseSshG('hostname h\nport 22\nrequesttty true\nconnecttimeout none\n').requestTty, 'yes');
+  assert.equal(parseSshG('hostname h\nport 22\n').connectTimeoutSec, undefined);
+  assert.throws(() => parseSshG('port 22\n'), /^Error: tssh: ssh -G printed no usable hostname and port/);
+});
+
+test('interpret: a bootstrap line after shell noise is parsed', () => {
+  const stdout = `motd noise\n${encodeBootstrap(INFO)}`;
+  assert.deepEqual(interpret(WHO, result({ stdout })), INFO);
+});
+
+test('interpret: each failure is one line naming the problem and the fix', () => {
+  const cases: Array<[Partial<Parameters<typeof interpret>[1]>, RegExp]> = [
+    [{ code: 127, stderr: 'bash: line 1: tsshd: command not found\n' }, /^tssh: tsshd was not found on example\.org \(TsshdPath "tsshd"\); install it there \(npm i -g tsshd\) or set TsshdPath$/],
+    [{ code: 126 }, /^tssh: TsshdPath "tsshd" on example\.org is not executable; /],
+    [{ code: 255, stderr: 'ssh: connect to host example.org port 22: Connection refused\n' }, /^tssh: the ssh login to example\.org failed \(exit status 255\); see ssh's message above$/],
+    [{ code: null, signal: 'SIGTERM' }, /^tssh: the ssh login to example\.org was ended by SIGTERM; /],
+    [{ code: 1, stderr: 'tsshd: no free UDP port in 61001-61999\n' }, /^tssh: tsshd on example\.org failed: no free UDP port in 61001-61999$/],
+    [{ code: 0, stdout: '--kcp --mtu 1400\n' }, /^tssh: TsshdPath "tsshd" on example\.org printed no bootstrap line \(it printed "--kcp --mtu 1400"\); is TsshdPath a compatible tsshd\?$/],
+    [{ code: 3 }, /^tssh: TsshdPath "tsshd" on example\.org exited with status 3 before printing its bootstrap line \(it printed nothing\)$/],
+    [{ tooMuch: true }, /printed more than 1 MiB/],
+    [{ stdout: '\x07{"protocolVersion":1,"port":"x"' }, /^tssh: tsshd bootstrap line/],
+  ];
+  for (const [over, expected] of cases) {
+    assert.throws(() => interpret(WHO, result(over)), (err: Error) => {
+      assert.match(err.message, expected);
+      assert.ok(!err.message.includes('\n'), 'one line');
+      return true;
+    });
+  }
+});
+
+test('interpret never echoes what follows a BEL (the secret would be there)', () => {
+  const line = encodeBootstrap(INFO).trimEnd().slice(0, -2);
+  assert.throws(() => interpret(WHO, result({ stdout: line })), (err: Error) => !err.message.includes(INFO.secret));
+});
+
+test('exitCodeOf: the code, or 255 for a signal', () => {
+  assert.equal(exitCodeOf({ code: 0 }), 0);
+  assert.equal(exitCodeOf({ code: 7 }), 7);
+  assert.equal(exitCodeOf({ signal: 'KILL' }), EXIT_FAILURE);
+});
