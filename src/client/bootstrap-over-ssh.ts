@@ -126,6 +126,12 @@ export function bootstrapOverSsh(o: BootstrapOverSshOptions): Promise<BootstrapI
       // The line is complete: tsshd detaches now, and a stuck ssh must not hold tssh up.
       if (graceTimer === null && lineComplete(stdout)) {
         graceTimer = setTimeout(() => child.kill('SIGTERM'), o.exitGraceMs ?? 3000);
+        // A valid line is all we need: go on while ssh closes its channel (its exit is reaped below).
+        try {
+          resolve(parseBootstrap(stdout));
+        } catch {
+          // Not a valid line: wait for ssh's exit, and interpret() explains what went wrong.
+        }
       }
     });
     child.stderr.on('data', (chunk: Buffer) => {

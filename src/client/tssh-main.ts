@@ -104,7 +104,9 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   if (!parsed.quiet) for (const warning of udp.warnings) process.stderr.write(`tssh: ${warning}\n`);
 
   const login = loginSshArgs(argv, parsed);
-  const effective = await sshEffectiveConfig(program, login);
+  // `ssh -G` runs beside the login: only the UDP target and the session need its answer.
+  const effectiveConfig = sshEffectiveConfig(program, login);
+  effectiveConfig.catch(() => undefined);
   const bootstrap = await bootstrapOverSsh({
     program,
     args: login,
@@ -114,9 +116,10 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
       mtu: udp.udpMtu,
       tcp: udp.udpProxyMode === 'tcp',
     }),
-    host: effective.hostname,
+    host: parsed.host,
     tsshdPath: udp.tsshdPath,
   });
+  const effective = await effectiveConfig;
   const target = await udpTarget(effective, bootstrap.port);
 
   const stdinIsTty = process.stdin.isTTY === true;

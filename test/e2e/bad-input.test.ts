@@ -42,7 +42,7 @@ test('tsshd missing on the server: says so and how to install it', async () => {
   const r = await runTssh([...sshd.configArgs, '--udp', '-o', 'TsshdPath=/nonexistent/tsshd', sshd.host, 'true']);
   assert.equal(r.status, 255);
   assert.deepEqual(tsshLines(r.stderr), [
-    'tssh: tsshd was not found on 127.0.0.1 (TsshdPath "/nonexistent/tsshd"); install it there (npm i -g tsshd) or set TsshdPath',
+    `tssh: tsshd was not found on ${sshd.host} (TsshdPath "/nonexistent/tsshd"); install it there (npm i -g tsshd) or set TsshdPath`,
   ]);
 });
 
@@ -50,7 +50,7 @@ test('a TsshdPath that prints no bootstrap line is reported with what it printed
   const r = await runTssh([...sshd.configArgs, '--udp', '--tsshd-path', '/bin/echo', sshd.host, 'true']);
   assert.equal(r.status, 255);
   assert.deepEqual(tsshLines(r.stderr), [
-    'tssh: TsshdPath "/bin/echo" on 127.0.0.1 printed no bootstrap line (it printed "--kcp --mtu 1400"); is TsshdPath a compatible tsshd?',
+    `tssh: TsshdPath "/bin/echo" on ${sshd.host} printed no bootstrap line (it printed "--kcp --mtu 1400"); is TsshdPath a compatible tsshd?`,
   ]);
 });
 

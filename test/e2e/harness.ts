@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import pty from '@lydell/node-pty';
 import xterm from '@xterm/headless';
-import { TSSH_BIN } from '../support/sshd.js';
+import { PYENV_REHASH_BOUND, PYENV_REHASH_SECONDS, TSSH_BIN } from '../support/sshd.js';
 import { waitFor } from '../support/wait.js';
 
 /** Environment for tssh runs: the caller's, minus anything that would change ssh's or tssh's behaviour. */
@@ -18,7 +18,7 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
     if (v === undefined || k.startsWith('SSH_') || k.startsWith('TSSH_') || k === 'TERM') continue;
     env[k] = v;
   }
-  return { ...env, ...extra };
+  return { ...env, [PYENV_REHASH_BOUND]: PYENV_REHASH_SECONDS, ...extra };
 }
 
 /** What a finished tssh (or ssh) run produced. */

@@ -76,7 +76,9 @@ export class SshdFixture {
     keygen(join(dir, 'host_ed25519'));
     keygen(join(dir, 'id_ed25519'));
     writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'id_ed25519.pub')), { mode: 0o600 });
-    mkdirSync(join(dir, 'xdg'), { mode: 0o700 });
+    mkdirSync(join(dir, 'xdg', 'tsshd'), { recursive: true, mode: 0o700 });
+    // tsshd's own sshd_config for the tests: the system's defaults plus the pyenv bound below.
+    writeFileSync(join(dir, 'xdg', 'tsshd', 'sshd_config'), `AcceptEnv LANG LC_* ${PYENV_REHASH_BOUND}\nSubsystem sftp /usr/lib/openssh/sftp-server\n`, { mode: 0o600 });
     // A wrapper, so tsshd runs with this node whatever PATH sshd gives the login.
     const wrapper = join(dir, 'tsshd');
     writeFileSync(wrapper, `#!/bin/sh\nexec ${shq(process.execPath)} ${shq(TSSHD_BIN)} "$@"\n`, { mode: 0o700 });
@@ -211,8 +213,8 @@ function sshdConfigText(dir: string, port: number, extra: string[]): string {
     'KbdInteractiveAuthentication no',
     'PrintMotd no',
     'PrintLastLog no',
-    `SetEnv XDG_CONFIG_HOME=${join(dir, 'xdg')}`,
-    'AcceptEnv LANG LC_*',
+    `SetEnv XDG_CONFIG_HOME=${join(dir, 'xdg')} ${PYENV_REHASH_BOUND}=${PYENV_REHASH_SECONDS}`,
+    `AcceptEnv LANG LC_* ${PYENV_REHASH_BOUND}`,
     'LogLevel ERROR',
     ...extra,
     '',
@@ -233,10 +235,21 @@ function clientConfigText(dir: string, port: number, tsshdPath: string, extra: s
     '  BatchMode yes',
     '  LogLevel ERROR',
     `  #!! TsshdPath ${tsshdPath}`,
+    `  SendEnv ${PYENV_REHASH_BOUND}`,
     ...extra.map((l) => `  ${l}`),
     '',
   ].join('\n');
 }
+
+/**
+ * Machines whose shell start-up runs `pyenv rehash` (root's ~/.bashrc on this
+ * project's machines) take a lock file there; a shell killed mid-rehash (as
+ * tests do) leaves it behind and every later shell then waits 60 s for it.
+ * Logins and sessions in the tests get this bound instead (sshd's SetEnv for
+ * the login, SendEnv/AcceptEnv for tsshd's sessions); cleanEnv() sets it too.
+ */
+export const PYENV_REHASH_BOUND = 'PYENV_REHASH_TIMEOUT';
+export const PYENV_REHASH_SECONDS = '2';
 
 /** Quote for /bin/sh. */
 function shq(s: string): string {
