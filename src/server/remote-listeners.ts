@@ -55,6 +55,7 @@ export class RemoteListeners {
         control.reset();
       },
     );
+    control.resume(); // readFirstMessage left it paused
   }
 
   /** Close every listener and end the control stream. */

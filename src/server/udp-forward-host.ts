@@ -42,11 +42,10 @@ export interface UdpHostLimits {
   maxPerListener: number;
   /** UDP listeners at once. */
   maxListeners: number;
-  /** Datagrams held for an association whose socket is still being set up. */
-  maxQueued: number;
 }
 
-export const DEFAULT_UDP_HOST_LIMITS: UdpHostLimits = { maxOutbound: 4096, maxPerListener: 1024, maxListeners: 256, maxQueued: 16 };
+/** Defaults: the client's per-forward limit is 1024 sources; the server allows a few forwards' worth. */
+export const DEFAULT_UDP_HOST_LIMITS: UdpHostLimits = { maxOutbound: 4096, maxPerListener: 1024, maxListeners: 256 };
 
 /** The -R idle timeout when the client gives none: ForwardUdpTimeout's default, 5 minutes. */
 export const DEFAULT_UDP_IDLE_MS = 300_000;
@@ -58,7 +57,7 @@ export interface UdpHostStats {
   fromClient: number;
   /** Datagrams dropped because they exceed the connection's maxDatagramSize. */
   oversizeDropped: number;
-  /** Datagrams dropped: no association, association refused, limit reached or queue full. */
+  /** Datagrams dropped: no association, association refused, limit reached or holding pen full. */
   dropped: number;
   /** Associations open now (both directions). */
   associations: number;
@@ -68,9 +67,8 @@ export interface UdpHostStats {
 interface Outbound {
   channel: number;
   target: HostPort;
+  /** Null while resolving and connecting; datagrams wait in the early pen meanwhile. */
   socket: UdpSocket | null;
-  /** Datagrams waiting for the socket to connect. */
-  queue: Buffer[];
   warnedOversize: boolean;
 }
 
@@ -137,6 +135,7 @@ export class UdpForwardHost {
         control.reset();
       },
     );
+    control.resume(); // readFirstMessage left it paused
     return true;
   }
 
@@ -207,7 +206,7 @@ export class UdpForwardHost {
       this.log(`refused UDP forward to ${describeTarget(target)}: ${refusal}`);
       return refuse(refusal);
     }
-    const o: Outbound = { channel, target, socket: null, queue: this.early.take(channel), warnedOversize: false };
+    const o: Outbound = { channel, target, socket: null, warnedOversize: false };
     this.outbound.set(channel, o);
     let socket: UdpSocket | null = null;
     try {
@@ -227,7 +226,7 @@ export class UdpForwardHost {
       socket?.close();
       if (this.outbound.get(channel) !== o) return;
       this.outbound.delete(channel);
-      this.counters.dropped += o.queue.length;
+      this.counters.dropped += this.early.take(channel).length;
       this.send({ type: 'udp-close', channel, message: `${describeTarget(target)}: ${describeSocketError(err)}` });
       return;
     }
@@ -238,8 +237,7 @@ export class UdpForwardHost {
     // ICMP errors (port unreachable) surface here; UDP carries on regardless.
     socket.on('error', () => undefined);
     o.socket = socket;
-    for (const payload of o.queue) this.fromClientTo(o, payload);
-    o.queue = [];
+    for (const payload of this.early.take(channel)) this.fromClientTo(o, payload);
   }
 
   private fromClientTo(o: Outbound, payload: Buffer): void {
@@ -340,6 +338,7 @@ export class UdpForwardHost {
     if (o) {
       this.outbound.delete(channel);
       o.socket?.close();
+      this.counters.dropped += this.early.take(channel).length;
       return;
     }
     const source = this.inbound.get(channel);
@@ -357,8 +356,7 @@ export class UdpForwardHost {
     const o = this.outbound.get(channel);
     if (o) {
       if (o.socket) this.fromClientTo(o, payload);
-      else if (o.queue.length < this.limits.maxQueued) o.queue.push(payload);
-      else this.counters.dropped++;
+      else this.early.hold(channel, payload);
       return;
     }
     const source = this.inbound.get(channel);
@@ -371,8 +369,8 @@ export class UdpForwardHost {
       });
       return;
     }
-    // An association announced on the control stream that the datagram overtook.
-    if (this.control && channel >= CLIENT_UDP_CHANNELS.first && channel < CLIENT_UDP_CHANNELS.first + CLIENT_UDP_CHANNELS.count) {
+    // An association whose announcement (or even control stream) the datagram overtook.
+    if (channel >= CLIENT_UDP_CHANNELS.first && channel < CLIENT_UDP_CHANNELS.first + CLIENT_UDP_CHANNELS.count) {
       this.early.hold(channel, payload);
     } else {
       this.counters.dropped++;
