@@ -41,11 +41,11 @@ describe('mux graceful close', () => {
     const pair = createMuxPair();
     try {
       const s = pair.client.openStream(1);
-      s.write(pseudoRandomBytes(1 << 20, 3));
+      s.write(pseudoRandomBytes(1 << 22, 3));
       const peer = await waitFor('accepted', () => pair.serverAccepted[0]);
       let closed = false;
       const closing = pair.client.close().then(() => (closed = true));
-      // The server has not read: the 1 MiB cannot all be sent, so close() is still waiting.
+      // The server has not read: 4 MiB (more than the stream window) cannot all be sent, so close() is still waiting.
       await waitFor('client stalled on credit', () => pair.client.stats().bytesOut >= pair.server.config.streamWindow);
       assert.equal(closed, false);
       assert.ok(pair.client.stats().sendQueuedBytes > 0);
@@ -53,7 +53,7 @@ describe('mux graceful close', () => {
       s.on('error', (err) => errors.push(err));
       const got = hashAll(peer);
       await closing;
-      assert.equal((await got).bytes, 1 << 20);
+      assert.equal((await got).bytes, 1 << 22);
       // The server never ended its side: the client's stream is destroyed quietly.
       await waitFor('client stream closed', () => s.destroyed);
       assert.deepEqual(errors, []);

@@ -88,7 +88,7 @@ describe('mux limits and options', () => {
     const mux = new Mux(a, { role: 'server' });
     assert.deepEqual(mux.config, {
       role: 'server',
-      streamWindow: 256 * 1024,
+      streamWindow: 1024 * 1024,
       maxStreams: 1024,
       maxBufferedBytes: 32 * 1024 * 1024,
       maxFramePayload: 16 * 1024,
