@@ -19,6 +19,8 @@ import { isTsshOption } from './udp-options.js';
 /** A bootstrap failure; the message is the one line to print. */
 export class BootstrapError extends Error {
   override name = 'BootstrapError';
+  /** What tsshd itself said on stderr (after "tsshd: "), when the failure was its own. */
+  tsshdSaid?: string;
 }
 
 /** What tsshd is asked to do, from the resolved options. */
@@ -29,6 +31,8 @@ export interface TsshdCommandOptions {
   mtu: number;
   /** UdpProxyMode TCP. */
   tcp: boolean;
+  /** Transport to ask for (default KCP). */
+  transport?: 'kcp' | 'quic';
 }
 
 /** Quote a word for a POSIX shell; plain words stay readable. */
@@ -40,7 +44,7 @@ export function shellQuote(word: string): string {
 /** The remote command line that starts tsshd; a leading `~/` in TsshdPath is left for the remote shell to expand. */
 export function tsshdCommandLine(o: TsshdCommandOptions): string {
   const path = o.tsshdPath === '~' ? '~' : o.tsshdPath.startsWith('~/') ? `~/${shellQuote(o.tsshdPath.slice(2))}` : shellQuote(o.tsshdPath);
-  const words = [path, '--kcp'];
+  const words = [path, o.transport === 'quic' ? '--quic' : '--kcp'];
   if (o.tsshdPort !== undefined) words.push('--port', shellQuote(o.tsshdPort));
   words.push('--mtu', String(o.mtu));
   if (o.tcp) words.push('--tcp');
@@ -195,7 +199,10 @@ export function interpret(o: Pick<BootstrapOverSshOptions, 'host' | 'tsshdPath'>
   const status = r.code;
   const tsshdSaid = lastLineStarting(r.stderr, 'tsshd:');
   if (tsshdSaid !== null) {
-    throw new BootstrapError(`tssh: tsshd on ${host} failed: ${oneLine(tsshdSaid.slice('tsshd:'.length).trim()).slice(0, 300)}`);
+    const said = oneLine(tsshdSaid.slice('tsshd:'.length).trim()).slice(0, 300);
+    const err = new BootstrapError(`tssh: tsshd on ${host} failed: ${said}`);
+    err.tsshdSaid = said;
+    throw err;
   }
   const shellSaidMissing = status !== SSH_FAILURE_STATUS && /command not found|No such file or directory/i.test(lastLine(r.stderr));
   if (status === NOT_FOUND_STATUS || shellSaidMissing) {

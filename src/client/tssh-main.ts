@@ -8,6 +8,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { homedir, userInfo } from 'node:os';
 import { matchPattern } from '../protocol/config-syntax.js';
+import type { BootstrapMode } from '../protocol/bootstrap.js';
 import { MAX_TERM_LENGTH, type PtyRequest } from '../protocol/messages.js';
 import { VERSION } from '../version.js';
 import { BootstrapError, bootstrapOverSsh, loginSshArgs, tsshdCommandLine } from './bootstrap-over-ssh.js';
@@ -18,6 +19,7 @@ import { decidePty, parseSshArgs, TSSH_USAGE, type SshArgs } from './ssh-args.js
 import { loadSshConfigFiles } from './ssh-config.js';
 import { sshEffectiveConfig, type SshEffectiveConfig } from './ssh-effective-config.js';
 import { Terminal } from './terminal.js';
+import { chooseClientTransport } from './transport-factory.js';
 import { resolveUdpOptions, sshArgsWithoutTsshOptions, type UdpOptions } from './udp-options.js';
 import { runUdpSession } from './udp-session.js';
 
@@ -95,7 +97,8 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   if (parsed.noCommand || parsed.stdioForward !== undefined || parsed.letters.some((l) => l.letter === 'f')) {
     return fail('tssh: -N, -W and -f are not available over UDP yet; drop them or add --tcp to use plain ssh');
   }
-  if (udp.udpMode === 'quic') process.stderr.write('tssh: QUIC is not available yet; using KCP\n');
+  const transport = chooseClientTransport(udp.udpMode === 'quic' ? 'quic' : 'kcp');
+  if (transport.notice !== undefined) process.stderr.write(`${transport.notice}\n`);
   const forwards = parsed.localForwards.length + parsed.remoteForwards.length + parsed.dynamicForwards.length;
   const configForwards = udp.localForwards.length + udp.remoteForwards.length + udp.dynamicForwards.length;
   if (!parsed.quiet && forwards + configForwards + udp.udpLocalForwards.length + udp.udpRemoteForwards.length > 0) {
@@ -107,18 +110,29 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   // `ssh -G` runs beside the login: only the UDP target and the session need its answer.
   const effectiveConfig = sshEffectiveConfig(program, login);
   effectiveConfig.catch(() => undefined);
-  const bootstrap = await bootstrapOverSsh({
-    program,
-    args: login,
-    remoteCommand: tsshdCommandLine({
+  const startTsshd = (mode: BootstrapMode): ReturnType<typeof bootstrapOverSsh> =>
+    bootstrapOverSsh({
+      program,
+      args: login,
+      remoteCommand: tsshdCommandLine({
+        tsshdPath: udp.tsshdPath,
+        ...(udp.tsshdPort !== undefined ? { tsshdPort: udp.tsshdPort } : {}),
+        mtu: udp.udpMtu,
+        tcp: udp.udpProxyMode === 'tcp',
+        transport: mode,
+      }),
+      host: parsed.host,
       tsshdPath: udp.tsshdPath,
-      ...(udp.tsshdPort !== undefined ? { tsshdPort: udp.tsshdPort } : {}),
-      mtu: udp.udpMtu,
-      tcp: udp.udpProxyMode === 'tcp',
-    }),
-    host: parsed.host,
-    tsshdPath: udp.tsshdPath,
-  });
+    });
+  let bootstrap;
+  try {
+    bootstrap = await startTsshd(transport.mode);
+  } catch (err) {
+    // tsshd cannot run QUIC there (no engine for that machine, or a tsshd without QUIC): log in again for KCP.
+    if (transport.mode !== 'quic' || !(err instanceof BootstrapError) || !/quic/i.test(err.tsshdSaid ?? '')) throw err;
+    process.stderr.write(`tssh: tsshd on ${parsed.host} cannot use QUIC; using KCP\n`);
+    bootstrap = await startTsshd('kcp');
+  }
   const effective = await effectiveConfig;
   const target = await udpTarget(effective, bootstrap.port);
 

@@ -1,15 +1,14 @@
 /**
- * The UDP half of `tssh --udp`: the roaming path, the KCP connection and one
- * session over them, joined to this process's terminal and stdio the way ssh
+ * The UDP half of `tssh --udp`: the roaming path, the KCP or QUIC connection
+ * (transport-factory.ts) and one session over them, joined to this process's terminal and stdio the way ssh
  * joins its channel: raw mode for a pty, window changes, escape keys, stdin
  * EOF as half-close, the connection-lost notice and input gate during an
  * outage, and an exit status (docs/CLIENT.md).
  */
-import { laneOfKind } from '../protocol/stream-kind.js';
 import { PassThrough } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { ClientPath } from '../path/client-path.js';
-import { KcpConnection } from '../transport/kcp-connection.js';
+import type { Connection } from '../transport/connection.js';
 import { decodeBootstrapSecret, type BootstrapInfo } from '../protocol/bootstrap.js';
 import { MAX_LIVENESS_TIMEOUT_MS, type ExitStatus } from '../protocol/messages.js';
 import { VERSION } from '../version.js';
@@ -20,6 +19,7 @@ import { NOTICE_REFRESH_MS, OutageNotice, formatDuration } from './outage-notice
 import { SessionClient, SessionLostError, SessionRefusedError, type SessionOptions } from './session-client.js';
 import type { EscapeChar } from './ssh-args.js';
 import { FATAL_SIGNALS, Terminal } from './terminal.js';
+import { createClientTransport, type ClientTransport } from './transport-factory.js';
 
 /** Everything a UDP session needs, decided before it starts. */
 export interface UdpSessionOptions {
@@ -76,12 +76,21 @@ export async function runUdpSession(o: UdpSessionOptions): Promise<number> {
     process.stderr.write(`tssh: cannot open the UDP path to ${o.address}:${o.port}: ${(err as Error).message}\n`);
     return EXIT_FAILURE;
   }
-  return new UdpSession(o, path).run();
+  let transport: ClientTransport;
+  try {
+    transport = createClientTransport(o.bootstrap, path);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    path.close('bye');
+    return EXIT_FAILURE;
+  }
+  return new UdpSession(o, path, transport).run();
 }
 
 /** One running session; finish() is the single way out. */
 class UdpSession {
-  private readonly conn: KcpConnection;
+  private readonly conn: Connection;
+  private readonly transportName: string;
   private readonly client: SessionClient;
   private readonly terminal: Terminal;
   private readonly pty: boolean;
@@ -98,10 +107,12 @@ class UdpSession {
   constructor(
     private readonly o: UdpSessionOptions,
     private readonly path: ClientPath,
+    transport: ClientTransport,
   ) {
     this.pty = o.session.pty !== undefined;
     this.serverAddress = o.address.includes(':') ? `[${o.address}]:${o.port}` : `${o.address}:${o.port}`;
-    this.conn = new KcpConnection(path, { role: 'client', laneOf: laneOfKind, ...(o.bootstrap.conv !== undefined ? { conv: o.bootstrap.conv } : {}) });
+    this.conn = transport.conn;
+    this.transportName = transport.name;
     this.client = new SessionClient(this.conn, VERSION, {
       aliveTimeoutMs: toMs(o.aliveTimeoutSec),
       heartbeatTimeoutMs: toMs(o.heartbeatTimeoutSec),
@@ -258,7 +269,7 @@ class UdpSession {
       case 'help': {
         const rtt = this.path.srttMs;
         const help = formatEscapeHelp(this.o.escapeChar as number, {
-          transport: 'KCP',
+          transport: this.transportName,
           serverAddress: this.serverAddress,
           ...(Number.isFinite(rtt) ? { rttMs: rtt } : {}),
           sinceLastContactMs: performance.now() - this.path.lastContactMs,

@@ -3,7 +3,7 @@ import { parsePortSpec } from '../path/port-spec.js';
 import { VERSION } from '../version.js';
 import { DebugLog } from './debug-log.js';
 import { reportToParent, spawnDaemon, takeDaemonRole } from './detach.js';
-import { parseTsshdArgs, type TsshdOptions } from './tsshd-args.js';
+import { parseTsshdArgs } from './tsshd-args.js';
 import { startServer, type StartedServer } from './tsshd-server.js';
 
 /**
@@ -25,12 +25,6 @@ export const EXIT_INTERNAL = 70;
 export interface TsshdIo {
   stdout: Writable;
   stderr: Writable;
-}
-
-/** Why a transport cannot be used by this build, or undefined if it can. */
-function transportUnavailable(options: TsshdOptions): string | undefined {
-  if (options.mode === 'quic') return 'tsshd: --quic is not available yet; use --kcp';
-  return undefined;
 }
 
 function writeAll(stream: Writable, text: string): Promise<boolean> {
@@ -72,11 +66,6 @@ export async function tsshdMain(argv: readonly string[], io: TsshdIo = { stdout:
     return 0;
   }
   const options = command.options;
-  const unavailable = transportUnavailable(options);
-  if (unavailable) {
-    await writeAll(io.stderr, `${unavailable}\n`);
-    return EXIT_FAILURE;
-  }
   try {
     parsePortSpec(options.port);
   } catch (err) {

@@ -1,20 +1,19 @@
-import { randomBytes } from 'node:crypto';
 import { generateSessionSecret } from '../crypto/session-secret.js';
 import { NoFreePortError } from '../path/port-binding.js';
 import { ServerPath } from '../path/server-path.js';
 import { encodeBootstrap, encodeBootstrapSecret } from '../protocol/bootstrap.js';
-import { laneOfKind } from '../protocol/stream-kind.js';
-import { KcpConnection } from '../transport/kcp-connection.js';
 import { PROTOCOL_VERSION, VERSION } from '../version.js';
 import type { DebugLog } from './debug-log.js';
 import { ServerLifetime } from './lifetime.js';
 import { loadLoginPolicy } from './login-policy.js';
 import { SessionHost } from './session-host.js';
 import type { TsshdOptions } from './tsshd-args.js';
+import { createServerTransport } from './transport-factory.js';
 
 /**
  * One tsshd run, put together: the session policy, a fresh secret, the
- * roaming path on a port from --port, the KCP connection over it, the
+ * roaming path on a port from --port, the KCP or QUIC connection over it
+ * (transport-factory.ts), the
  * session host and the lifetime that ends it all. What the client needs to
  * connect is the bootstrap line; everything else stays in this process.
  */
@@ -58,7 +57,6 @@ export async function startServer(
   env: Readonly<Record<string, string | undefined>>,
   log: DebugLog,
 ): Promise<StartedServer> {
-  if (options.mode !== 'kcp') throw new Error(`tsshd: the ${options.mode} transport is not available; use --kcp`);
   let policy;
   try {
     policy = await loadLoginPolicy(env);
@@ -68,20 +66,25 @@ export async function startServer(
   log.log(`sshd_config: ${policy.configPath ?? 'none (defaults)'}; AcceptEnv ${policy.sshd.acceptEnv.join(' ')}; subsystems ${[...policy.session.subsystems.keys()].join(' ') || 'none'}`);
   const secret = generateSessionSecret();
   const path = await listen(options, secret);
-  const conv = randomBytes(4).readUInt32BE(0);
-  const conn = new KcpConnection(path, { role: 'server', conv, laneOf: laneOfKind });
+  let transport;
+  try {
+    transport = createServerTransport(options.mode, path);
+  } catch (err) {
+    path.close('start-up failed');
+    throw err;
+  }
+  const conn = transport.conn;
   const host = new SessionHost(conn, policy.session);
   const lifetime = new ServerLifetime(path, conn, host, log, options.connectTimeout * 1000);
   const bootstrapLine = encodeBootstrap({
     serverVersion: VERSION,
     protocolVersion: PROTOCOL_VERSION,
     port: path.port,
-    mode: 'kcp',
     secret: encodeBootstrapSecret(secret),
     proxyMode: options.proxyMode,
     mtu: options.mtu,
-    conv,
+    ...transport.bootstrap,
   });
-  log.log(`listening on ${options.proxyMode === 'tcp' ? 'TCP' : 'UDP'} port ${path.port} (mtu ${options.mtu}, kcp conv ${conv})`);
+  log.log(`listening on ${options.proxyMode === 'tcp' ? 'TCP' : 'UDP'} port ${path.port} (mtu ${options.mtu}, ${transport.description})`);
   return { bootstrapLine, port: path.port, host, lifetime };
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeBootstrap, type BootstrapInfo } from '../../src/protocol/bootstrap.js';
-import { interpret, loginSshArgs, LOGIN_FORCED_OPTIONS, shellQuote, tsshdCommandLine } from '../../src/client/bootstrap-over-ssh.js';
+import { BootstrapError, interpret, loginSshArgs, LOGIN_FORCED_OPTIONS, shellQuote, tsshdCommandLine } from '../../src/client/bootstrap-over-ssh.js';
 import { EXIT_FAILURE, exitCodeOf } from '../../src/client/exit-codes.js';
 import { parseSshArgs } from '../../src/client/ssh-args.js';
 import { parseSshG } from '../../src/client/ssh-effective-config.js';
@@ -35,6 +35,8 @@ test('tsshdCommandLine quotes for the remote shell but leaves ~/ to expand there
   );
   assert.equal(shellQuote("it's; rm -rf /"), `'it'\\''s; rm -rf /'`);
   assert.equal(tsshdCommandLine({ tsshdPath: '/opt/$(x)/tsshd', mtu: 1400, tcp: false }), "'/opt/$(x)/tsshd' --kcp --mtu 1400");
+  assert.equal(tsshdCommandLine({ tsshdPath: 'tsshd', mtu: 1400, tcp: false, transport: 'kcp' }), 'tsshd --kcp --mtu 1400');
+  assert.equal(tsshdCommandLine({ tsshdPath: 'tsshd', mtu: 1400, tcp: true, transport: 'quic' }), 'tsshd --quic --mtu 1400 --tcp');
 });
 
 test('loginSshArgs keeps options and destination, drops tssh options, pty/-N/-f/-s/-W letters and the command', () => {
@@ -90,6 +92,14 @@ test('interpret: each failure is one line naming the problem and the fix', () =>
       return true;
     });
   }
+});
+
+test("interpret keeps what tsshd itself said, so tssh can tell a refused --quic from other failures", () => {
+  assert.throws(
+    () => interpret(WHO, result({ code: 1, stderr: 'ssh noise\ntsshd: QUIC engine unavailable: @matrixai/quic-x is not installed; use --kcp\n' })),
+    (err: BootstrapError) => err.tsshdSaid === 'QUIC engine unavailable: @matrixai/quic-x is not installed; use --kcp',
+  );
+  assert.throws(() => interpret(WHO, result({ code: 127 })), (err: BootstrapError) => err.tsshdSaid === undefined);
 });
 
 test('interpret never echoes what follows a BEL (the secret would be there)', () => {

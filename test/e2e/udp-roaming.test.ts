@@ -25,38 +25,40 @@ function seqText(n: number): string {
 }
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 
-test('10 MB through 5 % loss each way and 10 address changes arrives intact and in order', async () => {
-  const tsshdPort = await freeUdpPort();
-  const proxy = await ImpairmentProxy.start({
-    targetHost: '127.0.0.1',
-    targetPort: tsshdPort,
-    clientToServer: { lossPct: 5 },
-    serverToClient: { lossPct: 5 },
-    seed: 7,
-  });
-  try {
-    const n = 1_400_000;
-    const expected = seqText(n);
-    const run = runTssh([...sshd.configArgs, '--udp', '--tsshd-port', String(tsshdPort), sshd.host, `seq 1 ${n}`], {
-      env: cleanEnv({ TSSH_TEST_UDP_TARGET: `127.0.0.1:${proxy.port}` }),
-      timeoutMs: 100_000,
+for (const flag of ['--kcp', '--quic']) {
+  test(`${flag}: 10 MB through 5 % loss each way and 10 address changes arrives intact and in order`, async () => {
+    const tsshdPort = await freeUdpPort();
+    const proxy = await ImpairmentProxy.start({
+      targetHost: '127.0.0.1',
+      targetPort: tsshdPort,
+      clientToServer: { lossPct: 5 },
+      serverToClient: { lossPct: 5 },
+      seed: 7,
     });
-    let finished = false;
-    void run.then(() => (finished = true), () => (finished = true));
-    // Rebind as the data flows: each time another 300 datagrams reached the client.
-    for (let i = 0; i < 10; i++) {
-      const mark = proxy.stats.toClient + 300;
-      await waitFor(`datagram ${mark} to the client`, () => proxy.stats.toClient >= mark || finished, 60_000, 5);
-      if (finished) break;
-      await proxy.rebind();
+    try {
+      const n = 1_400_000;
+      const expected = seqText(n);
+      const run = runTssh([...sshd.configArgs, flag, '--tsshd-port', String(tsshdPort), sshd.host, `seq 1 ${n}`], {
+        env: cleanEnv({ TSSH_TEST_UDP_TARGET: `127.0.0.1:${proxy.port}` }),
+        timeoutMs: 100_000,
+      });
+      let finished = false;
+      void run.then(() => (finished = true), () => (finished = true));
+      // Rebind as the data flows: each time another 300 datagrams reached the client.
+      for (let i = 0; i < 10; i++) {
+        const mark = proxy.stats.toClient + 300;
+        await waitFor(`datagram ${mark} to the client`, () => proxy.stats.toClient >= mark || finished, 60_000, 5);
+        if (finished) break;
+        await proxy.rebind();
+      }
+      const r = await run;
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(proxy.stats.rebinds, 10, 'all rebinds happened while the output was flowing');
+      assert.ok(proxy.stats.c2s.lost > 0 && proxy.stats.s2c.lost > 0, 'the link did lose packets');
+      assert.equal(r.stdout.length, expected.length);
+      assert.equal(sha256(r.stdout), sha256(expected));
+    } finally {
+      proxy.close();
     }
-    const r = await run;
-    assert.equal(r.status, 0, r.stderr);
-    assert.equal(proxy.stats.rebinds, 10, 'all rebinds happened while the output was flowing');
-    assert.ok(proxy.stats.c2s.lost > 0 && proxy.stats.s2c.lost > 0, 'the link did lose packets');
-    assert.equal(r.stdout.length, expected.length);
-    assert.equal(sha256(r.stdout), sha256(expected));
-  } finally {
-    proxy.close();
-  }
-});
+  });
+}

@@ -41,14 +41,18 @@ test('a window resize reaches the remote pty (stty size)', async (t) => {
   assert.equal(await term.waitForExit(), 5);
 });
 
-test('~? lists escapes with the connection status, ~. disconnects with ssh\'s message and 255', async (t) => {
-  const term = new PtyTssh([...sshd.configArgs, '--udp', sshd.host, '-t', 'cat']);
-  t.after(() => term.close());
-  term.type('hello-cat\r');
-  await term.waitForScreen('cat echoing the line', /^hello-cat\r?\n?hello-cat$/m);
-  term.type('~?');
-  await term.waitForScreen('the escape help', /Supported escape sequences:[\s\S]*~\.\s+- terminate connection[\s\S]*Connection: KCP to 127\.0\.0\.1:\d+, RTT \d+ ms/);
-  term.type('~.');
-  assert.equal(await term.waitForExit(), 255);
-  assert.match(term.text(), /^Connection to 127\.0\.0\.1 closed\.$/m);
-});
+for (const [flag, name] of [['--udp', 'KCP'], ['--quic', 'QUIC']] as const) {
+  test(`${flag}: ~? lists escapes with the connection status (naming the transport), ~. disconnects with ssh's message and 255`, async (t) => {
+    // The marker shows the shell's startup files are done: ~. during them (pyenv's rehash) would leave a stale lock behind.
+    const term = new PtyTssh([...sshd.configArgs, flag, sshd.host, '-t', 'echo cat-ready; exec cat']);
+    t.after(() => term.close());
+    await term.waitForScreen('the command to start', /^cat-ready$/m);
+    term.type('hello-cat\r');
+    await term.waitForScreen('cat echoing the line', /^hello-cat\r?\n?hello-cat$/m);
+    term.type('~?');
+    await term.waitForScreen('the escape help', new RegExp(`Supported escape sequences:[\\s\\S]*~\\.\\s+- terminate connection[\\s\\S]*Connection: ${name} to 127\\.0\\.0\\.1:\\d+, RTT \\d+ ms`));
+    term.type('~.');
+    assert.equal(await term.waitForExit(), 255);
+    assert.match(term.text(), /^Connection to 127\.0\.0\.1 closed\.$/m);
+  });
+}

@@ -4,7 +4,8 @@ import dgram from 'node:dgram';
 import { readdir, readFile } from 'node:fs/promises';
 import { VERSION } from '../../src/version.js';
 import { waitFor } from '../support/wait.js';
-import { runTsshd, testDirs } from './tsshd-fixture.js';
+import { QUIC_PACKAGE_TEST_ENV } from '../../src/transport/quic/engine.js';
+import { runTsshd, startTsshd, testDirs } from './tsshd-fixture.js';
 
 /** One line, naming tsshd, and nothing on stdout. */
 function assertOneLineError(result: { code: number | null; stdout: string; stderr: string }, pattern: RegExp, what: string): void {
@@ -51,10 +52,38 @@ test('bad flags and values give one clear line and exit status 2', async (t) => 
   }
 });
 
-test('--quic says it is not available yet and exits non-zero', async (t) => {
+test('--quic prints a bootstrap line with mode quic and the certificate fingerprint, and no conv', async (t) => {
   const { env } = testDirs(t);
-  const result = await runTsshd(['--quic'], env);
-  assertOneLineError(result, /^tsshd: --quic is not available yet; use --kcp\n$/, '--quic');
+  const { info, pid, result } = await startTsshd(t, ['--quic', '--connect-timeout', '60'], env);
+  assert.equal(result.code, 0);
+  assert.equal(result.stderr, '');
+  assert.equal(info.mode, 'quic');
+  assert.equal(info.conv, undefined);
+  assert.equal(info.quic?.certFingerprints.length, 1);
+  assert.match(info.quic!.certFingerprints[0]!, /^[0-9a-f]{64}$/);
+  // The private key is made in the daemon and stays in its memory.
+  for (const file of ['cmdline', 'environ']) {
+    const bytes = await readFile(`/proc/${pid}/${file}`, 'latin1');
+    assert.ok(!bytes.includes('PRIVATE KEY'), `/proc/${pid}/${file} holds a key`);
+  }
+  // A second run gets a new certificate: the identity is per session.
+  const second = await startTsshd(t, ['--quic', '--connect-timeout', '60'], env);
+  assert.notEqual(second.info.quic?.certFingerprints[0], info.quic!.certFingerprints[0]);
+});
+
+test('--quic without a QUIC engine gives one clear line and exit status 1, and no daemon stays behind', async (t) => {
+  const { env } = testDirs(t, '', { [QUIC_PACKAGE_TEST_ENV]: '@matrixai/quic-missing-for-test' });
+  const result = await runTsshd(['--quic', '--port', '61001-61999', '--connect-timeout', '31'], env);
+  assertOneLineError(result, /^tsshd: QUIC engine unavailable: @matrixai\/quic-missing-for-test is not installed; use --kcp\n$/, '--quic');
+  assert.equal(result.code, 1);
+  await waitFor('no tsshd daemon with --connect-timeout 31', async () => {
+    for (const name of await readdir('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      const cmdline = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
+      if (cmdline.includes('tsshd') && cmdline.includes('--quic\0--port\x0061001-61999\0--connect-timeout\x0031')) return false;
+    }
+    return true;
+  });
 });
 
 test('a port range whose ports are all busy gives one clear line, and no daemon stays behind', async (t) => {

@@ -51,36 +51,39 @@ test('prints exactly one bootstrap line, exits 0 with stdio closed, and leaves a
   assert.equal(await alive(pid), false);
 });
 
-test('runs `echo hi; exit 3` without a pty, then exits by itself', async (t) => {
-  const { env } = testDirs(t);
-  const { info, pid } = await startTsshd(t, [], env);
-  const { client } = await connectClient(t, info);
-  const io = stdio();
-  io.stdin.end();
-  const status = await client.openSession({ command: 'echo hi; echo oops >&2; exit 3' }, io);
-  assert.deepEqual(status, { code: 3 });
-  assert.equal(io.stdout.text(), 'hi\n');
-  assert.equal(io.stderr.text(), 'oops\n');
-  await waitFor('tsshd to exit after its last session', async () => !(await alive(pid)), 30_000);
-});
+// The same sessions over each transport.
+for (const transport of ['--kcp', '--quic']) {
+  test(`${transport}: runs \`echo hi; exit 3\` without a pty, then exits by itself`, async (t) => {
+    const { env } = testDirs(t);
+    const { info, pid } = await startTsshd(t, [transport], env);
+    const { client } = await connectClient(t, info);
+    const io = stdio();
+    io.stdin.end();
+    const status = await client.openSession({ command: 'echo hi; echo oops >&2; exit 3' }, io);
+    assert.deepEqual(status, { code: 3 });
+    assert.equal(io.stdout.text(), 'hi\n');
+    assert.equal(io.stderr.text(), 'oops\n');
+    await waitFor('tsshd to exit after its last session', async () => !(await alive(pid)), 30_000);
+  });
 
-test('a pty session shows its size with stty, and the new size after a resize', async (t) => {
-  const { env } = testDirs(t);
-  const { info, pid } = await startTsshd(t, [], env);
-  const { client } = await connectClient(t, info);
-  const io = stdio();
-  const done = client.openSession({ pty: { term: 'xterm', cols: 80, rows: 24 }, command: 'stty size; echo mark; while read line; do [ "$line" = q ] && exit 0; stty size; done' }, io);
-  await waitFor('the first size', () => /24 80\r?\nmark/.test(io.stdout.text()));
-  client.resize(100, 30);
-  // The resize goes on the bus, the newlines on the session stream (no order between them): ask until the new size shows.
-  await waitFor('the resize to reach the pty', async () => {
-    io.stdin.write('\n');
-    return /30 100/.test(io.stdout.text());
-  }, 15_000, 200);
-  io.stdin.write('q\n');
-  assert.deepEqual(await done, { code: 0 });
-  await waitFor('tsshd to exit after its last session', async () => !(await alive(pid)), 30_000);
-});
+  test(`${transport}: a pty session shows its size with stty, and the new size after a resize`, async (t) => {
+    const { env } = testDirs(t);
+    const { info, pid } = await startTsshd(t, [transport], env);
+    const { client } = await connectClient(t, info);
+    const io = stdio();
+    const done = client.openSession({ pty: { term: 'xterm', cols: 80, rows: 24 }, command: 'stty size; echo mark; while read line; do [ "$line" = q ] && exit 0; stty size; done' }, io);
+    await waitFor('the first size', () => /24 80\r?\nmark/.test(io.stdout.text()));
+    client.resize(100, 30);
+    // The resize goes on the bus, the newlines on the session stream (no order between them): ask until the new size shows.
+    await waitFor('the resize to reach the pty', async () => {
+      io.stdin.write('\n');
+      return /30 100/.test(io.stdout.text());
+    }, 15_000, 200);
+    io.stdin.write('q\n');
+    assert.deepEqual(await done, { code: 0 });
+    await waitFor('tsshd to exit after its last session', async () => !(await alive(pid)), 30_000);
+  });
+}
 
 test('sessions get the login environment only: SSH_CONNECTION, AcceptEnv from sshd_config, never tsshd\'s other variables or the secret', async (t) => {
   const { env } = testDirs(t, 'AcceptEnv LANG TSSHD_OK_*\n', {

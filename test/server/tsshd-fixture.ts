@@ -1,7 +1,8 @@
 /**
  * Shared pieces of the tsshd command tests: run the real bin/tsshd as a child
  * process, find its daemon by the port it listens on (/proc), connect a
- * client built from ClientPath + KcpConnection + SessionClient, and end
+ * client built from ClientPath + the client transport factory (KCP or QUIC, as
+ * the bootstrap says) + SessionClient, and end
  * everything by PID afterwards.
  */
 import { spawn } from 'node:child_process';
@@ -14,7 +15,8 @@ import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 import { ClientPath } from '../../src/path/client-path.js';
 import { decodeBootstrapSecret, parseBootstrap, type BootstrapInfo } from '../../src/protocol/bootstrap.js';
-import { KcpConnection } from '../../src/transport/kcp-connection.js';
+import { createClientTransport } from '../../src/client/transport-factory.js';
+import type { Connection } from '../../src/transport/connection.js';
 import { SessionClient, type SessionClientOptions } from '../../src/client/session-client.js';
 import { waitFor } from '../support/wait.js';
 
@@ -173,7 +175,7 @@ export async function startTsshd(t: TestContext, args: readonly string[], env: N
 /** A client of a daemon, over the real network path on 127.0.0.1. */
 export interface TestClient {
   path: ClientPath;
-  conn: KcpConnection;
+  conn: Connection;
   client: SessionClient;
 }
 
@@ -193,7 +195,8 @@ export async function connectClient(
     ...(options.aliveTimeoutMs !== undefined ? { aliveTimeoutMs: options.aliveTimeoutMs } : {}),
     ...(options.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: options.heartbeatTimeoutMs } : {}),
   });
-  const conn = new KcpConnection(path, { role: 'client', conv: info.conv });
+  // The client end tssh would build for this bootstrap: KCP, or QUIC pinned to the fingerprint.
+  const { conn } = createClientTransport(info, path);
   const client = new SessionClient(conn, 'tsshd-test', options);
   client.on('protocol-error', () => undefined);
   t.after(() => conn.destroy());

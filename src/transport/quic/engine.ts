@@ -123,11 +123,17 @@ export function enginePackageName(platform: string = process.platform, arch: str
 const loaded = new Map<string, QuicEngine | Error>();
 
 /**
+ * Test seam: names the package to load instead of this platform's (tests
+ * name a missing one to see tsshd refuse --quic and tssh fall back to KCP).
+ */
+export const QUIC_PACKAGE_TEST_ENV = 'TSSH_TEST_QUIC_PACKAGE';
+
+/**
  * Load the native engine (once per package name). Returns an Error with a
  * one-line message, for the client to print before it falls back to KCP,
  * when the package for this platform is not installed or does not load.
  */
-export function loadQuicEngine(packageName: string = enginePackageName()): QuicEngine | Error {
+export function loadQuicEngine(packageName: string = process.env[QUIC_PACKAGE_TEST_ENV] || enginePackageName()): QuicEngine | Error {
   let result = loaded.get(packageName);
   if (result !== undefined) return result;
   try {

@@ -629,9 +629,11 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
     }
   }
 
-  /** Nothing left to deliver: no stream waits for the engine and the engine has nothing in flight (no timer armed). */
+  /** Nothing left to deliver: no stream waits for the engine, no flush is due and the engine has nothing in flight (no timer armed). */
   private idle(): boolean {
     for (const s of this.streams.values()) if (s.writePending) return false;
+    // Bytes just handed to the engine go out at the next flush; until then nothing is in flight and timeout() is null.
+    if (this.flushHandle !== null) return false;
     // Before the handshake completes nothing of ours is in flight but the handshake itself.
     return !this.ready || this.conn.timeout() === null;
   }
