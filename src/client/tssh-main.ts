@@ -21,7 +21,6 @@ import { sshEffectiveConfig, type SshEffectiveConfig } from './ssh-effective-con
 import { Terminal } from './terminal.js';
 import { chooseClientTransport } from './transport-factory.js';
 import { resolveUdpOptions, sshArgsWithoutTsshOptions, type UdpOptions } from './udp-options.js';
-import { runUdpSession } from './udp-session.js';
 
 /**
  * Test seam: `TSSH_TEST_UDP_TARGET=host:port` sends the UDP path there instead
@@ -124,6 +123,9 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
       host: parsed.host,
       tsshdPath: udp.tsshdPath,
     });
+  // The session's modules load while ssh logs in.
+  const sessionModule = import('./udp-session.js');
+  sessionModule.catch(() => undefined);
   let bootstrap;
   try {
     bootstrap = await startTsshd(transport.mode);
@@ -152,6 +154,7 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   if (parsed.subsystem) session.subsystem = parsed.commandLine;
   else if (parsed.commandLine !== '') session.command = parsed.commandLine;
 
+  const { runUdpSession } = await sessionModule;
   return runUdpSession({
     bootstrap,
     address: target.address,

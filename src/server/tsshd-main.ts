@@ -4,7 +4,7 @@ import { VERSION } from '../version.js';
 import { DebugLog } from './debug-log.js';
 import { reportToParent, spawnDaemon, takeDaemonRole } from './detach.js';
 import { parseTsshdArgs } from './tsshd-args.js';
-import { startServer, type StartedServer } from './tsshd-server.js';
+import type { StartedServer } from './tsshd-server.js';
 
 /**
  * The tsshd command. Run by ssh, it checks its flags, starts the daemon half
@@ -97,6 +97,8 @@ async function runDaemon(argv: readonly string[]): Promise<number> {
     const options = command.options;
     if (options.debug) log = await DebugLog.open(process.env);
     log.log(`tsshd ${VERSION} starting (pid ${process.pid}, ${options.mode}, ${options.proxyMode}, port ${options.port}, mtu ${options.mtu}, connect timeout ${options.connectTimeout} s)`);
+    // Loaded here, not at the top: the half that ssh waits for (the parent) never needs the server's modules.
+    const { startServer } = await import('./tsshd-server.js');
     server = await startServer(options, process.env, log);
   } catch (err) {
     log.log(`start-up failed: ${firstLine(err)}`);
