@@ -1,5 +1,5 @@
 import type { DatagramPath } from '../path/datagram-path.js';
-import type { BootstrapInfo, BootstrapMode } from '../protocol/bootstrap.js';
+import type { BootstrapInfo } from '../protocol/bootstrap.js';
 import { laneOfKind } from '../protocol/stream-kind.js';
 import type { Connection } from '../transport/connection.js';
 import { KcpConnection } from '../transport/kcp-connection.js';
@@ -7,24 +7,10 @@ import { loadQuicEngine } from '../transport/quic/engine.js';
 import { QuicConnection } from '../transport/quic/quic-connection.js';
 
 /**
- * tssh's one place that chooses the transport: what to ask tsshd for
- * (UdpMode kcp/yes or quic, and whether QUIC can load here), and the client
- * end of whatever the bootstrap line says the server runs.
+ * The client end of whatever transport the bootstrap line says the server
+ * runs. (What to ask tsshd for is chosen in transport-choice.ts, which
+ * loads none of the transports: tssh starts ssh before loading them.)
  */
-
-/** The transport to ask tsshd for, and the line to print when QUIC was asked for but cannot be used here. */
-export interface TransportChoice {
-  mode: BootstrapMode;
-  notice?: string;
-}
-
-/** UdpMode kcp stays KCP; UdpMode quic is QUIC if the engine loads on this machine, else KCP with a notice. */
-export function chooseClientTransport(udpMode: BootstrapMode, load: () => unknown = loadQuicEngine): TransportChoice {
-  if (udpMode === 'kcp') return { mode: 'kcp' };
-  const engine = load();
-  if (engine instanceof Error) return { mode: 'kcp', notice: `tssh: ${engine.message}; using KCP` };
-  return { mode: 'quic' };
-}
 
 /** The client's connection and its name for messages (`~?`'s "Connection: QUIC to ..."). */
 export interface ClientTransport {

@@ -19,7 +19,7 @@ import { decidePty, parseSshArgs, TSSH_USAGE, type SshArgs } from './ssh-args.js
 import { loadSshConfigFiles } from './ssh-config.js';
 import { sshEffectiveConfig, type SshEffectiveConfig } from './ssh-effective-config.js';
 import { Terminal } from './terminal.js';
-import { chooseClientTransport } from './transport-factory.js';
+import { chooseClientTransport } from './transport-choice.js';
 import { resolveUdpOptions, sshArgsWithoutTsshOptions, type UdpOptions } from './udp-options.js';
 
 /**

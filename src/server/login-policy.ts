@@ -9,6 +9,7 @@ import {
   locateSshdConfig,
   type SshdConnectionInfo,
   type SshdPolicy,
+  usesMatchGroup,
 } from './sshd-config.js';
 
 /**
@@ -75,7 +76,9 @@ export async function loadLoginPolicy(
   const identity = currentLogin({ sshConnection: env.SSH_CONNECTION, sshClient: env.SSH_CLIENT });
   const configPath = locateSshdConfig(env, exists);
   const parsed = loadSshdConfig(configPath);
-  const sshd = effectiveConfig(parsed, { user: identity.user, groups: await currentGroups(), ...connectionFromEnv(env) });
+  // `id -Gn` costs a process start: run it only when a Match tests Group.
+  const groups = usesMatchGroup(parsed) ? await currentGroups() : [];
+  const sshd = effectiveConfig(parsed, { user: identity.user, groups, ...connectionFromEnv(env) });
   const subsystems = new Map<string, string>();
   for (const [name, command] of sshd.subsystems) subsystems.set(name, subsystemCommand(command, exists));
   return {

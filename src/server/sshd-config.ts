@@ -339,6 +339,14 @@ export function effectiveConfig(parsed: SshdConfigFile | undefined, connection: 
   return policy;
 }
 
+/** Whether any `Match` (in the file or its includes) tests `Group`: only then are the user's groups worth looking up. */
+export function usesMatchGroup(parsed: SshdConfigFile | undefined): boolean {
+  if (parsed === undefined) return false;
+  return parsed.entries.some((entry) =>
+    entry.kind === 'match' ? entry.criteria.some((c) => c.name === 'group') : entry.kind === 'include' && entry.files.some(usesMatchGroup),
+  );
+}
+
 function matchesConnection(criteria: readonly SshdMatchCriterion[], c: SshdConnectionInfo): boolean {
   for (const criterion of criteria) {
     const arg = criterion.arg ?? '';

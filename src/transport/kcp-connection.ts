@@ -15,6 +15,9 @@ export const enum FrameClass {
   KcpBulk = 0x03,
 }
 const DATAGRAM_HEADER = 3;
+/** How often close() looks whether the peer has acknowledged everything (close only, bounded by CLOSE_LINGER_MS). */
+const LINGER_STEP_MS = 1;
+
 /** How long close() waits for the peer to acknowledge what is still in flight. */
 const CLOSE_LINGER_MS = 5000;
 
@@ -143,8 +146,9 @@ export class KcpConnection extends EventEmitter implements Connection {
   private linger(): Promise<void> {
     this.lingering ??= (async () => {
       const deadline = performance.now() + CLOSE_LINGER_MS;
+      // A short step: the last ack is a round trip away, and tssh's exit waits on this (a 10 ms step cost ~10 ms per exit).
       while (!this.closed && !(this.lanes[0].kcp.idle && this.lanes[1].kcp.idle) && performance.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
+        await new Promise((resolve) => setTimeout(resolve, LINGER_STEP_MS));
       }
       this.finish();
     })();

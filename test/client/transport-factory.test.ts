@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { chooseClientTransport, createClientTransport } from '../../src/client/transport-factory.js';
+import { chooseClientTransport } from '../../src/client/transport-choice.js';
+import { createClientTransport } from '../../src/client/transport-factory.js';
 import type { BootstrapInfo } from '../../src/protocol/bootstrap.js';
 import { StreamKind } from '../../src/protocol/stream-kind.js';
 import { createServerTransport } from '../../src/server/transport-factory.js';

@@ -12,6 +12,7 @@ import {
   MAX_SSHD_INCLUDE_DEPTH,
   parseSshdConfig,
   type SshdConnectionInfo,
+  usesMatchGroup,
 } from '../../src/server/sshd-config.js';
 import type { ConfigText } from '../../src/protocol/config-files.js';
 
@@ -258,4 +259,13 @@ test('property: random sshd_config text parses or throws a one-line Error; evalu
     }),
     { seed: 9, numRuns: 500 },
   );
+});
+
+test('usesMatchGroup: true only when a Match (also in an Include) tests Group, so tsshd runs `id -Gn` only then', () => {
+  assert.equal(usesMatchGroup(undefined), false);
+  assert.equal(usesMatchGroup(parse('AcceptEnv LANG\nMatch User alice\n  AcceptEnv LC_*\n')), false);
+  assert.equal(usesMatchGroup(parse('Match Group staff\n  AcceptEnv LC_*\n')), true);
+  assert.equal(usesMatchGroup(parse('Match User bob Group wheel\n  AcceptEnv LC_*\n')), true);
+  assert.equal(usesMatchGroup(parse('Include /etc/ssh/sshd_config.d/*.conf\n', { '/etc/ssh/sshd_config.d/a.conf': 'Match Group staff\n  AcceptEnv X\n' })), true);
+  assert.equal(usesMatchGroup(parse('Include /etc/ssh/sshd_config.d/*.conf\n', { '/etc/ssh/sshd_config.d/a.conf': 'Match Address 10.0.0.0/8\n  AcceptEnv X\n' })), false);
 });
