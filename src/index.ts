@@ -7,6 +7,7 @@
 export { runMain, type RunMainOptions } from './server/run-main.js';
 export {
   compose,
+  serveSession,
   StreamSession,
   type Handler,
   type Middleware,

@@ -12,7 +12,7 @@ import {
   type SessionRequest,
 } from '../protocol/messages.js';
 import { sessionEnv } from './login-env.js';
-import { StreamSession, type Handler, type SessionExit } from './session.js';
+import { serveSession, StreamSession, type Handler, type SessionExit } from './session.js';
 import { isStartError, shellHandler } from './shell-handler.js';
 
 /** What the server allows, from sshd_config and the login. */
@@ -235,26 +235,15 @@ export class SessionHost extends EventEmitter {
       stream.resume();
       this.emitIdleIfIdle();
     });
-    try {
-      await this.handler(session);
-      session.exit(0);
-    } catch (err) {
+    await serveSession(this.handler, session, (err) => {
       this.emit('handler-error', id, err);
-      const message = err instanceof Error ? err.message : String(err);
-      if (!session.isOpen && isStartError(err)) {
-        // Nothing was sent yet: refuse, so the client reports why (as for any refusal).
-        this.sessions.delete(id);
-        refuse(stream, message);
-        this.emitIdleIfIdle();
-        return;
-      }
-      if (!session.hasExited) {
-        const line = `tsshd: the session's handler failed: ${message.split('\n')[0]}`;
-        if (session.pty) session.write(`\r\n${line}\r\n`);
-        else session.stderr.write(`${line}\n`);
-      }
-      session.exit(255);
-    }
+      if (session.isOpen || !isStartError(err)) return false;
+      // Nothing was sent yet: refuse, so the client reports why (as for any refusal).
+      this.sessions.delete(id);
+      refuse(stream, err instanceof Error ? err.message : String(err));
+      this.emitIdleIfIdle();
+      return true;
+    });
   }
 
   /** The client's address now: the path's peer, else the login's (SSH_CONNECTION). */

@@ -83,6 +83,29 @@ export function compose(middleware: readonly Middleware[], handler: Handler): Ha
   return middleware.reduceRight<Handler>((next, wrap) => wrap(next), handler);
 }
 
+/**
+ * Run `handler` on `session` and end the session when it is done: exit 0 if
+ * the handler returned without calling `exit()`; if it threw, the message
+ * goes to the client (stderr, or the terminal in a pty) and the status is 255.
+ * `refuse(err)` may claim an error first (the carrier refuses the session
+ * instead; return true). Never rejects: a handler's error never reaches the server.
+ */
+export async function serveSession(handler: Handler, session: StreamSession, refuse?: (err: unknown) => boolean): Promise<void> {
+  try {
+    await handler(session);
+    session.exit(0);
+  } catch (err) {
+    if (refuse?.(err)) return;
+    if (!session.hasExited) {
+      const message = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+      const line = `tsshd: the session's handler failed: ${message}`;
+      if (session.pty) session.write(`\r\n${line}\r\n`);
+      else session.stderr.write(`${line}\n`);
+    }
+    session.exit(255);
+  }
+}
+
 /** What a {@link StreamSession} carries and reports to. */
 export interface StreamSessionOptions {
   /** The client's input; its end is stdin EOF. Read only once the session is opened. */
@@ -124,11 +147,15 @@ export class StreamSession extends Duplex implements Session {
   private opened = false;
   private errorOutput: Writable | undefined;
   private inputWired = false;
+  private readonly onInput = (chunk: Buffer): void => {
+    if (!this.push(chunk)) this.options.input.pause();
+  };
   private exited = false;
   private settleExited!: () => void;
 
   constructor(options: StreamSessionOptions) {
-    super({ allowHalfOpen: true });
+    // autoDestroy off: a write after exit() must not tear down the output that is still being delivered.
+    super({ allowHalfOpen: true, autoDestroy: false });
     this.options = options;
     this.environ = options.environ;
     this.command = options.command ?? '';
@@ -137,6 +164,7 @@ export class StreamSession extends Duplex implements Session {
     // A handler's late write must never become an unhandled 'error' that ends the server.
     this.on('error', () => undefined);
     this.stderr = new Writable({
+      autoDestroy: false,
       write: (chunk: Buffer, _encoding, callback) => {
         this.open();
         if (this.errorOutput === undefined) {
@@ -230,9 +258,7 @@ export class StreamSession extends Duplex implements Session {
     const { input } = this.options;
     if (!this.inputWired) {
       this.inputWired = true;
-      input.on('data', (chunk: Buffer) => {
-        if (!this.push(chunk)) input.pause();
-      });
+      input.on('data', this.onInput);
       const eof = (): void => {
         if (!this.readableEnded) this.push(null);
       };
@@ -254,9 +280,29 @@ export class StreamSession extends Duplex implements Session {
     callback();
   }
 
+  /**
+   * Without an error, only stop reading: `for await (const chunk of session)`
+   * calls this when the loop ends, and the session must still be writable.
+   * With an error, the session is torn down (the client sees it lost).
+   */
+  override destroy(error?: Error | null): this {
+    if (error) return super.destroy(error);
+    this.stopReading();
+    return this;
+  }
+
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.options.output.destroy();
     callback(error);
+  }
+
+  private stopReading(): void {
+    const { input } = this.options;
+    this.inputWired = true;
+    input.off('data', this.onInput);
+    // Keep consuming, so the client's writes never stall; the bytes have nowhere to go.
+    input.resume();
+    if (!this.readableEnded) this.push(null);
   }
 }
 
