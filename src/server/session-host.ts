@@ -249,7 +249,8 @@ export class SessionHost extends EventEmitter {
   /** The client's address now: the path's peer, else the login's (SSH_CONNECTION). */
   private remote(): { address: string; port: number } {
     const peer = this.peer();
-    if (peer) return peer;
+    // The dual-stack socket names IPv4 clients as IPv4-mapped IPv6 addresses.
+    if (peer) return { address: peer.address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, ''), port: peer.port };
     const words = (this.policy.loginEnv.SSH_CONNECTION ?? '').split(' ');
     return { address: words[0] ?? '', port: Number(words[1]) || 0 };
   }

@@ -110,7 +110,7 @@ export async function serveSession(handler: Handler, session: StreamSession, ref
 export interface StreamSessionOptions {
   /** The client's input; its end is stdin EOF. Read only once the session is opened. */
   input: Readable;
-  /** Where output goes; ended by `exit()`. */
+  /** Where output goes; ended after `exit()` reported the status, once what was written is handed over. */
   output: Writable;
   /**
    * Called once, before the first byte is read or written, `exit()` or the
@@ -151,6 +151,9 @@ export class StreamSession extends Duplex implements Session {
     if (!this.push(chunk)) this.options.input.pause();
   };
   private exited = false;
+  /** The handler ended stdout / stderr: the carrier's ends wait for exit(), so the status goes before them (SSH channels close at EOF). */
+  private outputFinal = false;
+  private stderrFinal = false;
   private settleExited!: () => void;
 
   constructor(options: StreamSessionOptions) {
@@ -176,7 +179,8 @@ export class StreamSession extends Duplex implements Session {
       },
       final: (callback) => {
         this.open();
-        this.errorOutput?.end();
+        this.stderrFinal = true;
+        if (this.exited) this.errorOutput?.end();
         callback();
       },
     });
@@ -228,8 +232,10 @@ export class StreamSession extends Duplex implements Session {
     this.exited = true;
     this.open();
     this.options.reportExit(status);
-    this.end();
-    this.stderr.end();
+    if (this.outputFinal) this.options.output.end();
+    else this.end();
+    if (this.stderrFinal) this.errorOutput?.end();
+    else this.stderr.end();
     this.settleExited();
   }
 
@@ -276,7 +282,8 @@ export class StreamSession extends Duplex implements Session {
 
   override _final(callback: (error?: Error | null) => void): void {
     this.open();
-    this.options.output.end();
+    this.outputFinal = true;
+    if (this.exited) this.options.output.end();
     callback();
   }
 
