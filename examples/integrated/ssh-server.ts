@@ -32,6 +32,7 @@ export interface SshServerOptions {
 
 /** A listening server. */
 export interface SshServer {
+  /** The TCP port listened on. */
   readonly port: number;
   /** Stop listening and hang up every connection. */
   close(): Promise<void>;
@@ -59,6 +60,7 @@ export function isTsshdCommand(command: string): boolean {
   return PLAIN_WORDS.test(command.trim()) && basename(first) === 'tsshd';
 }
 
+/** Listen for SSH over TCP; resolves once listening. Throws for an unusable host key or authorized key. */
 export async function startSshServer(o: SshServerOptions): Promise<SshServer> {
   const allowed = parseAuthorizedKeys(o.authorizedKeys);
   const login = currentLogin();

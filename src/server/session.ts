@@ -20,7 +20,9 @@ export interface PtyInfo {
 
 /** A window size, as reported by a window change. */
 export interface WindowSize {
+  /** Columns. */
   cols: number;
+  /** Rows. */
   rows: number;
 }
 
@@ -120,9 +122,13 @@ export interface StreamSessionOptions {
   open(): Writable | undefined;
   /** Report the exit status to the client (called once, by `exit()`). */
   reportExit(status: SessionExit): void;
+  /** Session.environ. */
   environ: Readonly<Record<string, string>>;
+  /** Session.command; default ''. */
   command?: string;
+  /** Session.subsystem. */
   subsystem?: string;
+  /** Session.pty at the start. */
   pty?: PtyInfo;
   /** The client's current address and port. */
   remote(): { address: string; port: number };
@@ -135,9 +141,13 @@ export interface StreamSessionOptions {
  * `hangup()`; `done` settles once the session exited and its output was handed over.
  */
 export class StreamSession extends Duplex implements Session {
+  /** See Session.stderr. */
   readonly stderr: Writable;
+  /** See Session.environ. */
   readonly environ: Readonly<Record<string, string>>;
+  /** See Session.command. */
   readonly command: string;
+  /** See Session.subsystem. */
   readonly subsystem: string | undefined;
   /** Settles once `exit()` was called and output and stderr are finished (or gone). */
   readonly done: Promise<void>;
@@ -194,18 +204,22 @@ export class StreamSession extends Duplex implements Session {
     })();
   }
 
+  /** Fires when the client has gone for good or the server hangs up (see hangup()). */
   get signal(): AbortSignal {
     return this.controller.signal;
   }
 
+  /** The pty request with the current window size, or undefined. */
   get pty(): PtyInfo | undefined {
     return this.currentPty;
   }
 
+  /** The client's address now. */
   get remoteAddress(): string {
     return this.options.remote().address;
   }
 
+  /** The client's port now. */
   get remotePort(): number {
     return this.options.remote().port;
   }
@@ -227,6 +241,7 @@ export class StreamSession extends Duplex implements Session {
     this.errorOutput = this.options.open();
   }
 
+  /** Report the status to the client, then end stdout and stderr once written data is handed over; only the first call counts. */
   exit(status: SessionExit): void {
     if (this.exited) return;
     this.exited = true;
