@@ -33,6 +33,7 @@ const hello: Handler = async (session) => {
     lines.once('close', () => resolve(null)); // Ctrl-D or the end of input
     lines.once('SIGINT', () => resolve(null)); // Ctrl-C
     session.signal.addEventListener('abort', () => resolve(null)); // the client went away
+    session.once('finish', () => resolve(null)); // the session was ended (the time limit)
   });
   lines.close();
   if (name === null) {
