@@ -204,10 +204,13 @@ export class SessionClient extends EventEmitter {
     }
     if (this.sessions.get(session.id) !== session) return;
     stream.pipe(stdio.stdout, { end: false });
-    stream.once('end', () => {
+    const ended = (): void => {
       session.stdoutEnded = true;
       this.settleIfComplete(session);
-    });
+    };
+    // The end may have come with the reply, and its event before this await resumed.
+    if (stream.readableEnded) ended();
+    else stream.once('end', ended);
     stdio.stdin.pipe(stream);
   }
 
@@ -242,6 +245,11 @@ export class SessionClient extends EventEmitter {
       owner.stderrEnded = true;
       this.settleIfComplete(owner);
     });
+    // The end may have come with the header, and its events before this await resumed.
+    if (stream.readableEnded || stream.destroyed) {
+      owner.stderrEnded = true;
+      this.settleIfComplete(owner);
+    }
   }
 
   private onBusMessage(value: unknown): void {

@@ -2,6 +2,7 @@ import type { Connection } from '../transport/connection.js';
 import type { ServerPath } from '../path/server-path.js';
 import type { ClientLiveness, SessionHost } from './session-host.js';
 import type { DebugLog } from './debug-log.js';
+import type { SessionRequest } from '../protocol/messages.js';
 
 /**
  * When tsshd ends, and how it winds down. It ends:
@@ -81,7 +82,9 @@ export class ServerLifetime {
       });
     });
     host.on('hello', (version: string, liveness: ClientLiveness) => this.hello(version, liveness));
-    host.on('session', (id: number, pid: number) => log.log(`session ${id} started, pid ${pid}`));
+    host.on('session', (id: number, request: SessionRequest) => log.log(`session ${id} accepted (${request.subsystem !== undefined ? 'subsystem' : request.command !== undefined ? 'command' : 'shell'}${request.pty ? ', pty' : ''})`));
+    host.on('process', (id: number, pid: number) => log.log(`session ${id} started, pid ${pid}`));
+    host.on('handler-error', (id: number, err: unknown) => log.log(`session ${id}: handler failed: ${err instanceof Error ? err.message : String(err)}`));
     host.on('exit', (id: number, status: object) => log.log(`session ${id} ended ${JSON.stringify(status)}`));
     host.on('redraw', (id: number) => log.log(`session ${id}: redraw (SIGWINCH)`));
     host.on('protocol-error', (err: Error) => log.log(`client protocol error: ${err.message}`));

@@ -11,9 +11,9 @@ import {
   type SessionReply,
   type SessionRequest,
 } from '../protocol/messages.js';
-import { FALLBACK_SHELL, sessionEnv } from './login-env.js';
-import { foregroundProcessGroup, signalWindowChange } from './redraw.js';
-import { startSession, type RunningSession } from './session-runner.js';
+import { sessionEnv } from './login-env.js';
+import { serveSession, StreamSession, type Handler, type SessionExit } from './session.js';
+import { isStartError, shellHandler } from './shell-handler.js';
 
 /** What the server allows, from sshd_config and the login. */
 export interface SessionPolicy {
@@ -36,26 +36,33 @@ export interface ClientLiveness {
 /** Default limit on concurrent sessions. */
 export const DEFAULT_MAX_SESSIONS = 64;
 
-interface HostedSession {
-  readonly id: number;
-  /** Undefined while the process is being started. */
-  running?: RunningSession;
-  /** The process has exited (its output may still be on its way). */
-  exited?: boolean;
+/** How a SessionHost serves sessions. */
+export interface SessionHostOptions {
+  /** Runs each session; default: shellHandler() with the policy's subsystems (real shells and commands). */
+  handler?: Handler;
+  /** The client's current address (the path's peer), for Session.remoteAddress; default: SSH_CONNECTION's. */
+  peer?: () => { address: string; port: number } | null;
 }
 
 /**
  * The server side of the session protocol over one Connection: takes the
- * bus and session streams the client opens, runs each session (session-runner),
- * forwards window changes, reports exits on the bus, and hangs up.
+ * bus and session streams the client opens, hands each session to the
+ * handler as a Session (session.ts; the default handler runs real shells and
+ * commands, shell-handler.ts), passes window changes and redraws on, reports
+ * exits on the bus, and hangs up. Session-ok (and the stderr stream) is sent
+ * when the handler first uses the session, so a handler that fails before
+ * that (the shell handler's "cannot start") refuses it with session-error;
+ * a handler's error after that ends the session with the message and 255.
  * Streams of other kinds are left to other listeners.
  *
  * Events:
  *  - 'hello'          (clientVersion: string, liveness: ClientLiveness)  the client's timeouts, for the path
- *  - 'session'        (id: number, pid: number, request: SessionRequest)  a session's process started
- *  - 'resize'         (id: number, cols: number, rows: number)            a window change was applied
- *  - 'redraw'         (id: number)  SIGWINCH went to the session's foreground process group
- *  - 'exit'           (id: number, status: ExitStatus)                     a session's process ended
+ *  - 'session'        (id: number, request: SessionRequest)  a session was accepted (session-ok sent)
+ *  - 'resize'         (id: number, cols: number, rows: number)            a window change was passed to the session
+ *  - 'redraw'         (id: number)  a redraw was passed to a pty session
+ *  - 'exit'           (id: number, status: ExitStatus)                     a session exited
+ *  - 'process'        (id: number, pid: number)  the shell handler started the session's process
+ *  - 'handler-error'  (id: number, err: unknown)  a handler threw (the session ended with 255 or was refused)
  *  - 'idle'           ()  the last session ended and its output was flushed (tsshd may exit)
  *  - 'goodbye'        (reason: string)  the client said goodbye (its sessions are hung up)
  *  - 'protocol-error' (err: ProtocolError)  the client sent something invalid (it was ignored or refused)
@@ -64,16 +71,22 @@ export class SessionHost extends EventEmitter {
   private bus: Stream | null = null;
   /** Bus messages waiting for the client's bus stream (at most one exit per session and a goodbye). */
   private pendingBus: Buffer[] = [];
-  private readonly sessions = new Map<number, HostedSession>();
+  /** Sessions by id; undefined while the request is being checked. */
+  private readonly sessions = new Map<number, StreamSession | undefined>();
   private hungUp = false;
   private readonly maxSessions: number;
+  private readonly handler: Handler;
+  private readonly peer: () => { address: string; port: number } | null;
 
   constructor(
     private readonly conn: Connection,
     private readonly policy: SessionPolicy,
+    options: SessionHostOptions = {},
   ) {
     super();
     this.maxSessions = policy.maxSessions ?? DEFAULT_MAX_SESSIONS;
+    this.handler = options.handler ?? shellHandler({ subsystems: policy.subsystems, loginEnv: policy.loginEnv });
+    this.peer = options.peer ?? (() => null);
     conn.on('stream', this.onStream);
     conn.once('close', () => this.hangup());
   }
@@ -84,12 +97,13 @@ export class SessionHost extends EventEmitter {
   }
 
   /**
-   * SIGHUP every session's process group, as sshd does when the connection
-   * is lost; sessions requested afterwards are refused.
+   * Fire every session's abort signal (the shell handler sends SIGHUP to the
+   * process group, as sshd does when the connection is lost); sessions
+   * requested afterwards are refused.
    */
   hangup(): void {
     this.hungUp = true;
-    for (const s of this.sessions.values()) s.running?.signalGroup('SIGHUP');
+    for (const s of this.sessions.values()) s?.hangup('the server is hanging up');
   }
 
   /** Tell the client the server is going away. */
@@ -141,8 +155,8 @@ export class SessionHost extends EventEmitter {
         break;
       }
       case 'resize': {
-        const running = this.sessions.get(message.session)?.running;
-        if (running?.resize(message.cols, message.rows)) this.emit('resize', message.session, message.cols, message.rows);
+        const session = this.sessions.get(message.session);
+        if (session?.windowChange(message.cols, message.rows)) this.emit('resize', message.session, message.cols, message.rows);
         break;
       }
       case 'goodbye':
@@ -150,21 +164,11 @@ export class SessionHost extends EventEmitter {
         this.hangup();
         break;
       case 'redraw':
-        void this.redraw(message.session);
+        if (this.sessions.get(message.session)?.redraw()) this.emit('redraw', message.session);
         break;
       default:
         break; // exit is server->client
     }
-  }
-
-  private async redraw(id: number): Promise<void> {
-    const session = this.sessions.get(id);
-    const running = session?.running;
-    if (!session || !running?.terminal || session.exited) return;
-    const group = await foregroundProcessGroup(running.pid);
-    // Signal only while the process still runs: after it exits the group id may be someone else's.
-    if (group === undefined || session.exited || this.sessions.get(id) !== session) return;
-    if (signalWindowChange(group)) this.emit('redraw', id);
   }
 
   private sendBus(message: BusMessage): void {
@@ -192,51 +196,63 @@ export class SessionHost extends EventEmitter {
       refuse(stream, refusal);
       return;
     }
-    const session: HostedSession = { id: request.id };
-    this.sessions.set(request.id, session);
-    const { loginEnv, envAccepted } = this.policy;
-    let running: RunningSession;
-    try {
-      running = await startSession({
-        shell: loginEnv.SHELL ?? FALLBACK_SHELL,
-        home: loginEnv.HOME ?? '/',
-        env: sessionEnv(loginEnv, request.env, (name) => envAccepted(name), request.pty?.term),
-        command: request.subsystem !== undefined ? this.policy.subsystems.get(request.subsystem) : request.command,
-        pty: request.pty,
-      });
-    } catch (err) {
-      this.sessions.delete(request.id);
-      refuse(stream, `cannot start session: ${err instanceof Error ? err.message : String(err)}`);
-      this.emitIdleIfIdle();
-      return;
-    }
-    session.running = running;
-    let stderr: Stream | undefined;
-    if (!running.terminal) {
-      stderr = this.conn.openStream(StreamKind.Stderr);
-      stderr.on('error', () => undefined);
-      stderr.write(encodeMessage({ type: 'stderr', session: request.id }));
-    }
-    stream.write(encodeMessage({ type: 'session-ok' } satisfies SessionReply));
-    running.attach({ input: stream, output: stream, errorOutput: stderr });
-    this.emit('session', request.id, running.pid, request);
+    const { id } = request;
+    const session = new StreamSession({
+      input: stream,
+      output: stream,
+      environ: sessionEnv(this.policy.loginEnv, request.env, (name) => this.policy.envAccepted(name), request.pty?.term),
+      command: request.command,
+      subsystem: request.subsystem,
+      pty: request.pty,
+      remote: () => this.remote(),
+      open: () => {
+        let stderr: Stream | undefined;
+        if (!request.pty) {
+          stderr = this.conn.openStream(StreamKind.Stderr);
+          stderr.on('error', () => undefined);
+          stderr.write(encodeMessage({ type: 'stderr', session: id }));
+        }
+        stream.write(encodeMessage({ type: 'session-ok' } satisfies SessionReply));
+        this.emit('session', id, request);
+        return stderr;
+      },
+      reportExit: (exit: SessionExit) => {
+        const status: ExitStatus = typeof exit === 'number' ? { code: exit } : { signal: exit.signal };
+        this.sendBus({ type: 'exit', session: id, ...status });
+        this.emit('exit', id, status);
+      },
+    });
+    this.sessions.set(id, session);
+    session.once('process', (pid: number) => this.emit('process', id, pid));
     // The client vanished from under this session (stream reset): hang it up, as sshd does on channel close.
     stream.once('close', () => {
-      if (!stream.writableFinished) running.signalGroup('SIGHUP');
+      if (!stream.writableFinished) session.hangup('the client reset the session');
     });
-    if (this.hungUp || stream.destroyed) running.signalGroup('SIGHUP');
-
-    void running.exited.then((status: ExitStatus) => {
-      session.exited = true;
-      this.sendBus({ type: 'exit', session: request.id, ...status });
-      this.emit('exit', request.id, status);
-    });
-    void running.done.then(() => {
-      this.sessions.delete(request.id);
+    if (this.hungUp || stream.destroyed) session.hangup('the server is hanging up');
+    void session.done.then(() => {
+      this.sessions.delete(id);
       // Whatever stdin still arrives has nowhere to go.
       stream.resume();
       this.emitIdleIfIdle();
     });
+    await serveSession(this.handler, session, (err) => {
+      this.emit('handler-error', id, err);
+      if (session.isOpen || !isStartError(err)) return false;
+      // Nothing was sent yet: refuse, so the client reports why (as for any refusal).
+      this.sessions.delete(id);
+      refuse(stream, err instanceof Error ? err.message : String(err));
+      this.emitIdleIfIdle();
+      return true;
+    });
+  }
+
+  /** The client's address now: the path's peer, else the login's (SSH_CONNECTION). */
+  private remote(): { address: string; port: number } {
+    const peer = this.peer();
+    // The dual-stack socket names IPv4 clients as IPv4-mapped IPv6 addresses.
+    if (peer) return { address: peer.address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, ''), port: peer.port };
+    const words = (this.policy.loginEnv.SSH_CONNECTION ?? '').split(' ');
+    return { address: words[0] ?? '', port: Number(words[1]) || 0 };
   }
 
   /** Why the request cannot be served, or undefined if it can. */
@@ -244,9 +260,6 @@ export class SessionHost extends EventEmitter {
     if (this.hungUp) return 'the server is hanging up';
     if (this.sessions.has(request.id)) return `session id ${request.id} is in use`;
     if (this.sessions.size >= this.maxSessions) return `too many sessions (limit ${this.maxSessions})`;
-    if (request.subsystem !== undefined && !this.policy.subsystems.has(request.subsystem)) {
-      return `subsystem ${JSON.stringify(request.subsystem)} is not configured`;
-    }
     return undefined;
   }
 

@@ -4,7 +4,7 @@ import { VERSION } from '../version.js';
 import { DebugLog } from './debug-log.js';
 import { reportToParent, spawnDaemon, takeDaemonRole } from './detach.js';
 import { parseTsshdArgs } from './tsshd-args.js';
-import type { StartedServer } from './tsshd-server.js';
+import type { ServeOptions, StartedServer } from './tsshd-server.js';
 
 /**
  * The tsshd command. Run by ssh, it checks its flags, starts the daemon half
@@ -43,12 +43,22 @@ function firstLine(err: unknown): string {
   return text.startsWith('tsshd:') ? text : `tsshd: ${text}`;
 }
 
+/** How a program that embeds tsshd (runMain) serves sessions and restarts itself as the daemon. */
+export interface EmbedOptions extends ServeOptions {
+  /** Arguments put before tsshd's flags when this program is started again as the daemon half (default none). */
+  daemonArgs?: readonly string[];
+}
+
 /** Run tsshd with `argv` (without node and script); resolves with the exit status. */
-export async function tsshdMain(argv: readonly string[], io: TsshdIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function tsshdMain(
+  argv: readonly string[],
+  io: TsshdIo = { stdout: process.stdout, stderr: process.stderr },
+  embed: EmbedOptions = {},
+): Promise<number> {
   // ssh may have gone: a closed stdout or stderr must not crash tsshd.
   io.stdout.on('error', () => undefined);
   io.stderr.on('error', () => undefined);
-  if (takeDaemonRole()) return runDaemon(argv);
+  if (takeDaemonRole()) return runDaemon(argv, embed);
 
   let command;
   try {
@@ -72,7 +82,7 @@ export async function tsshdMain(argv: readonly string[], io: TsshdIo = { stdout:
     await writeAll(io.stderr, `tsshd: --port: ${(err as Error).message}\n`);
     return EXIT_USAGE;
   }
-  const report = await spawnDaemon(argv);
+  const report = await spawnDaemon([...(embed.daemonArgs ?? []), ...argv]);
   if (report.type === 'failed') {
     await writeAll(io.stderr, `${firstLine(report.message)}\n`);
     return EXIT_FAILURE;
@@ -82,7 +92,7 @@ export async function tsshdMain(argv: readonly string[], io: TsshdIo = { stdout:
 }
 
 /** The daemon half: start serving, report to the parent, serve until the lifetime ends. */
-async function runDaemon(argv: readonly string[]): Promise<number> {
+async function runDaemon(argv: readonly string[], serve: ServeOptions): Promise<number> {
   let log = DebugLog.disabled();
   let server: StartedServer | undefined;
   // Last words: hang up the sessions so no shell outlives a crashed tsshd.
@@ -99,7 +109,7 @@ async function runDaemon(argv: readonly string[]): Promise<number> {
     log.log(`tsshd ${VERSION} starting (pid ${process.pid}, ${options.mode}, ${options.proxyMode}, port ${options.port}, mtu ${options.mtu}, connect timeout ${options.connectTimeout} s)`);
     // Loaded here, not at the top: the half that ssh waits for (the parent) never needs the server's modules.
     const { startServer } = await import('./tsshd-server.js');
-    server = await startServer(options, process.env, log);
+    server = await startServer(options, process.env, log, serve);
   } catch (err) {
     log.log(`start-up failed: ${firstLine(err)}`);
     await reportToParent({ type: 'failed', message: firstLine(err) });

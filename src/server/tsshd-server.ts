@@ -6,7 +6,9 @@ import { PROTOCOL_VERSION, VERSION } from '../version.js';
 import type { DebugLog } from './debug-log.js';
 import { ServerLifetime } from './lifetime.js';
 import { loadLoginPolicy } from './login-policy.js';
+import { compose, type Handler, type Middleware } from './session.js';
 import { SessionHost } from './session-host.js';
+import { shellHandler } from './shell-handler.js';
 import type { TsshdOptions } from './tsshd-args.js';
 import { createServerTransport } from './transport-factory.js';
 
@@ -25,6 +27,16 @@ export interface StartedServer {
   readonly port: number;
   readonly host: SessionHost;
   readonly lifetime: ServerLifetime;
+}
+
+/** What serves the sessions (from runMain's options). */
+export interface ServeOptions {
+  /** The final handler; default: shellHandler() with sshd_config's subsystems. */
+  handler?: Handler;
+  /** Wrapped around the handler, the first outermost (compose()). */
+  middleware?: readonly Middleware[];
+  /** Whether the client may ask for port forwarding (default true); read where forwarding is wired. */
+  forwarding?: boolean;
 }
 
 /** Dual-stack first (clients may come over IPv6), IPv4 where the machine has no IPv6. */
@@ -56,6 +68,7 @@ export async function startServer(
   options: TsshdOptions,
   env: Readonly<Record<string, string | undefined>>,
   log: DebugLog,
+  serve: ServeOptions = {},
 ): Promise<StartedServer> {
   let policy;
   try {
@@ -74,7 +87,8 @@ export async function startServer(
     throw err;
   }
   const conn = transport.conn;
-  const host = new SessionHost(conn, policy.session);
+  const handler = compose(serve.middleware ?? [], serve.handler ?? shellHandler({ subsystems: policy.session.subsystems, loginEnv: policy.session.loginEnv }));
+  const host = new SessionHost(conn, policy.session, { handler, peer: () => path.stats().peer });
   const lifetime = new ServerLifetime(path, conn, host, log, options.connectTimeout * 1000);
   const bootstrapLine = encodeBootstrap({
     serverVersion: VERSION,

@@ -89,11 +89,12 @@ export class PtyTssh {
   /** Writes still being parsed by xterm; reads wait for them. */
   private pending = 0;
 
-  constructor(args: readonly string[], options: { cols?: number; rows?: number; env?: Record<string, string> } = {}) {
+  /** `options.script`: run this node script instead of bin/tssh (e.g. the demo). */
+  constructor(args: readonly string[], options: { cols?: number; rows?: number; env?: Record<string, string>; script?: string } = {}) {
     const cols = options.cols ?? 100;
     const rows = options.rows ?? 30;
     this.screen = new xterm.Terminal({ cols, rows, allowProposedApi: true, scrollback: 1000 });
-    this.proc = pty.spawn(process.execPath, [TSSH_BIN, ...args], {
+    this.proc = pty.spawn(process.execPath, [options.script ?? TSSH_BIN, ...args], {
       name: 'xterm-256color',
       cols,
       rows,
@@ -109,6 +110,11 @@ export class PtyTssh {
       this.exit = e;
       ptys.delete(this.proc);
     });
+  }
+
+  /** Process id of the program in the pty. */
+  get pid(): number {
+    return this.proc.pid;
   }
 
   /** Everything tssh wrote, as received (for failure messages). */
