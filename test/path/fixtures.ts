@@ -87,6 +87,8 @@ export class UdpRelay {
   blackout = false;
   /** Decides each client datagram's fate (after blackout); default forward. */
   onClientDatagram: ((datagram: Buffer) => RelayVerdict) | null = null;
+  /** Decides each server datagram's fate (after blackout); default forward. */
+  onServerDatagram: ((datagram: Buffer) => RelayVerdict) | null = null;
   private clientPort = 0;
 
   private constructor(
@@ -104,6 +106,7 @@ export class UdpRelay {
     outbound.on('message', (msg) => {
       this.fromServer.push(msg);
       if (this.blackout || this.clientPort === 0) return;
+      if (this.onServerDatagram && this.onServerDatagram(msg) === 'drop') return;
       listen.send(msg, this.clientPort, '127.0.0.1');
     });
   }
