@@ -26,6 +26,11 @@ const MAX_RTO_MS = 1000;
 const INITIAL_RTO_MS = 250;
 /** After a handshake that got no answer, try again after min(intervalMs, this). */
 const RETRY_CAP_MS = 30_000;
+/**
+ * The server's interval and byte limit are this much longer than the client's: the client normally
+ * starts every rekey, and the server only when the client did not, so the two rarely start at once.
+ */
+const SERVER_TRIGGER_SLACK = 1.1;
 const EPOCH_BYTES = 4;
 const KEY_MESSAGE_BYTES = EPOCH_BYTES + X25519_PUBLIC_KEY_BYTES;
 
@@ -88,6 +93,7 @@ export class Rekeyer {
   private respondedEpoch = -1;
   private retransmitAt = Infinity;
   private nextRekeyAt: number;
+  private readonly intervalMs: number;
   private disposed = false;
   private readonly counters = { rekeys: 0, initiated: 0, responded: 0, yielded: 0, failures: 0, retransmits: 0, ignored: 0 };
 
@@ -103,8 +109,10 @@ export class Rekeyer {
     this.chain = initial.chain;
     this.sendKey = this.sendOf(initial);
     this.receiveKey = this.receiveOf(initial);
-    this.nextRekeyAt = now + config.intervalMs;
-    codec.byteLimit = config.bytes;
+    const slack = side === 'server' ? SERVER_TRIGGER_SLACK : 1;
+    this.intervalMs = config.intervalMs * slack;
+    this.nextRekeyAt = now + this.intervalMs;
+    codec.byteLimit = config.bytes * slack;
     codec.onByteLimit = this.onByteLimit;
   }
 
@@ -356,7 +364,7 @@ export class Rekeyer {
     this.receiveKey = this.receiveOf(next);
     this.epoch = epoch;
     this.counters.rekeys++;
-    this.nextRekeyAt = now + this.config.intervalMs;
+    this.nextRekeyAt = now + this.intervalMs;
   }
 
   /** The peer now seals under the newest epoch: (responder) switch too; both: wipe the old receive key after the overlap. */
