@@ -25,6 +25,11 @@ export interface RekeyConfig {
   bytes: number;
   /** How long the previous epoch's receive key is kept after the peer switched (reordered datagrams). Default 5 s. */
   overlapMs: number;
+  /**
+   * Client: rekey right after the path starts, so that epoch 0 (keyed from the session secret, which
+   * outlives it in memory) carries only the first round trip. Default true.
+   */
+  atStart: boolean;
 }
 
 /** The rekey defaults. */
@@ -32,6 +37,7 @@ export const REKEY_DEFAULTS: Readonly<RekeyConfig> = {
   intervalMs: 3_600_000,
   bytes: 2 ** 30,
   overlapMs: 5000,
+  atStart: true,
 };
 
 /** Largest UDP payload over IPv4; an MTU above it could never be sent. */
@@ -81,7 +87,7 @@ export function resolveCommonPathConfig(options: {
 }
 
 function resolveRekeyConfig(options: Partial<RekeyConfig>): RekeyConfig {
-  const check = (name: keyof RekeyConfig, unit: string): number => {
+  const check = (name: 'intervalMs' | 'bytes' | 'overlapMs', unit: string): number => {
     const value = options[name] ?? REKEY_DEFAULTS[name];
     if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
       throw new RangeError(`rekey.${name} must be a positive number of ${unit} (Infinity turns that trigger off), got ${value}`);
@@ -90,5 +96,7 @@ function resolveRekeyConfig(options: Partial<RekeyConfig>): RekeyConfig {
   };
   const overlapMs = check('overlapMs', 'ms');
   if (!Number.isFinite(overlapMs)) throw new RangeError(`rekey.overlapMs must be finite, got ${overlapMs}`);
-  return { intervalMs: check('intervalMs', 'ms'), bytes: check('bytes', 'bytes'), overlapMs };
+  const atStart = options.atStart ?? REKEY_DEFAULTS.atStart;
+  if (typeof atStart !== 'boolean') throw new TypeError(`rekey.atStart must be true or false, got ${String(atStart)}`);
+  return { intervalMs: check('intervalMs', 'ms'), bytes: check('bytes', 'bytes'), overlapMs, atStart };
 }

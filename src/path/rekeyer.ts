@@ -111,7 +111,7 @@ export class Rekeyer {
     this.receiveKey = this.receiveOf(initial);
     const slack = side === 'server' ? SERVER_TRIGGER_SLACK : 1;
     this.intervalMs = config.intervalMs * slack;
-    this.nextRekeyAt = now + this.intervalMs;
+    this.nextRekeyAt = side === 'client' && config.atStart ? now : now + this.intervalMs;
     codec.byteLimit = config.bytes * slack;
     codec.onByteLimit = this.onByteLimit;
   }

@@ -15,7 +15,7 @@ const CONFIRM_DATAGRAM = 30 + 4;
 /** A pair talking through a UdpRelay (so datagrams can be dropped, held and copied), rekeying only when told. */
 async function relayedPair(rekey: Partial<RekeyConfig> = {}): Promise<{ pair: PathPair; relay: UdpRelay }> {
   let relay: UdpRelay | null = null;
-  const options = { ...QUIET, rekey: { intervalMs: Infinity, ...rekey } };
+  const options = { ...QUIET, rekey: { intervalMs: Infinity, atStart: false, ...rekey } };
   const pair = await startPair({
     server: options,
     client: options,
@@ -214,7 +214,7 @@ test('a replayed rekey message does nothing, during the overlap and after it', a
 });
 
 test('the byte limit and the interval trigger rekeys on their own', async () => {
-  const bytes = await startPair({ server: { rekey: { bytes: 50_000, intervalMs: Infinity, overlapMs: 100 } }, client: { rekey: { bytes: 50_000, intervalMs: Infinity, overlapMs: 100 } } });
+  const bytes = await startPair({ server: { rekey: { bytes: 50_000, intervalMs: Infinity, overlapMs: 100, atStart: false } }, client: { rekey: { bytes: 50_000, intervalMs: Infinity, overlapMs: 100, atStart: false } } });
   const timed = await startPair({ server: { rekey: { intervalMs: 150, overlapMs: 50 } }, client: { rekey: { intervalMs: 150, overlapMs: 50 } } });
   try {
     let received = 0;
@@ -233,7 +233,7 @@ test('the byte limit and the interval trigger rekeys on their own', async () => 
 });
 
 test('roaming during a rekey: the server follows the client and the handshake completes', async () => {
-  const pair = await startPair({ server: { ...QUIET, rekey: { intervalMs: Infinity, overlapMs: 200 } }, client: { ...QUIET, rekey: { intervalMs: Infinity, overlapMs: 200 } } });
+  const pair = await startPair({ server: { ...QUIET, rekey: { intervalMs: Infinity, overlapMs: 200, atStart: false } }, client: { ...QUIET, rekey: { intervalMs: Infinity, overlapMs: 200, atStart: false } } });
   try {
     const { server, client } = pair;
     const portBefore = client.stats().localPort;
@@ -247,6 +247,17 @@ test('roaming during a rekey: the server follows the client and the handshake co
     client.onDatagram = (p) => got.push(p.toString());
     server.send(Buffer.from('found you'));
     await waitFor('server data at the new address', () => got.length === 1);
+  } finally {
+    pair.close();
+  }
+});
+
+test('by default the client rekeys right after the path starts, so epoch 0 carries only the first round trip', async () => {
+  const pair = await startPair({ server: QUIET, client: QUIET });
+  try {
+    await waitFor('both sides in epoch 1', () => settled(pair.client, 1) && settled(pair.server, 1), 15_000);
+    assert.equal(pair.client.stats().rekey.initiated, 1);
+    assert.equal(pair.server.stats().rekey.initiated, 0, 'the server waits for the client (and an hour)');
   } finally {
     pair.close();
   }
