@@ -262,3 +262,20 @@ test('by default the client rekeys right after the path starts, so epoch 0 carri
     pair.close();
   }
 });
+
+test('TCP proxy mode rekeys the same way (the handshake travels in framed datagrams)', async () => {
+  const options = { ...QUIET, proxyMode: 'tcp' as const, rekey: { overlapMs: 100 } };
+  const pair = await startPair({ server: options, client: options });
+  try {
+    const { server, client } = pair;
+    await waitFor('the rekey at start', () => settled(client, 1) && settled(server, 1));
+    client.rekey();
+    await waitFor('epoch 2', () => settled(client, 2) && settled(server, 2));
+    const got: string[] = [];
+    client.onDatagram = (p) => got.push(p.toString());
+    server.send(Buffer.from('over tcp'));
+    await waitFor('server data in epoch 2', () => got.length === 1);
+  } finally {
+    pair.close();
+  }
+});
