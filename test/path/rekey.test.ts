@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import { Direction } from '../../src/crypto/direction.js';
+import { DatagramSealer } from '../../src/crypto/sealed-datagram.js';
+import { DatagramType } from '../../src/path/datagram-format.js';
 import type { PathEnd } from '../../src/path/path-end.js';
 import type { RekeyConfig } from '../../src/path/path-options.js';
 import { REKEY_MAX_SENDS } from '../../src/path/rekeyer.js';
@@ -277,5 +281,50 @@ test('TCP proxy mode rekeys the same way (the handshake travels in framed datagr
     await waitFor('server data in epoch 2', () => got.length === 1);
   } finally {
     pair.close();
+  }
+});
+
+test('authentic but out-of-place rekey messages (stale or future epoch, reply without init, bad length) are ignored', async () => {
+  const { pair, relay } = await relayedPair({ overlapMs: 100 });
+  const raw = await RawSender.open();
+  try {
+    const { server, client } = pair;
+    client.rekey();
+    await waitFor('both sides settled in epoch 1', () => settled(client, 1) && settled(server, 1));
+    // Seal messages as the client would now (its epoch-1 sending key), a few packet numbers ahead of its counter.
+    const [, clientSendKey] = client.secretBuffersForTest();
+    const forger = new DatagramSealer(clientSendKey, Direction.ClientToServer, 1);
+    while (forger.nextPacketNumber < relay.fromClient.length + 5) forger.seal(Buffer.alloc(0));
+    const control = (type: number, epoch: number, bodyBytes: number): Buffer => {
+      const plaintext = Buffer.alloc(5 + 4 + bodyBytes);
+      plaintext.writeUInt16BE(0xffff, 2);
+      plaintext[4] = type;
+      plaintext.writeUInt32BE(epoch, 5);
+      randomBytes(bodyBytes).copy(plaintext, 9);
+      return forger.seal(plaintext);
+    };
+    const before = server.stats().rekey;
+    const received = server.stats().datagramsReceived;
+    // Sent to the relay, so the server sees them from the client's usual address.
+    for (const d of [
+      control(DatagramType.RekeyInit, 1, 32), // a late retransmission for the epoch already in use
+      control(DatagramType.RekeyInit, 3, 32), // an epoch from the future
+      control(DatagramType.RekeyReply, 2, 32), // a reply the server never asked for
+      control(DatagramType.RekeyInit, 2, 10), // wrong length
+      control(DatagramType.RekeyConfirm, 1, 1), // wrong length
+    ]) {
+      raw.send(d, relay.port);
+    }
+    await waitFor('five authentic messages', () => server.stats().datagramsReceived === received + 5);
+    const after = server.stats().rekey;
+    assert.equal(after.ignored, before.ignored + 5);
+    assert.deepEqual({ ...after, ignored: before.ignored }, before, 'nothing else changed');
+    // The real client goes on rekeying.
+    client.rekey();
+    await waitFor('epoch 2', () => settled(client, 2) && settled(server, 2));
+  } finally {
+    raw.close();
+    pair.close();
+    relay.close();
   }
 });
