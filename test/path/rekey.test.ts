@@ -75,7 +75,7 @@ test('rekey() switches both sides to a new epoch, data flows across it, and reti
 });
 
 test('a datagram sealed under the old epoch is accepted during the overlap and refused after it', async () => {
-  const { pair, relay } = await relayedPair({ overlapMs: 1500 });
+  const { pair, relay } = await relayedPair({ overlapMs: 3000 });
   const raw = await RawSender.open();
   try {
     const { server, client } = pair;
@@ -193,7 +193,7 @@ test("simultaneous rekeys from both sides: the client's handshake wins", async (
 });
 
 test('a replayed rekey message does nothing, during the overlap and after it', async () => {
-  const { pair, relay } = await relayedPair({ overlapMs: 1500 });
+  const { pair, relay } = await relayedPair({ overlapMs: 3000 });
   const raw = await RawSender.open();
   try {
     const { server, client } = pair;
