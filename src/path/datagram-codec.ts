@@ -167,7 +167,7 @@ export class DatagramCodec {
       this.highestPacketNumber = pn;
       this.newest = true;
     }
-    this.bytesOpened += plaintext.length;
+    this.bytesOpened += plaintext.length - INNER_HEADER_BYTES;
     if (this.bytesOpened >= this.byteLimit) this.signalByteLimit();
     this.heldTimestamp = plaintext.readUInt16BE(0);
     this.heldSinceMs = nowMs;
