@@ -22,6 +22,8 @@ import { median, percentile } from './stats.js';
 
 const MTU = 1400;
 const QUIET = { heartbeatTimeoutMs: 60_000 };
+/** QUIET, and the rekey at start settles (old key wiped) soon, so measurements can begin after it. */
+const SHORT_OVERLAP = { ...QUIET, rekey: { overlapMs: 50 } };
 /** Datagrams the sender keeps in flight: enough to keep the receiver busy, few enough for its socket buffer. */
 const WINDOW = 512;
 /** Shared counters: [0] received by the main thread, [1] stop flag, [2] sent by the worker. */
@@ -149,11 +151,21 @@ function sealOpenRates(count: number): { sealPerSec: number; openPerSec: number;
   };
 }
 
+/** Let the client's rekey at start (docs/REKEY.md) finish, so it does not mix with what is measured. */
+async function settledInEpochOne(client: ClientPath, server: ServerPath): Promise<void> {
+  const deadline = performance.now() + 10_000;
+  const settled = (s: { rekey: { epoch: number; oldEpochHeld: boolean } }): boolean => s.rekey.epoch >= 1 && !s.rekey.oldEpochHeld;
+  while (!(settled(client.stats()) && settled(server.stats())) && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 async function pingPong(rounds: number): Promise<{ p50Ms: number; p90Ms: number; p99Ms: number; pathSrttMs: number }> {
   const secret = generateSessionSecret();
-  const server = await ServerPath.create({ portSpec: '40000-40999', host: '127.0.0.1', secret, ...QUIET });
-  const client = await ClientPath.create({ host: '127.0.0.1', port: server.port, secret, ...QUIET, interfacePollMs: 0 });
+  const server = await ServerPath.create({ portSpec: '40000-40999', host: '127.0.0.1', secret, ...SHORT_OVERLAP });
+  const client = await ClientPath.create({ host: '127.0.0.1', port: server.port, secret, ...SHORT_OVERLAP, interfacePollMs: 0 });
   server.onDatagram = (p) => server.send(p);
+  await settledInEpochOne(client, server);
   const samples: number[] = [];
   const ping = Buffer.alloc(32, 1);
   await new Promise<void>((resolve) => {
@@ -178,9 +190,10 @@ async function pingPong(rounds: number): Promise<{ p50Ms: number; p90Ms: number;
 
 async function rebinds(count: number): Promise<{ renewToServerMedianMs: number; probeToServerMedianMs: number; movedOnFirstDatagram: number; rebinds: number }> {
   const secret = generateSessionSecret();
-  const server = await ServerPath.create({ portSpec: '40000-40999', host: '127.0.0.1', secret, ...QUIET });
-  const client = await ClientPath.create({ host: '127.0.0.1', port: server.port, secret, ...QUIET, interfacePollMs: 0 });
+  const server = await ServerPath.create({ portSpec: '40000-40999', host: '127.0.0.1', secret, ...SHORT_OVERLAP });
+  const client = await ClientPath.create({ host: '127.0.0.1', port: server.port, secret, ...SHORT_OVERLAP, interfacePollMs: 0 });
   await new Promise<void>((resolve) => server.once('peer', () => resolve()));
+  await settledInEpochOne(client, server);
   const renewToServer: number[] = [];
   const probeToServer: number[] = [];
   let movedOnFirst = 0;
