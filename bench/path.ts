@@ -5,12 +5,15 @@
  *      window of datagrams in flight; plus raw seal+open rates without sockets;
  *  (b) RTT of small datagrams, ping-pong, p50/p90/p99;
  *  (c) time from ClientPath.renew() to the server's first datagram from the
- *      new address, and whether that first datagram is what moved the peer.
+ *      new address, and whether that first datagram is what moved the peer;
+ *  (d) a rekey handshake on loopback: rekey() to the client sealing under the
+ *      new epoch, and the CPU of one side's X25519 + HKDF work.
  */
 import { performance } from 'node:perf_hooks';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { generateSessionSecret } from '../src/crypto/session-secret.js';
 import { ClientPath } from '../src/path/client-path.js';
+import { deriveNextEpoch, EphemeralKey, wipe } from '../src/crypto/rekey-keys.js';
 import { DatagramCodec } from '../src/path/datagram-codec.js';
 import { DatagramType } from '../src/path/datagram-format.js';
 import { emptyDrops } from '../src/path/path-stats.js';
@@ -19,6 +22,8 @@ import { median, percentile } from './stats.js';
 
 const MTU = 1400;
 const QUIET = { heartbeatTimeoutMs: 60_000 };
+/** QUIET, and the rekey at start settles (old key wiped) soon, so measurements can begin after it. */
+const SHORT_OVERLAP = { ...QUIET, rekey: { overlapMs: 50 } };
 /** Datagrams the sender keeps in flight: enough to keep the receiver busy, few enough for its socket buffer. */
 const WINDOW = 512;
 /** Shared counters: [0] received by the main thread, [1] stop flag, [2] sent by the worker. */
@@ -146,11 +151,21 @@ function sealOpenRates(count: number): { sealPerSec: number; openPerSec: number;
   };
 }
 
+/** Let the client's rekey at start (docs/REKEY.md) finish, so it does not mix with what is measured. */
+async function settledInEpochOne(client: ClientPath, server: ServerPath): Promise<void> {
+  const deadline = performance.now() + 10_000;
+  const settled = (s: { rekey: { epoch: number; oldEpochHeld: boolean } }): boolean => s.rekey.epoch >= 1 && !s.rekey.oldEpochHeld;
+  while (!(settled(client.stats()) && settled(server.stats())) && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 async function pingPong(rounds: number): Promise<{ p50Ms: number; p90Ms: number; p99Ms: number; pathSrttMs: number }> {
   const secret = generateSessionSecret();
-  const server = await ServerPath.create({ portSpec: '40000-40999', host: '127.0.0.1', secret, ...QUIET });
-  const client = await ClientPath.create({ host: '127.0.0.1', port: server.port, secret, ...QUIET, interfacePollMs: 0 });
+  const server = await ServerPath.create({ portSpec: '40000-40999', host: '127.0.0.1', secret, ...SHORT_OVERLAP });
+  const client = await ClientPath.create({ host: '127.0.0.1', port: server.port, secret, ...SHORT_OVERLAP, interfacePollMs: 0 });
   server.onDatagram = (p) => server.send(p);
+  await settledInEpochOne(client, server);
   const samples: number[] = [];
   const ping = Buffer.alloc(32, 1);
   await new Promise<void>((resolve) => {
@@ -175,9 +190,10 @@ async function pingPong(rounds: number): Promise<{ p50Ms: number; p90Ms: number;
 
 async function rebinds(count: number): Promise<{ renewToServerMedianMs: number; probeToServerMedianMs: number; movedOnFirstDatagram: number; rebinds: number }> {
   const secret = generateSessionSecret();
-  const server = await ServerPath.create({ portSpec: '40000-40999', host: '127.0.0.1', secret, ...QUIET });
-  const client = await ClientPath.create({ host: '127.0.0.1', port: server.port, secret, ...QUIET, interfacePollMs: 0 });
+  const server = await ServerPath.create({ portSpec: '40000-40999', host: '127.0.0.1', secret, ...SHORT_OVERLAP });
+  const client = await ClientPath.create({ host: '127.0.0.1', port: server.port, secret, ...SHORT_OVERLAP, interfacePollMs: 0 });
   await new Promise<void>((resolve) => server.once('peer', () => resolve()));
+  await settledInEpochOne(client, server);
   const renewToServer: number[] = [];
   const probeToServer: number[] = [];
   let movedOnFirst = 0;
@@ -207,13 +223,45 @@ async function rebinds(count: number): Promise<{ renewToServerMedianMs: number; 
   };
 }
 
-/** Run all three measurements; args[0] = seconds of throughput measurement (default 3). */
+async function rekeys(count: number): Promise<{ handshakeMedianMs: number; cryptoMedianUs: number; rekeys: number }> {
+  const secret = generateSessionSecret();
+  // A short overlap so the next rekey can start soon; atStart off so every handshake is one we time.
+  const rekey = { intervalMs: Infinity, overlapMs: 1, atStart: false };
+  const server = await ServerPath.create({ portSpec: '40000-40999', host: '127.0.0.1', secret, ...QUIET, rekey });
+  const client = await ClientPath.create({ host: '127.0.0.1', port: server.port, secret, ...QUIET, interfacePollMs: 0, rekey });
+  await new Promise<void>((resolve) => server.once('peer', () => resolve()));
+  const handshake: number[] = [];
+  for (let i = 1; i <= count; i++) {
+    const startAt = performance.now();
+    client.rekey();
+    while (client.stats().rekey.epoch < i) await yieldToLoop();
+    handshake.push(performance.now() - startAt);
+    while (client.stats().rekey.oldEpochHeld || server.stats().rekey.oldEpochHeld || server.stats().rekey.epoch < i) await yieldToLoop();
+  }
+  client.close();
+  server.close();
+  const crypto: number[] = [];
+  const chain = Buffer.alloc(32, 1);
+  for (let i = 0; i < count; i++) {
+    const peer = new EphemeralKey();
+    const t = performance.now();
+    const own = new EphemeralKey();
+    const shared = own.agree(peer.publicKey)!;
+    const next = deriveNextEpoch(chain, shared, 1, own.publicKey, peer.publicKey);
+    wipe(shared, next.chain, next.clientToServer, next.serverToClient);
+    crypto.push((performance.now() - t) * 1000);
+  }
+  return { handshakeMedianMs: median(handshake), cryptoMedianUs: median(crypto), rekeys: count };
+}
+
+/** Run all four measurements; args[0] = seconds of throughput measurement (default 3). */
 export async function run(args: string[]): Promise<unknown> {
   const seconds = Number(args[0] ?? 3) || 3;
   const crypto = sealOpenRates(100_000);
   const flow = await throughput(seconds);
   const rtt = await pingPong(2000);
   const roam = await rebinds(20);
+  const rekey = await rekeys(20);
   const oneWayMs = rtt.p50Ms / 2;
   const rows: Array<[string, string]> = [
     ['seal only (1400 B, no sockets)', `${Math.round(crypto.sealPerSec).toLocaleString()} /s`],
@@ -226,9 +274,11 @@ export async function run(args: string[]): Promise<unknown> {
     ['renew() -> server moved, median', `${roam.renewToServerMedianMs.toFixed(3)} ms`],
     ['probe sent -> server moved, median', `${roam.probeToServerMedianMs.toFixed(3)} ms (one-way ~ RTT/2 = ${oneWayMs.toFixed(3)} ms)`],
     ['moved on the first datagram', `${roam.movedOnFirstDatagram} of ${roam.rebinds} rebinds`],
+    ['rekey() -> client on new keys, median', `${rekey.handshakeMedianMs.toFixed(3)} ms (${rekey.rekeys} rekeys)`],
+    ['rekey crypto, one side, median', `${rekey.cryptoMedianUs.toFixed(0)} us (X25519 key pair + agreement + HKDF)`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   console.log(`path benchmark (${process.version}, target >= 80,000 sealed datagrams/s)`);
   for (const [k, v] of rows) console.log(`  ${k.padEnd(width)}  ${v}`);
-  return { crypto, throughput: flow, rtt, rebind: { ...roam, oneWayEstimateMs: oneWayMs } };
+  return { crypto, throughput: flow, rtt, rebind: { ...roam, oneWayEstimateMs: oneWayMs }, rekey };
 }

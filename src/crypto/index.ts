@@ -5,3 +5,4 @@ export * from './key-schedule.js';
 export * from './replay-window.js';
 export * from './sealed-datagram.js';
 export * from './session-secret.js';
+export * from './rekey-keys.js';

@@ -20,7 +20,9 @@ export const SEALED_HEADER_BYTES = 9;
 export const SEALED_OVERHEAD_BYTES = SEALED_HEADER_BYTES + AES_GCM_TAG_BYTES;
 
 const VERSION_MASK = 0x0f;
-const EPOCH_BIT = 0x10;
+/** Flags bit 4: the low bit of the key epoch the datagram is sealed under. */
+export const SEALED_EPOCH_BIT = 0x10;
+const EPOCH_BIT = SEALED_EPOCH_BIT;
 const RESERVED_BITS = 0xe0;
 const TWO_POW_32 = 0x1_0000_0000;
 /** Highest upper 32 bits of a packet number that keep it a safe integer (2^53 - 1). */
@@ -50,15 +52,25 @@ function writeNonceDirection(nonce: Buffer, direction: Direction): void {
 export class DatagramSealer {
   private nextPn = 1;
   private readonly nonce = Buffer.alloc(AES_GCM_NONCE_BYTES);
-  private readonly flags: number;
+  private flags: number;
 
-  /** `epoch` is the key epoch's parity bit; only 0 is used until rekeying exists. */
+  /** `epoch` is the key epoch's parity bit (the low bit of the epoch number). */
   constructor(
-    private readonly key: KeyObject | Uint8Array,
+    private key: KeyObject | Uint8Array,
     direction: Direction,
     epoch: 0 | 1 = 0,
   ) {
     writeNonceDirection(this.nonce, direction);
+    this.flags = SEALED_VERSION | (epoch ? EPOCH_BIT : 0);
+  }
+
+  /**
+   * Seal under a new key epoch from now on. The packet-number counter goes on
+   * (numbers never repeat for a sender), so no (key, nonce) pair is ever reused.
+   * The caller wipes the old key.
+   */
+  rekey(key: KeyObject | Uint8Array, epoch: 0 | 1): void {
+    this.key = key;
     this.flags = SEALED_VERSION | (epoch ? EPOCH_BIT : 0);
   }
 

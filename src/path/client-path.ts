@@ -10,7 +10,7 @@ import {
 import { DatagramType } from './datagram-format.js';
 import { localAddressFingerprint } from './local-addresses.js';
 import { PathEnd } from './path-end.js';
-import { PATH_DEFAULTS, resolveCommonPathConfig, type CommonPathConfig, type ProxyMode } from './path-options.js';
+import { PATH_DEFAULTS, resolveCommonPathConfig, type CommonPathConfig, type ProxyMode, type RekeyConfig } from './path-options.js';
 import type { ClientPathStats } from './path-stats.js';
 
 /** Options of ClientPath.create(). */
@@ -33,6 +33,8 @@ export interface ClientPathOptions {
   interfacePollMs?: number;
   /** Where the local-address fingerprint comes from; default os.networkInterfaces(). A seam for tests. */
   localAddressFingerprint?: () => string;
+  /** When to rekey (interval, byte limit, old-key overlap); defaults in REKEY_DEFAULTS (docs/REKEY.md). */
+  rekey?: Partial<RekeyConfig>;
 }
 
 /** Automatic renewals (send errors, TCP reconnects) are at least this far apart, so a dead network cannot spin them. */

@@ -1,7 +1,6 @@
-import type { KeyObject } from 'node:crypto';
 import { Direction } from '../crypto/direction.js';
-import { deriveDirectionKeys } from '../crypto/key-schedule.js';
-import { DatagramOpener, DatagramSealer, OpenFailure } from '../crypto/sealed-datagram.js';
+import { deriveInitialEpoch, type EpochSecrets } from '../crypto/rekey-keys.js';
+import { DatagramOpener, DatagramSealer, OpenFailure, SEALED_EPOCH_BIT } from '../crypto/sealed-datagram.js';
 import {
   DatagramType,
   INNER_HEADER_AT,
@@ -26,15 +25,40 @@ const DATA_PLAINTEXT_AT = INNER_HEADER_BYTES;
  * timestamp echo: the last timestamp received is echoed once (plus the time
  * it was held) in the next datagram sent within a second, and echoes that come
  * back give RTT samples.
+ *
+ * Key epochs (docs/REKEY.md): it seals under one epoch's key and opens under
+ * up to two (the current one and, during a rekey, the next or the previous),
+ * chosen by the datagram's epoch bit; each has its own replay window. The
+ * Rekeyer decides when keys change; the codec only holds them.
  */
 export class DatagramCodec {
   /** RTT from echoed timestamps. */
   readonly rtt = new RttEstimator();
   /** Type of the datagram last returned by open(). */
   type: DatagramType = DatagramType.Data;
+  /** Key epoch of the datagram last returned by open(). */
+  epoch = 0;
+  /**
+   * Whether the datagram last opened had the highest packet number so far, in
+   * any epoch (a sender's numbers go on across epochs). Only such a datagram may move the peer.
+   */
+  newest = false;
+  /** Epoch 0's secrets, derived from the session secret; the path's Rekeyer takes them over (and wipes them). */
+  readonly initialSecrets: EpochSecrets;
+  /** Plaintext bytes sealed, and opened, since the last switchSendKey(). */
+  bytesSealed = 0;
+  bytesOpened = 0;
+  /** Either byte count reaching this calls onByteLimit (once per send key). */
+  byteLimit = Infinity;
+  onByteLimit: (() => void) | null = null;
 
   private readonly sealer: DatagramSealer;
-  private readonly opener: DatagramOpener;
+  /** Openers by epoch parity, and the full epoch number each stands for (-1: none). */
+  private readonly openers: [DatagramOpener | null, DatagramOpener | null] = [null, null];
+  private readonly openerEpochs = [-1, -1];
+  private readonly receiveDirection: Direction;
+  private highestPacketNumber = 0;
+  private byteLimitSignalled = false;
   private heldTimestamp = -1;
   private heldSinceMs = 0;
 
@@ -43,18 +67,35 @@ export class DatagramCodec {
     local: 'client' | 'server',
     private readonly drops: PathDrops,
   ) {
-    const keys = deriveDirectionKeys(secret);
-    const send: [KeyObject, Direction] =
-      local === 'client' ? [keys.clientToServer, Direction.ClientToServer] : [keys.serverToClient, Direction.ServerToClient];
-    const receive: [KeyObject, Direction] =
-      local === 'client' ? [keys.serverToClient, Direction.ServerToClient] : [keys.clientToServer, Direction.ClientToServer];
-    this.sealer = new DatagramSealer(send[0], send[1]);
-    this.opener = new DatagramOpener(receive[0], receive[1]);
+    const keys = deriveInitialEpoch(secret);
+    this.initialSecrets = keys;
+    const client = local === 'client';
+    this.receiveDirection = client ? Direction.ServerToClient : Direction.ClientToServer;
+    this.sealer = new DatagramSealer(client ? keys.clientToServer : keys.serverToClient, client ? Direction.ClientToServer : Direction.ServerToClient);
+    this.installReceiveKey(0, client ? keys.serverToClient : keys.clientToServer);
   }
 
-  /** Whether the datagram last opened had the highest packet number so far (only such a datagram may move the peer). */
-  get newest(): boolean {
-    return this.opener.newest;
+  /** Open datagrams of key epoch `epoch` with `key` (replacing whatever held the same epoch bit). */
+  installReceiveKey(epoch: number, key: Buffer): void {
+    const parity = epoch & 1;
+    this.openers[parity] = new DatagramOpener(key, this.receiveDirection, parity as 0 | 1);
+    this.openerEpochs[parity] = epoch;
+  }
+
+  /** Stop opening datagrams of key epoch `epoch` (they fail authentication from now on). */
+  dropReceiveKey(epoch: number): void {
+    const parity = epoch & 1;
+    if (this.openerEpochs[parity] !== epoch) return;
+    this.openers[parity] = null;
+    this.openerEpochs[parity] = -1;
+  }
+
+  /** Seal under key epoch `epoch` from now on; the packet numbers go on. Restarts the byte counts. */
+  switchSendKey(epoch: number, key: Buffer): void {
+    this.sealer.rekey(key, (epoch & 1) as 0 | 1);
+    this.bytesSealed = 0;
+    this.bytesOpened = 0;
+    this.byteLimitSignalled = false;
   }
 
   /** The packet number the next sealed datagram will carry. */
@@ -81,6 +122,8 @@ export class DatagramCodec {
     out[at + 4] = type;
     if (payload !== null) out.set(payload, at + INNER_HEADER_BYTES);
     this.sealer.sealInPlace(out, headroom, INNER_HEADER_BYTES + payloadLength);
+    this.bytesSealed += payloadLength;
+    if (this.bytesSealed >= this.byteLimit) this.signalByteLimit();
     return out;
   }
 
@@ -90,9 +133,13 @@ export class DatagramCodec {
    * reason in `drops`.
    */
   open(datagram: Buffer, nowMs: number): Buffer | null {
-    const plaintext = this.opener.open(datagram);
+    this.newest = false;
+    const parity = datagram.length > 0 ? (datagram[0] & SEALED_EPOCH_BIT) >>> 4 : 0;
+    // No key for that epoch bit: any opener refuses it with the right reason (malformed, or auth for the epoch).
+    const opener = (this.openers[parity] ?? this.openers[parity ^ 1]) as DatagramOpener;
+    const plaintext = opener.open(datagram);
     if (plaintext === null) {
-      switch (this.opener.failure) {
+      switch (opener.failure) {
         case OpenFailure.Replay:
           this.drops.replay++;
           break;
@@ -109,11 +156,19 @@ export class DatagramCodec {
       return null;
     }
     const type = plaintext[4];
-    if (type !== DatagramType.Data && type !== DatagramType.Keepalive && type !== DatagramType.Goodbye) {
+    if (type > DatagramType.RekeyConfirm) {
       this.drops.malformed++;
       return null;
     }
-    this.type = type;
+    this.type = type as DatagramType;
+    this.epoch = this.openerEpochs[parity];
+    const pn = opener.packetNumber;
+    if (pn > this.highestPacketNumber) {
+      this.highestPacketNumber = pn;
+      this.newest = true;
+    }
+    this.bytesOpened += plaintext.length - INNER_HEADER_BYTES;
+    if (this.bytesOpened >= this.byteLimit) this.signalByteLimit();
     this.heldTimestamp = plaintext.readUInt16BE(0);
     this.heldSinceMs = nowMs;
     const echo = plaintext.readUInt16BE(2);
@@ -122,5 +177,11 @@ export class DatagramCodec {
       if (sample < MAX_RTT_SAMPLE_MS) this.rtt.addSample(sample);
     }
     return plaintext.subarray(DATA_PLAINTEXT_AT);
+  }
+
+  private signalByteLimit(): void {
+    if (this.byteLimitSignalled) return;
+    this.byteLimitSignalled = true;
+    this.onByteLimit?.();
   }
 }

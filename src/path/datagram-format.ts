@@ -15,6 +15,12 @@ export const DatagramType = {
   Keepalive: 1,
   /** Payload: UTF-8 reason; the receiving path closes. */
   Goodbye: 2,
+  /** Payload: u32 new key epoch, 32-byte X25519 public key; asks the peer to rekey (docs/REKEY.md). */
+  RekeyInit: 3,
+  /** Payload: u32 new key epoch, 32-byte X25519 public key; answers a RekeyInit. */
+  RekeyReply: 4,
+  /** Payload: u32 new key epoch; sealed under the new epoch, tells the responder to switch. */
+  RekeyConfirm: 5,
 } as const;
 export type DatagramType = (typeof DatagramType)[keyof typeof DatagramType];
 

@@ -2,9 +2,9 @@ import type { EventEmitter } from 'node:events';
 
 /**
  * What the transport layer sees of the path: an unreliable datagram pipe to a
- * peer that never moves. Roaming, sealing, replay protection and renewal all
- * happen below this interface (ServerPath, ClientPath), so KCP and QUIC never
- * learn that an address changed.
+ * peer that never moves. Roaming, sealing, replay protection, rekeying and
+ * renewal all happen below this interface (ServerPath, ClientPath), so KCP
+ * and QUIC never learn that an address or a key changed.
  *
  * Events (for liveness-aware layers above):
  *  - 'contact-lost'     (sinceMs: number)  no authenticated datagram for a while

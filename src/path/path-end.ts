@@ -6,13 +6,15 @@ import type { DatagramPath } from './datagram-path.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import type { CommonPathConfig } from './path-options.js';
 import { emptyDrops, type PathStats } from './path-stats.js';
+import { Rekeyer, type RekeyHost } from './rekeyer.js';
 
 /**
  * What both ends of the path do alike: seal and open datagrams, count them,
  * watch liveness (contact lost after heartbeatTimeoutMs, give up after
  * aliveTimeoutMs), act on an opened datagram by its type and say goodbye.
  * ServerPath and ClientPath add their sockets and what only their side does
- * through the protected hooks below.
+ * through the protected hooks below. Key lifetime (periodic forward-secret
+ * rekeying, docs/REKEY.md) is the Rekeyer's: the transport above never notices.
  *
  * Events: 'contact-lost' (sinceMs); 'contact-restored' (); 'gave-up' (reason);
  * 'close' (reason?: string) (after a local close(), a peer's goodbye or giving up).
@@ -24,6 +26,7 @@ export abstract class PathEnd extends EventEmitter implements DatagramPath {
   protected readonly drops = emptyDrops();
   protected readonly codec: DatagramCodec;
   protected readonly timer: DeadlineTimer;
+  protected readonly rekeyer: Rekeyer;
   protected lastContactAt = performance.now();
   protected contactLost = false;
   protected closed = false;
@@ -40,6 +43,25 @@ export abstract class PathEnd extends EventEmitter implements DatagramPath {
     this.payloadBudget = config.mtu - PATH_OVERHEAD_BYTES;
     this.codec = new DatagramCodec(config.secret, side, this.drops);
     this.timer = new DeadlineTimer(this.onDue);
+    const codec = this.codec;
+    const host: RekeyHost = {
+      sendControl: (type, payload, now) => {
+        if (!this.closed) this.transmit(type, payload, now);
+      },
+      canRekey: () => this.hasPeer() && !this.closed,
+      get srttMs() {
+        return codec.rtt.srttMs;
+      },
+    };
+    this.rekeyer = new Rekeyer(codec.initialSecrets, side, codec, this.timer, host, config.rekey, performance.now());
+  }
+
+  /**
+   * Start a rekey now (or as soon as the previous one has settled) instead of
+   * waiting for the interval or byte limit. The transport above notices nothing.
+   */
+  rekey(): void {
+    if (!this.closed) this.rekeyer.rekey();
   }
 
   get srttMs(): number {
@@ -62,6 +84,11 @@ export abstract class PathEnd extends EventEmitter implements DatagramPath {
     }
     if (this.closed) return;
     this.transmit(DatagramType.Data, payload, performance.now());
+  }
+
+  /** @internal test seam: the secret Buffers this end holds now (tests check retired ones were zeroed). */
+  secretBuffersForTest(): Buffer[] {
+    return this.rekeyer.secretBuffersForTest();
   }
 
   /** Counters, RTT and liveness, plus what this side reports of its own. */
@@ -116,6 +143,7 @@ export abstract class PathEnd extends EventEmitter implements DatagramPath {
       dropped: { ...this.drops },
       lastContactMs: this.lastContactAt,
       contactLost: this.contactLost,
+      rekey: this.rekeyer.stats(),
     };
   }
 
@@ -136,6 +164,7 @@ export abstract class PathEnd extends EventEmitter implements DatagramPath {
     if (payload === null) return null;
     this.datagramsReceived++;
     this.lastContactAt = now;
+    this.rekeyer.opened(this.codec.epoch, now);
     return payload;
   }
 
@@ -158,12 +187,14 @@ export abstract class PathEnd extends EventEmitter implements DatagramPath {
       case DatagramType.Goodbye:
         this.stop(payload.toString('utf8'), false);
         return;
+      default:
+        this.rekeyer.receive(this.codec.type, payload, now);
     }
   }
 
-  /** The earliest liveness deadline: giving up, or (with a peer in contact) losing contact. */
+  /** The earliest deadline both sides share: giving up, (with a peer in contact) losing contact, and rekey work. */
   protected livenessDeadline(): number {
-    let due = this.lastContactAt + this.config.aliveTimeoutMs;
+    let due = Math.min(this.lastContactAt + this.config.aliveTimeoutMs, this.rekeyer.dueAt);
     if (!this.contactLost && this.hasPeer()) due = Math.min(due, this.lastContactAt + this.config.heartbeatTimeoutMs);
     return due;
   }
@@ -178,6 +209,7 @@ export abstract class PathEnd extends EventEmitter implements DatagramPath {
     this.closed = true;
     this.timer.stop();
     this.closeSockets(sayGoodbye ? reason : null);
+    this.rekeyer.dispose();
     this.emit('close', reason);
   }
 
@@ -199,6 +231,8 @@ export abstract class PathEnd extends EventEmitter implements DatagramPath {
       if (this.closed) return;
       contactJustLost = true;
     }
+    this.rekeyer.onTimer(now);
+    if (this.closed) return;
     this.timerFired(now, silentMs, contactJustLost);
   };
 }

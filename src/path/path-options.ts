@@ -17,6 +17,29 @@ export const PATH_DEFAULTS = {
   interfacePollMs: 2000,
 } as const;
 
+/** When the path rekeys (docs/REKEY.md), after validation. */
+export interface RekeyConfig {
+  /** Rekey this long after the last rekey (or the start). Default 1 hour. */
+  intervalMs: number;
+  /** Rekey once this many payload bytes were sealed, or opened, under the current keys. Default 1 GiB. */
+  bytes: number;
+  /** How long the previous epoch's receive key is kept after the peer switched (reordered datagrams). Default 5 s. */
+  overlapMs: number;
+  /**
+   * Client: rekey right after the path starts, so that epoch 0 (keyed from the session secret, which
+   * outlives it in memory) carries only the first round trip. Default true.
+   */
+  atStart: boolean;
+}
+
+/** The rekey defaults. */
+export const REKEY_DEFAULTS: Readonly<RekeyConfig> = {
+  intervalMs: 3_600_000,
+  bytes: 2 ** 30,
+  overlapMs: 5000,
+  atStart: true,
+};
+
 /** Largest UDP payload over IPv4; an MTU above it could never be sent. */
 const MAX_MTU = 65_507;
 /** Smallest MTU that still leaves room for a useful payload. */
@@ -29,6 +52,7 @@ export interface CommonPathConfig {
   heartbeatTimeoutMs: number;
   aliveTimeoutMs: number;
   proxyMode: ProxyMode;
+  rekey: RekeyConfig;
 }
 
 function positive(name: string, value: number): number {
@@ -43,6 +67,7 @@ export function resolveCommonPathConfig(options: {
   heartbeatTimeoutMs?: number;
   aliveTimeoutMs?: number;
   proxyMode?: ProxyMode;
+  rekey?: Partial<RekeyConfig>;
 }): CommonPathConfig {
   if (!(options.secret instanceof Uint8Array) || options.secret.length !== SESSION_SECRET_BYTES) {
     throw new TypeError(`secret must be ${SESSION_SECRET_BYTES} bytes`);
@@ -57,5 +82,21 @@ export function resolveCommonPathConfig(options: {
     heartbeatTimeoutMs: positive('heartbeatTimeoutMs', options.heartbeatTimeoutMs ?? PATH_DEFAULTS.heartbeatTimeoutMs),
     aliveTimeoutMs: positive('aliveTimeoutMs', options.aliveTimeoutMs ?? PATH_DEFAULTS.aliveTimeoutMs),
     proxyMode,
+    rekey: resolveRekeyConfig(options.rekey ?? {}),
   };
+}
+
+function resolveRekeyConfig(options: Partial<RekeyConfig>): RekeyConfig {
+  const check = (name: 'intervalMs' | 'bytes' | 'overlapMs', unit: string): number => {
+    const value = options[name] ?? REKEY_DEFAULTS[name];
+    if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
+      throw new RangeError(`rekey.${name} must be a positive number of ${unit} (Infinity turns that trigger off), got ${value}`);
+    }
+    return value;
+  };
+  const overlapMs = check('overlapMs', 'ms');
+  if (!Number.isFinite(overlapMs)) throw new RangeError(`rekey.overlapMs must be finite, got ${overlapMs}`);
+  const atStart = options.atStart ?? REKEY_DEFAULTS.atStart;
+  if (typeof atStart !== 'boolean') throw new TypeError(`rekey.atStart must be true or false, got ${String(atStart)}`);
+  return { intervalMs: check('intervalMs', 'ms'), bytes: check('bytes', 'bytes'), overlapMs, atStart };
 }

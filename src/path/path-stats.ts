@@ -1,3 +1,5 @@
+import type { RekeyStats } from './rekeyer.js';
+
 /** Datagrams the path refused or could not send, by reason. */
 export interface PathDrops {
   /** Received: too short, bad version/flags/packet number, unknown type, impossible TCP frame. */
@@ -38,6 +40,8 @@ export interface PathStats {
   lastContactMs: number;
   /** Whether 'contact-lost' was emitted and no datagram has arrived since. */
   contactLost: boolean;
+  /** Key epochs and rekey handshakes (docs/REKEY.md). */
+  rekey: RekeyStats;
 }
 
 /** Stats of a ServerPath. */

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { enlargeUdpBuffers, TCP_WRITE_LIMIT_BYTES } from './client-carrier.js';
 import { DatagramType, MIN_PATH_DATAGRAM_BYTES } from './datagram-format.js';
 import { PathEnd } from './path-end.js';
-import { resolveCommonPathConfig, type CommonPathConfig, type ProxyMode } from './path-options.js';
+import { resolveCommonPathConfig, type CommonPathConfig, type ProxyMode, type RekeyConfig } from './path-options.js';
 import type { ServerPathStats } from './path-stats.js';
 import { bindPortFromSpec } from './port-binding.js';
 import { FRAME_HEADER_BYTES, TcpFrameDecoder, writeFrameHeader } from './tcp-framing.js';
@@ -25,6 +25,8 @@ export interface ServerPathOptions {
   proxyMode?: ProxyMode;
   /** Address to bind, default '0.0.0.0' ('::' for both IPv6 and IPv4). */
   host?: string;
+  /** When to rekey (interval, byte limit, old-key overlap); defaults in REKEY_DEFAULTS (docs/REKEY.md). */
+  rekey?: Partial<RekeyConfig>;
 }
 
 /** TCP connections kept at once; a new one evicts the oldest that is not the peer's. */

@@ -35,6 +35,10 @@ export async function startPair(
   const port = options.clientPort ? await options.clientPort(server.port) : server.port;
   const client = await ClientPath.create({ host: '127.0.0.1', port, secret, interfacePollMs: 0, ...options.client });
   await waitFor('server to learn its peer', () => server.stats().peer);
+  // The client rekeys right after it starts (docs/REKEY.md): let that finish so tests start from a quiet path.
+  if (options.client?.rekey?.atStart ?? true) {
+    await waitFor('the rekey at start', () => client.stats().rekey.epoch >= 1 && server.stats().rekey.epoch >= 1);
+  }
   return {
     secret,
     server,
@@ -87,6 +91,8 @@ export class UdpRelay {
   blackout = false;
   /** Decides each client datagram's fate (after blackout); default forward. */
   onClientDatagram: ((datagram: Buffer) => RelayVerdict) | null = null;
+  /** Decides each server datagram's fate (after blackout); default forward. */
+  onServerDatagram: ((datagram: Buffer) => RelayVerdict) | null = null;
   private clientPort = 0;
 
   private constructor(
@@ -104,6 +110,7 @@ export class UdpRelay {
     outbound.on('message', (msg) => {
       this.fromServer.push(msg);
       if (this.blackout || this.clientPort === 0) return;
+      if (this.onServerDatagram && this.onServerDatagram(msg) === 'drop') return;
       listen.send(msg, this.clientPort, '127.0.0.1');
     });
   }

@@ -1,5 +1,6 @@
 import { generateSessionSecret } from '../../src/crypto/session-secret.js';
 import { ClientPath } from '../../src/path/client-path.js';
+import type { RekeyConfig } from '../../src/path/path-options.js';
 import { ServerPath } from '../../src/path/server-path.js';
 import type { Connection } from '../../src/transport/connection.js';
 import { KcpConnection } from '../../src/transport/kcp-connection.js';
@@ -21,6 +22,8 @@ export interface TransportPairOptions {
   serverToClient?: ImpairmentOptions;
   seed?: number;
   heartbeatTimeoutMs?: number;
+  /** Rekey options for both paths (e.g. a forced short interval). */
+  rekey?: Partial<RekeyConfig>;
 }
 
 /** Builds one transport's Connection over a path; the suite runs once per transport. */
@@ -37,7 +40,7 @@ function randomPortSpec(): string {
 
 export async function createTransportPair(factory: ConnectionFactory, options: TransportPairOptions = {}): Promise<TransportPair> {
   const secret = generateSessionSecret();
-  const serverPath = await ServerPath.create({ portSpec: randomPortSpec(), secret, host: '127.0.0.1' });
+  const serverPath = await ServerPath.create({ portSpec: randomPortSpec(), secret, host: '127.0.0.1', rekey: options.rekey });
   const proxy = await ImpairmentProxy.start({
     targetHost: '127.0.0.1',
     targetPort: serverPath.port,
@@ -51,6 +54,7 @@ export async function createTransportPair(factory: ConnectionFactory, options: T
     secret,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs,
     interfacePollMs: 0,
+    rekey: options.rekey,
   });
   const client = factory(clientPath, 'client');
   const server = factory(serverPath, 'server');
