@@ -146,11 +146,12 @@ const pathDatagram: FuzzTarget = {
         ),
         { maxLength: 40 },
       ),
-      (inputs) => {
+      fc.constantFrom<'client' | 'server'>('client', 'server'),
+      (inputs, receiving) => {
         const secret = generateSessionSecret();
-        const sender = new DatagramCodec(secret, 'client', zeroDrops());
+        const sender = new DatagramCodec(secret, receiving === 'server' ? 'client' : 'server', zeroDrops());
         const drops = zeroDrops();
-        const receiver = new DatagramCodec(secret, 'server', drops);
+        const receiver = new DatagramCodec(secret, receiving, drops);
         const sent: Buffer[] = [];
         let opened = 0;
         for (const input of inputs) {
