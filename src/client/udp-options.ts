@@ -207,7 +207,7 @@ export function validateTsshConfig(files: readonly SshConfigFile[]): void {
     for (const entry of file.entries) {
       if (entry.kind === 'include') entry.files.forEach(visit);
       if (entry.kind !== 'option') continue;
-      const known = TSSH_OPTIONS[entry.keyword] ?? SSH_OPTIONS_READ[entry.keyword];
+      const known = knownOption(entry.keyword);
       if (known) known.check(entry.args, entry.where, known.name);
       else if (entry.hidden) {
         throw new Error(
@@ -287,7 +287,13 @@ export function resolveUdpOptions(input: ResolveUdpOptionsInput): UdpOptions {
   return options;
 }
 
+/** The option a (lower-case) keyword names, own properties only: "__proto__" or "constructor" is no option. */
+function knownOption(keyword: string): { name: string; check: Check } | undefined {
+  if (Object.hasOwn(TSSH_OPTIONS, keyword)) return TSSH_OPTIONS[keyword];
+  return Object.hasOwn(SSH_OPTIONS_READ, keyword) ? SSH_OPTIONS_READ[keyword] : undefined;
+}
+
 function checked(v: SshConfigValue): unknown {
-  const known = TSSH_OPTIONS[v.keyword] ?? SSH_OPTIONS_READ[v.keyword]!;
+  const known = knownOption(v.keyword)!;
   return known.check(v.args, v.where, known.name);
 }

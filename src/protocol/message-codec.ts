@@ -117,6 +117,8 @@ export class MessageReader {
 
   /** Remove and return the first n buffered bytes (n <= buffered). */
   private take(n: number): Buffer {
+    // A zero-length frame may leave no chunk at all (it is then refused as bad JSON).
+    if (n === 0) return Buffer.alloc(0);
     const first = this.chunks[0];
     if (first.length >= n) {
       const head = first.subarray(0, n);

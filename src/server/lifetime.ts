@@ -129,6 +129,7 @@ export class ServerLifetime {
     this.stopping = true;
     this.clearConnectTimer();
     this.log.log(`shutting down: ${reason}`);
+    this.logPathStats();
     if (plan.goodbye !== undefined) this.host.goodbye(plan.goodbye);
     this.host.hangup();
     // Destroying ends the sessions' streams too, so their 'done' does not wait on a dead connection.
@@ -145,6 +146,14 @@ export class ServerLifetime {
     this.conn.destroy();
     this.path.close(reason);
     this.finish({ reason, code });
+  }
+
+  /** What the path saw: authenticated datagrams, refusals by reason, the peer and its moves (tests read this to see hostile traffic counted). */
+  private logPathStats(): void {
+    if (!this.log.enabled) return;
+    const s = this.path.stats();
+    const peer = s.peer === null ? 'none' : `${s.peer.address} port ${s.peer.port}`;
+    this.log.log(`path: received ${s.datagramsReceived}, sent ${s.datagramsSent}, dropped ${JSON.stringify(s.dropped)}, peer ${peer}, peer moves ${s.peerMoves}`);
   }
 
   /** Resolve with how many sessions are left once all ended or `ms` passed. */

@@ -206,7 +206,7 @@ function parseFile(text: string, options: ParseSshdConfigOptions, state: ParseSt
     } else if (keyword === 'include') {
       file.entries.push({ kind: 'include', files: parseInclude(args, where, options, state), where });
     } else {
-      const parser = PARSERS[keyword];
+      const parser = Object.hasOwn(PARSERS, keyword) ? PARSERS[keyword] : undefined;
       if (parser) parser.parse(args, where, parser.name);
       file.entries.push({ kind: 'option', keyword, spelled, args, where });
     }
@@ -301,7 +301,7 @@ export function effectiveConfig(parsed: SshdConfigFile | undefined, connection: 
         }
         Object.assign(state, saved);
       } else if (state.active) {
-        const parser = PARSERS[entry.keyword];
+        const parser = Object.hasOwn(PARSERS, entry.keyword) ? PARSERS[entry.keyword] : undefined;
         if (!parser) continue;
         const store = state.inMatch ? matched : global;
         const list = store.get(entry.keyword) ?? [];

@@ -63,6 +63,8 @@ export class ImpairmentProxy {
   readonly c2s: Impairment;
   /** Server to client impairment. */
   readonly s2c: Impairment;
+  /** Sees every datagram from the client as it arrives (before impairment): how tests capture packets to replay. */
+  tapClient: ((datagram: Buffer) => void) | null = null;
   private outbound: dgram.Socket | null = null;
   private clientAddress: string | null = null;
   private clientPort = 0;
@@ -164,6 +166,7 @@ export class ImpairmentProxy {
 
   private readonly onClientMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
     this.counters.fromClient++;
+    this.tapClient?.(msg);
     this.clientAddress = rinfo.address;
     this.clientPort = rinfo.port;
     this.c2s.push(msg);
