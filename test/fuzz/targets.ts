@@ -181,7 +181,7 @@ const pathDatagram: FuzzTarget = {
             opened++;
             assert.equal(totalDrops(drops), before);
             assert.ok(payload.length <= datagram.length - MIN_PATH_DATAGRAM_BYTES, 'payload bigger than its datagram');
-            assert.ok([DatagramType.Data, DatagramType.Keepalive, DatagramType.Goodbye].includes(receiver.type));
+            assert.ok(([DatagramType.Data, DatagramType.Keepalive, DatagramType.Goodbye] as number[]).includes(receiver.type), 'only the types this target seals can open');
           }
         }
         assert.ok(opened <= sent.length + inputs.length);
