@@ -13,6 +13,7 @@ import {
 } from '../protocol/messages.js';
 import { FALLBACK_SHELL, sessionEnv } from './login-env.js';
 import { foregroundProcessGroup, signalWindowChange } from './redraw.js';
+import type { SessionForwarding, SessionForwardingSetup } from './session-forwarding.js';
 import { startSession, type RunningSession } from './session-runner.js';
 
 /** What the server allows, from sshd_config and the login. */
@@ -25,6 +26,8 @@ export interface SessionPolicy {
   loginEnv: Readonly<Record<string, string>>;
   /** Most sessions at once (sshd's MaxSessions); default DEFAULT_MAX_SESSIONS. */
   maxSessions?: number;
+  /** Agent and X11 forwarding (-A, -X/-Y); absent: refused. */
+  forwarding?: Pick<SessionForwarding, 'setup'>;
 }
 
 /** The liveness timeouts a client's hello may carry (see HelloMessage). */
@@ -195,16 +198,20 @@ export class SessionHost extends EventEmitter {
     const session: HostedSession = { id: request.id };
     this.sessions.set(request.id, session);
     const { loginEnv, envAccepted } = this.policy;
+    const env = sessionEnv(loginEnv, request.env, (name) => envAccepted(name), request.pty?.term);
+    const forwarding = await this.setupForwarding(request, env);
+    Object.assign(env, forwarding.env);
     let running: RunningSession;
     try {
       running = await startSession({
         shell: loginEnv.SHELL ?? FALLBACK_SHELL,
         home: loginEnv.HOME ?? '/',
-        env: sessionEnv(loginEnv, request.env, (name) => envAccepted(name), request.pty?.term),
+        env,
         command: request.subsystem !== undefined ? this.policy.subsystems.get(request.subsystem) : request.command,
         pty: request.pty,
       });
     } catch (err) {
+      forwarding.release();
       this.sessions.delete(request.id);
       refuse(stream, `cannot start session: ${err instanceof Error ? err.message : String(err)}`);
       this.emitIdleIfIdle();
@@ -217,7 +224,10 @@ export class SessionHost extends EventEmitter {
       stderr.on('error', () => undefined);
       stderr.write(encodeMessage({ type: 'stderr', session: request.id }));
     }
-    stream.write(encodeMessage({ type: 'session-ok' } satisfies SessionReply));
+    const ok: SessionReply = { type: 'session-ok' };
+    if (forwarding.agentRefused !== undefined) ok.agentRefused = forwarding.agentRefused;
+    if (forwarding.x11Refused !== undefined) ok.x11Refused = forwarding.x11Refused;
+    stream.write(encodeMessage(ok));
     running.attach({ input: stream, output: stream, errorOutput: stderr });
     this.emit('session', request.id, running.pid, request);
     // The client vanished from under this session (stream reset): hang it up, as sshd does on channel close.
@@ -232,11 +242,22 @@ export class SessionHost extends EventEmitter {
       this.emit('exit', request.id, status);
     });
     void running.done.then(() => {
+      forwarding.release();
       this.sessions.delete(request.id);
       // Whatever stdin still arrives has nowhere to go.
       stream.resume();
       this.emitIdleIfIdle();
     });
+  }
+
+  /** Agent socket and X11 display for the session, when asked for and allowed. */
+  private async setupForwarding(request: SessionRequest, env: Readonly<Record<string, string>>): Promise<SessionForwardingSetup> {
+    const none: SessionForwardingSetup = { env: {}, release: () => undefined };
+    if (!request.agent && !request.x11) return none;
+    if (this.policy.forwarding) return this.policy.forwarding.setup(this.conn, request, env);
+    if (request.agent) none.agentRefused = 'agent forwarding is not offered by this server';
+    if (request.x11) none.x11Refused = 'X11 forwarding is not offered by this server';
+    return none;
   }
 
   /** Why the request cannot be served, or undefined if it can. */

@@ -6,6 +6,7 @@ import { PROTOCOL_VERSION, VERSION } from '../version.js';
 import type { DebugLog } from './debug-log.js';
 import { ServerLifetime } from './lifetime.js';
 import { loadLoginPolicy } from './login-policy.js';
+import { SessionForwarding } from './session-forwarding.js';
 import { SessionHost } from './session-host.js';
 import type { TsshdOptions } from './tsshd-args.js';
 import { createServerTransport } from './transport-factory.js';
@@ -74,7 +75,7 @@ export async function startServer(
     throw err;
   }
   const conn = transport.conn;
-  const host = new SessionHost(conn, policy.session);
+  const host = new SessionHost(conn, { ...policy.session, forwarding: new SessionForwarding(policy.sshd, (line) => log.log(line)) });
   const lifetime = new ServerLifetime(path, conn, host, log, options.connectTimeout * 1000);
   const bootstrapLine = encodeBootstrap({
     serverVersion: VERSION,
