@@ -1,13 +1,15 @@
 import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
+import { ImpairmentProxy } from '../support/impairment-proxy.js';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { PYENV_REHASH_BOUND, SshdFixture } from '../support/sshd.js';
 import { waitFor } from '../support/wait.js';
-import { cleanEnv, killLeftovers, runTssh, type RunResult } from './harness.js';
+import { cleanEnv, freeUdpPort, killLeftovers, runTssh, type RunResult } from './harness.js';
 
 // Agent (-A) and X11 (-X/-Y) forwarding end to end: a real ssh-agent and real
 // xauth on both sides, tsshd's policy from its sshd_config, and a fake local X
@@ -218,16 +220,23 @@ const data = Buffer.from(hex, 'hex');
 const pad = (b) => Buffer.concat([b, Buffer.alloc((4 - (b.length % 4)) % 4)]);
 const head = Buffer.alloc(12);
 head[0] = 0x6c; head.writeUInt16LE(11, 2); head.writeUInt16LE(name.length, 6); head.writeUInt16LE(data.length, 8);
+const bulk = Number(process.argv[2] || 0);
+const payload = bulk > 0 ? Buffer.alloc(bulk, 'tsshd-x11-bulk-0123456789') : Buffer.from('ping');
 const s = net.connect(6000 + Number(m[1]), '127.0.0.1');
 let got = Buffer.alloc(0);
 s.on('data', (c) => {
   got = Buffer.concat([got, c]);
   if (got[0] !== 1) { console.log('x11=failed'); s.destroy(); return; }
-  if (got.length >= 40 + 4) { console.log('x11=ok echo=' + got.subarray(40).toString()); s.destroy(); }
+  if (got.length >= 40 + payload.length) {
+    const echo = got.subarray(40);
+    const shown = bulk > 0 ? require('node:crypto').createHash('sha256').update(echo).digest('hex') + ' ' + echo.length : echo.toString();
+    console.log('x11=ok echo=' + shown);
+    s.destroy();
+  }
 });
 s.on('error', (e) => console.log('x11=error ' + e.message));
 s.on('close', () => { if (got.length === 0) console.log('x11=closed'); });
-s.write(Buffer.concat([head, pad(name), pad(data), Buffer.from('ping')]));
+s.write(Buffer.concat([head, pad(name), pad(data), payload]));
 `;
 
 async function withFakeDisplay(fn: (env: Record<string, string>, x: FakeXServer) => Promise<void>): Promise<void> {
@@ -316,3 +325,98 @@ for (const [name, config, message] of [
     });
   });
 }
+
+// ---------------------------------------------------------------------------
+// A real X server (Debian's xvfb) and a real X client (xdpyinfo from x11-utils).
+
+const XVFB = '/usr/bin/Xvfb';
+const XDPYINFO = '/usr/bin/xdpyinfo';
+const NO_XVFB = MISSING || (existsSync(XVFB) && existsSync(XDPYINFO) ? false : 'needs Xvfb and xdpyinfo (apt-get install xvfb x11-utils)');
+
+/** Xvfb on a free display, with a cookie in its own authority file; ended by PID. */
+async function withXvfb(fn: (env: Record<string, string>) => Promise<void>): Promise<void> {
+  const real = randomBytes(16).toString('hex');
+  let number = -1;
+  for (let attempt = 0; attempt < 50 && number < 0; attempt++) {
+    const n = 600 + Math.floor(Math.random() * 300);
+    if (!existsSync(`/tmp/.X11-unix/X${n}`) && !existsSync(`/tmp/.X${n}-lock`)) number = n;
+  }
+  assert.ok(number >= 0, 'a free display number');
+  const auth = join(sshd.dir, `xvfb-auth-${number}`);
+  execFileSync(XAUTH, ['-f', auth, 'add', `:${number}`, 'MIT-MAGIC-COOKIE-1', real], { stdio: 'ignore' });
+  const xvfb = spawn(XVFB, [`:${number}`, '-auth', auth, '-nolisten', 'tcp', '-screen', '0', '640x480x24'], { stdio: 'ignore' });
+  let exited = false;
+  xvfb.once('exit', () => (exited = true));
+  try {
+    await waitFor('Xvfb to listen', () => {
+      if (exited) throw new Error('Xvfb exited');
+      return spawnSync(XDPYINFO, ['-display', `:${number}`], { env: { ...process.env, XAUTHORITY: auth }, stdio: 'ignore' }).status === 0;
+    }, 20_000, 100);
+    await fn({ DISPLAY: `:${number}`, XAUTHORITY: auth, SSH_AUTH_SOCK: '' });
+  } finally {
+    xvfb.kill('SIGTERM');
+    await waitFor('Xvfb to exit', () => exited, 10_000, 50).catch(() => xvfb.kill('SIGKILL'));
+    rmSync(auth, { force: true });
+  }
+}
+
+// Untrusted (-X with ForwardX11Trusted no) is not run against Xvfb: Debian 12's
+// X server refuses cookies made by `xauth generate` even to local clients.
+test('--kcp: -Y: xdpyinfo in the session sees the client\'s real X display (Xvfb)', { skip: NO_XVFB, timeout: 120_000 }, async (t) => {
+  setTsshdConfig();
+  await withXvfb(async (env) => {
+    const r = await tssh(t, '--kcp', ['-Y', sshd.host, `${XDPYINFO} | grep -E "^(name of display|vendor string):|dimensions:"`], env);
+    if (r === null) return;
+    const out = r.stdout.toString();
+    assert.equal(r.status, 0, `${r.stderr}\n${out}`);
+    assert.match(out, /^name of display:\s+localhost:[0-9]+\.0$/m);
+    assert.match(out, /^vendor string:\s+The X\.Org Foundation$/m);
+    assert.match(out, /dimensions:\s+640x480 pixels/);
+    assert.doesNotMatch(r.stderr, /Warning/);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Roaming: agent and X11 connections keep going through loss and address changes.
+
+test('--kcp: through 2 % loss and address changes, 4 MB over an X11 connection echo intact and 20 agent queries all answer', { skip: MISSING, timeout: 180_000 }, async () => {
+  setTsshdConfig();
+  const tsshdPort = await freeUdpPort();
+  const proxy = await ImpairmentProxy.start({
+    targetHost: '127.0.0.1',
+    targetPort: tsshdPort,
+    clientToServer: { lossPct: 2 },
+    serverToClient: { lossPct: 2 },
+    seed: 11,
+  });
+  try {
+    await withFakeDisplay(async (env) => {
+      const client = writeXClient();
+      const bulk = 4 * 1024 * 1024;
+      const expected = createHash('sha256').update(Buffer.alloc(bulk, 'tsshd-x11-bulk-0123456789')).digest('hex');
+      const command = `${JSON.stringify(process.execPath)} ${client} ${bulk}; n=0; for i in $(seq 20); do ssh-add -l >/dev/null && n=$((n+1)); done; echo "agent=$n"`;
+      const config = sshd.writeClientConfig('ssh_config_x11', [`SetEnv XAUTHORITY=${remoteXauth}`]);
+      const run = runTssh(['-F', config, '--kcp', '--tsshd-port', String(tsshdPort), '-A', '-Y', sshd.host, command], {
+        env: cleanEnv({ ...env, SSH_AUTH_SOCK: agentSock, TSSH_TEST_UDP_TARGET: `127.0.0.1:${proxy.port}` }),
+        timeoutMs: 150_000,
+      });
+      let finished = false;
+      void run.then(() => (finished = true), () => (finished = true));
+      for (let i = 0; i < 5; i++) {
+        const mark = proxy.stats.toClient + 400;
+        await waitFor(`datagram ${mark} to the client`, () => proxy.stats.toClient >= mark || finished, 100_000, 5);
+        if (finished) break;
+        await proxy.rebind();
+      }
+      const r = await run;
+      const out = r.stdout.toString();
+      assert.equal(r.status, 0, `${r.stderr}\n${out}`);
+      assert.ok(proxy.stats.rebinds >= 3, `address changes during the transfer: ${proxy.stats.rebinds}`);
+      assert.ok(proxy.stats.c2s.lost + proxy.stats.s2c.lost > 0, 'the link did lose packets');
+      assert.match(out, new RegExp(`^x11=ok echo=${expected} ${bulk}$`, 'm'));
+      assert.match(out, /^agent=20$/m);
+    });
+  } finally {
+    proxy.close();
+  }
+});
