@@ -4,6 +4,7 @@
  * the temp dir holding one Unix socket (0600). Each connection to it becomes
  * an Agent stream to tssh, which joins it to the client's own agent.
  */
+import { rmSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,6 +23,21 @@ export interface AgentSocket {
   /** The socket's path, for SSH_AUTH_SOCK. */
   readonly path: string;
   close(): void;
+}
+
+/** Directories still to remove if tsshd exits with their session open (a crash, or a session left running). */
+const openDirs = new Set<string>();
+const removeOpenDirs = (): void => {
+  for (const dir of openDirs) rmSync(dir, { recursive: true, force: true });
+};
+
+function removeAtExit(dir: string, add: boolean): void {
+  if (add) {
+    if (openDirs.size === 0) process.once('exit', removeOpenDirs);
+    openDirs.add(dir);
+  } else if (openDirs.delete(dir) && openDirs.size === 0) {
+    process.off('exit', removeOpenDirs);
+  }
 }
 
 /** Create the directory and socket for session `session` and start relaying its connections over `conn`. */
@@ -59,12 +75,14 @@ export async function openAgentSocket(conn: Connection, session: number, log: (l
     throw err;
   }
   server.on('error', (err) => log(`agent socket ${path}: ${err.message}`));
+  removeAtExit(dir, true);
   let closed = false;
   return {
     path,
     close(): void {
       if (closed) return;
       closed = true;
+      removeAtExit(dir, false);
       server.close();
       for (const socket of sockets) socket.destroy();
       void rm(dir, { recursive: true, force: true }).catch(() => undefined);

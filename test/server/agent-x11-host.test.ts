@@ -157,3 +157,17 @@ test('x11 refusals: X11Forwarding no, a missing xauth, and an xauth that fails a
   assert.deepEqual(failing.env, {});
   failing.release();
 });
+
+test('agent: a tsshd that exits with the session still open removes the socket directory on the way out', async () => {
+  const module = new URL('../../src/server/agent-socket.js', import.meta.url).href;
+  const script = `
+    const { openAgentSocket } = await import(${JSON.stringify(module)});
+    const conn = { openStream() { throw new Error('unused'); } };
+    const socket = await openAgentSocket(conn, 1, () => undefined);
+    console.log(socket.path);
+    process.exit(0);
+  `;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 }).trim();
+  assert.match(out, /^\/.+\/agent\.[0-9]+$/);
+  assert.equal(existsSync(dirname(out)), false, `${dirname(out)} was left behind`);
+});
