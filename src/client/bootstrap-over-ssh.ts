@@ -57,14 +57,16 @@ const LOGIN_DROPPED_LETTERS = 'tTNfsW';
 /**
  * The user's ssh arguments for the login: tssh's own options, a `-o` naming
  * one, the letters above and the remote command taken out, leaving options
- * and the destination.
+ * and the destination. `alsoDropped`: more letters to take out (AGENT_X11_LETTERS
+ * for the login that starts tsshd; `ssh -G` must still see them).
  */
-export function loginSshArgs(argv: readonly string[], parsed: SshArgs): string[] {
+export function loginSshArgs(argv: readonly string[], parsed: SshArgs, alsoDropped = ''): string[] {
   const words = sshArgsWithout(
     argv,
     parsed,
     (use) =>
       LOGIN_DROPPED_LETTERS.includes(use.letter) ||
+      alsoDropped.includes(use.letter) ||
       (use.letter === 'o' && use.value !== undefined && isTsshOption(parseOptionPair(use.value).key)),
   );
   // The remote command is always the tail of argv and no option removal touches it.
@@ -79,10 +81,19 @@ export function loginSshArgs(argv: readonly string[], parsed: SshArgs): string[]
 export const LOGIN_FORCED_OPTIONS: readonly string[] = [
   '-T',
   '-o', 'ClearAllForwardings=yes',
+  '-o', 'ForwardAgent=no',
+  '-o', 'ForwardX11=no',
   '-o', 'RemoteCommand=none',
   '-o', 'SessionType=default',
   '-o', 'ForkAfterAuthentication=no',
 ];
+
+/**
+ * -A/-X/-Y: agent and X11 forwarding are tssh's business over UDP; on the
+ * login they would only set up an agent socket, a display and an xauth entry
+ * for tsshd's start (a flag beats a forced -o, so the letters are dropped).
+ */
+export const AGENT_X11_LETTERS = 'AXY';
 
 /** Inputs to {@link bootstrapOverSsh}. */
 export interface BootstrapOverSshOptions {

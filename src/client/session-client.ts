@@ -15,6 +15,7 @@ import {
   type ExitStatus,
   type HelloMessage,
   type PtyRequest,
+  type X11Request,
 } from '../protocol/messages.js';
 
 /** What to run: a login shell (neither command nor subsystem), a command, or a subsystem. */
@@ -24,6 +25,10 @@ export interface SessionOptions {
   env?: Record<string, string>;
   command?: string;
   subsystem?: string;
+  /** Ask for agent forwarding (-A); the streams are AgentForwarding's. */
+  agent?: boolean;
+  /** Ask for X11 forwarding (-X/-Y) with this fake cookie; the streams are X11Forwarding's. */
+  x11?: X11Request;
 }
 
 /** Where the session's bytes come from and go. stdout and stderr are never ended by the session. */
@@ -80,6 +85,7 @@ interface ClientSession {
  * Events:
  *  - 'goodbye'        (reason: string)       the server is going away
  *  - 'protocol-error' (err: ProtocolError)   the server sent something invalid (ignored)
+ *  - 'forwarding-refused' (what: 'agent' | 'x11', reason: string)  the session runs without it
  */
 export class SessionClient extends EventEmitter {
   private readonly bus: Stream;
@@ -197,6 +203,8 @@ export class SessionClient extends EventEmitter {
         this.fail(session, new SessionRefusedError(reply.message));
         return;
       }
+      if (reply.agentRefused !== undefined) this.emit('forwarding-refused', 'agent', reply.agentRefused);
+      if (reply.x11Refused !== undefined) this.emit('forwarding-refused', 'x11', reply.x11Refused);
     } catch (err) {
       if (err instanceof ProtocolError) this.emit('protocol-error', err);
       this.fail(session, err instanceof Error ? err : new SessionLostError(String(err)));
@@ -305,5 +313,7 @@ function pick(options: SessionOptions): Partial<SessionOptions> {
   if (options.pty !== undefined) out.pty = options.pty;
   if (options.command !== undefined) out.command = options.command;
   if (options.subsystem !== undefined) out.subsystem = options.subsystem;
+  if (options.agent) out.agent = true;
+  if (options.x11 !== undefined) out.x11 = options.x11;
   return out;
 }

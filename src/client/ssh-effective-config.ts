@@ -21,6 +21,13 @@ export interface SshEffectiveConfig {
   setEnv: Record<string, string>;
   /** ConnectTimeout in seconds, when set. */
   connectTimeoutSec?: number;
+  /** ForwardAgent: 'no', 'yes' ($SSH_AUTH_SOCK) or a socket path / $VARIABLE, as written. */
+  forwardAgent: string;
+  forwardX11: boolean;
+  forwardX11Trusted: boolean;
+  /** ForwardX11Timeout in seconds (untrusted X11 forwarding). */
+  forwardX11TimeoutSec: number;
+  xauthLocation: string;
 }
 
 /** ssh -G prints a few hundred lines; anything past this is not ssh. */
@@ -28,7 +35,18 @@ const MAX_OUTPUT = 1024 * 1024;
 
 /** Parse the text `ssh -G` printed. Throws a one-line Error when hostname or port is missing. */
 export function parseSshG(text: string): SshEffectiveConfig {
-  const out: SshEffectiveConfig = { hostname: '', port: 0, requestTty: 'auto', sendEnv: [], setEnv: {} };
+  const out: SshEffectiveConfig = {
+    hostname: '',
+    port: 0,
+    requestTty: 'auto',
+    sendEnv: [],
+    setEnv: {},
+    forwardAgent: 'no',
+    forwardX11: false,
+    forwardX11Trusted: false,
+    forwardX11TimeoutSec: 1200,
+    xauthLocation: '/usr/bin/xauth',
+  };
   for (const line of text.split('\n')) {
     const m = /^(\S+) (.*)$/.exec(line.trimEnd());
     if (!m) continue;
@@ -55,6 +73,23 @@ export function parseSshG(text: string): SshEffectiveConfig {
         if (eq > 0) out.setEnv[value.slice(0, eq)] = value.slice(eq + 1);
         break;
       }
+      case 'forwardagent':
+        out.forwardAgent = value;
+        break;
+      case 'forwardx11':
+        out.forwardX11 = value === 'yes';
+        break;
+      case 'forwardx11trusted':
+        out.forwardX11Trusted = value === 'yes';
+        break;
+      case 'forwardx11timeout': {
+        const n = Number(value);
+        if (Number.isInteger(n) && n >= 0) out.forwardX11TimeoutSec = n;
+        break;
+      }
+      case 'xauthlocation':
+        out.xauthLocation = value;
+        break;
       case 'connecttimeout': {
         const n = Number(value);
         if (Number.isFinite(n) && n > 0) out.connectTimeoutSec = n;

@@ -11,7 +11,8 @@ import { matchPattern } from '../protocol/config-syntax.js';
 import type { BootstrapMode } from '../protocol/bootstrap.js';
 import { MAX_TERM_LENGTH, type PtyRequest } from '../protocol/messages.js';
 import { VERSION } from '../version.js';
-import { BootstrapError, bootstrapOverSsh, loginSshArgs, tsshdCommandLine } from './bootstrap-over-ssh.js';
+import { chooseAgentX11 } from './agent-x11-options.js';
+import { AGENT_X11_LETTERS, BootstrapError, bootstrapOverSsh, loginSshArgs, tsshdCommandLine } from './bootstrap-over-ssh.js';
 import { EXIT_FAILURE } from './exit-codes.js';
 import { runPlainSsh, sshProgram } from './plain-ssh.js';
 import type { SessionOptions } from './session-client.js';
@@ -112,7 +113,7 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   const startTsshd = (mode: BootstrapMode): ReturnType<typeof bootstrapOverSsh> =>
     bootstrapOverSsh({
       program,
-      args: login,
+      args: loginSshArgs(argv, parsed, AGENT_X11_LETTERS),
       remoteCommand: tsshdCommandLine({
         tsshdPath: udp.tsshdPath,
         ...(udp.tsshdPort !== undefined ? { tsshdPort: udp.tsshdPort } : {}),
@@ -137,6 +138,8 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   }
   const effective = await effectiveConfig;
   const target = await udpTarget(effective, bootstrap.port);
+  const agentX11 = await chooseAgentX11(effective, process.env, homedir());
+  if (!parsed.quiet) for (const warning of agentX11.warnings) process.stderr.write(`${warning}\n`);
 
   const stdinIsTty = process.stdin.isTTY === true;
   const wantPty = decidePty({
@@ -153,6 +156,8 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   if (wantPty) session.pty = ptyRequest();
   if (parsed.subsystem) session.subsystem = parsed.commandLine;
   else if (parsed.commandLine !== '') session.command = parsed.commandLine;
+  if (agentX11.agentSocket !== undefined) session.agent = true;
+  if (agentX11.x11 !== undefined) session.x11 = agentX11.x11.request;
 
   const { runUdpSession } = await sessionModule;
   return runUdpSession({
@@ -171,6 +176,7 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
     mtu: udp.udpMtu,
     showNotificationOnTop: udp.showNotificationOnTop,
     showFullNotifications: udp.showFullNotifications,
+    agentX11,
   });
 }
 

@@ -12,6 +12,8 @@ import type { Connection } from '../transport/connection.js';
 import { decodeBootstrapSecret, type BootstrapInfo } from '../protocol/bootstrap.js';
 import { MAX_LIVENESS_TIMEOUT_MS, type ExitStatus } from '../protocol/messages.js';
 import { VERSION } from '../version.js';
+import { AgentForwarding } from './agent-forward.js';
+import type { AgentX11Choice } from './agent-x11-options.js';
 import { EscapeFilter, formatEscapeHelp, type EscapeKind } from './escape-keys.js';
 import { EXIT_FAILURE, EXIT_GAVE_UP, EXIT_QUIT_DURING_OUTAGE, exitCodeOf } from './exit-codes.js';
 import { InputGate } from './input-gate.js';
@@ -20,6 +22,7 @@ import { SessionClient, SessionLostError, SessionRefusedError, type SessionOptio
 import type { EscapeChar } from './ssh-args.js';
 import { FATAL_SIGNALS, Terminal } from './terminal.js';
 import { createClientTransport, type ClientTransport } from './transport-factory.js';
+import { X11Forwarding } from './x11-forward.js';
 
 /** Everything a UDP session needs, decided before it starts. */
 export interface UdpSessionOptions {
@@ -45,6 +48,8 @@ export interface UdpSessionOptions {
   mtu: number;
   showNotificationOnTop: boolean;
   showFullNotifications: boolean;
+  /** Agent and X11 forwarding to serve (the session request asks for them in `session`). */
+  agentX11?: AgentX11Choice;
 }
 
 /** Grace for the goodbye and the last acknowledgements when the session ends. */
@@ -118,9 +123,27 @@ class UdpSession {
       heartbeatTimeoutMs: toMs(o.heartbeatTimeoutSec),
     });
     this.client.on('protocol-error', () => undefined);
+    this.startAgentX11();
     this.terminal = new Terminal({ onSignal: (signal) => this.onFatalSignal(signal) });
     this.filter = this.pty && o.escapeChar !== 'none' ? new EscapeFilter(o.escapeChar) : null;
     this.notice = this.makeNotice();
+  }
+
+  /** Serve the Agent and X11 streams tsshd opens; report a refusal as ssh does (not with -q). */
+  private startAgentX11(): void {
+    const choice = this.o.agentX11;
+    const log = (line: string): void => void process.stderr.write(`${line}\n`);
+    if (choice?.agentSocket !== undefined) {
+      const agent = new AgentForwarding(this.conn, { socketPath: choice.agentSocket, log });
+      this.cleanups.push(() => agent.close());
+    }
+    if (choice?.x11 !== undefined) {
+      const x11 = new X11Forwarding(this.conn, { target: choice.x11.target, auth: choice.x11.auth, log });
+      this.cleanups.push(() => x11.close());
+    }
+    this.client.on('forwarding-refused', (what: 'agent' | 'x11', reason: string) => {
+      if (!this.o.quiet) log(`tssh: ${what === 'agent' ? 'agent' : 'X11'} forwarding request failed: ${reason}`);
+    });
   }
 
   run(): Promise<number> {

@@ -103,9 +103,28 @@ export interface PtyRequest {
 }
 
 /**
+ * X11 forwarding asked for with a session (ssh's x11-req): the server
+ * registers this fake cookie with xauth for the display it allocates; the
+ * client swaps it for the real one in each X connection (docs/FORWARDING.md).
+ */
+export interface X11Request {
+  /** Authentication protocol, e.g. MIT-MAGIC-COOKIE-1: printable ASCII without spaces. */
+  protocol: string;
+  /** The fake cookie, lowercase hex. */
+  cookie: string;
+  /** The screen of the client's DISPLAY (".0"). */
+  screen: number;
+}
+
+/** Longest X11 authentication protocol name accepted. */
+export const MAX_X11_PROTOCOL_LENGTH = 64;
+/** Longest X11 cookie accepted, in bytes (hex is twice as long). */
+export const MAX_X11_COOKIE_BYTES = 256;
+
+/**
  * Client -> server, first message on a session stream. Without `command` or
  * `subsystem` the user's login shell runs; `command` and `subsystem` exclude
- * each other.
+ * each other. `agent` and `x11` ask for agent and X11 forwarding (-A, -X/-Y).
  */
 export interface SessionRequest {
   type: 'session';
@@ -114,11 +133,19 @@ export interface SessionRequest {
   env: Record<string, string>;
   command?: string;
   subsystem?: string;
+  agent?: boolean;
+  x11?: X11Request;
 }
 
-/** Server -> client: the session runs; raw bytes follow. */
+/**
+ * Server -> client: the session runs; raw bytes follow. `agentRefused` /
+ * `x11Refused` say why a requested forwarding is not set up (the session
+ * runs without it).
+ */
 export interface SessionOkMessage {
   type: 'session-ok';
+  agentRefused?: string;
+  x11Refused?: string;
 }
 
 /** Server -> client: the session was refused; the server ends the stream. */
@@ -206,6 +233,18 @@ function parsePty(value: unknown): PtyRequest {
   return { term, cols: dimension(o, 'cols'), rows: dimension(o, 'rows') };
 }
 
+const X11_PROTOCOL_NAME = /^[\x21-\x7e]+$/;
+const HEX_COOKIE = /^(?:[0-9a-f]{2})+$/;
+
+function parseX11Request(value: unknown): X11Request {
+  const o = asFields(value, 'x11');
+  const protocol = text(o, 'protocol', MAX_X11_PROTOCOL_LENGTH);
+  if (!X11_PROTOCOL_NAME.test(protocol)) throw bad('x11.protocol is not printable ASCII without spaces');
+  const cookie = text(o, 'cookie', 2 * MAX_X11_COOKIE_BYTES);
+  if (!HEX_COOKIE.test(cookie)) throw bad('x11.cookie is not lowercase hex bytes');
+  return { protocol, cookie, screen: integer(o, 'screen', 0, 0xffff) };
+}
+
 function parseEnv(value: unknown): Record<string, string> {
   const o = asFields(value, 'env');
   const keys = Object.keys(o);
@@ -273,6 +312,8 @@ export function parseSessionRequest(value: unknown): SessionRequest {
     request.subsystem = name;
   }
   if (request.command !== undefined && request.subsystem !== undefined) throw bad('command and subsystem both given');
+  if (has(o, 'agent') && boolean(o, 'agent')) request.agent = true;
+  if (has(o, 'x11')) request.x11 = parseX11Request(o.x11);
   return request;
 }
 
@@ -280,7 +321,12 @@ export function parseSessionRequest(value: unknown): SessionRequest {
 export function parseSessionReply(value: unknown): SessionReply {
   const o = asFields(value, 'message');
   const type = typeOf(o);
-  if (type === 'session-ok') return { type };
+  if (type === 'session-ok') {
+    const reply: SessionOkMessage = { type };
+    if (has(o, 'agentRefused')) reply.agentRefused = text(o, 'agentRefused');
+    if (has(o, 'x11Refused')) reply.x11Refused = text(o, 'x11Refused');
+    return reply;
+  }
   if (type === 'session-error') return { type, message: text(o, 'message') };
   throw new ProtocolError('unknown-type', 'expected session-ok or session-error');
 }

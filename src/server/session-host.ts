@@ -12,6 +12,7 @@ import {
   type SessionRequest,
 } from '../protocol/messages.js';
 import { sessionEnv } from './login-env.js';
+import type { SessionForwarding, SessionForwardingSetup } from './session-forwarding.js';
 import { serveSession, StreamSession, type Handler, type SessionExit } from './session.js';
 import { isStartError, shellHandler } from './shell-handler.js';
 
@@ -25,6 +26,8 @@ export interface SessionPolicy {
   loginEnv: Readonly<Record<string, string>>;
   /** Most sessions at once (sshd's MaxSessions); default DEFAULT_MAX_SESSIONS. */
   maxSessions?: number;
+  /** Agent and X11 forwarding (-A, -X/-Y); absent: refused. */
+  forwarding?: Pick<SessionForwarding, 'setup'>;
 }
 
 /** The liveness timeouts a client's hello may carry (see HelloMessage). */
@@ -197,10 +200,13 @@ export class SessionHost extends EventEmitter {
       return;
     }
     const { id } = request;
+    const environ = sessionEnv(this.policy.loginEnv, request.env, (name) => this.policy.envAccepted(name), request.pty?.term);
+    const forwarding = await this.setupForwarding(request, environ);
+    Object.assign(environ, forwarding.env);
     const session = new StreamSession({
       input: stream,
       output: stream,
-      environ: sessionEnv(this.policy.loginEnv, request.env, (name) => this.policy.envAccepted(name), request.pty?.term),
+      environ,
       command: request.command,
       subsystem: request.subsystem,
       pty: request.pty,
@@ -212,7 +218,10 @@ export class SessionHost extends EventEmitter {
           stderr.on('error', () => undefined);
           stderr.write(encodeMessage({ type: 'stderr', session: id }));
         }
-        stream.write(encodeMessage({ type: 'session-ok' } satisfies SessionReply));
+        const ok: SessionReply = { type: 'session-ok' };
+        if (forwarding.agentRefused !== undefined) ok.agentRefused = forwarding.agentRefused;
+        if (forwarding.x11Refused !== undefined) ok.x11Refused = forwarding.x11Refused;
+        stream.write(encodeMessage(ok));
         this.emit('session', id, request);
         return stderr;
       },
@@ -230,6 +239,7 @@ export class SessionHost extends EventEmitter {
     });
     if (this.hungUp || stream.destroyed) session.hangup('the server is hanging up');
     void session.done.then(() => {
+      forwarding.release();
       this.sessions.delete(id);
       // Whatever stdin still arrives has nowhere to go.
       stream.resume();
@@ -239,6 +249,7 @@ export class SessionHost extends EventEmitter {
       this.emit('handler-error', id, err);
       if (session.isOpen || !isStartError(err)) return false;
       // Nothing was sent yet: refuse, so the client reports why (as for any refusal).
+      forwarding.release();
       this.sessions.delete(id);
       refuse(stream, err instanceof Error ? err.message : String(err));
       this.emitIdleIfIdle();
@@ -253,6 +264,16 @@ export class SessionHost extends EventEmitter {
     if (peer) return { address: peer.address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, ''), port: peer.port };
     const words = (this.policy.loginEnv.SSH_CONNECTION ?? '').split(' ');
     return { address: words[0] ?? '', port: Number(words[1]) || 0 };
+  }
+
+  /** Agent socket and X11 display for the session, when asked for and allowed. */
+  private async setupForwarding(request: SessionRequest, env: Readonly<Record<string, string>>): Promise<SessionForwardingSetup> {
+    const none: SessionForwardingSetup = { env: {}, release: () => undefined };
+    if (!request.agent && !request.x11) return none;
+    if (this.policy.forwarding) return this.policy.forwarding.setup(this.conn, request, env);
+    if (request.agent) none.agentRefused = 'agent forwarding is not offered by this server';
+    if (request.x11) none.x11Refused = 'X11 forwarding is not offered by this server';
+    return none;
   }
 
   /** Why the request cannot be served, or undefined if it can. */

@@ -7,6 +7,7 @@ import type { DebugLog } from './debug-log.js';
 import { ServerLifetime } from './lifetime.js';
 import { loadLoginPolicy } from './login-policy.js';
 import { compose, type Handler, type Middleware } from './session.js';
+import { SessionForwarding } from './session-forwarding.js';
 import { SessionHost } from './session-host.js';
 import { shellHandler } from './shell-handler.js';
 import type { TsshdOptions } from './tsshd-args.js';
@@ -88,7 +89,7 @@ export async function startServer(
   }
   const conn = transport.conn;
   const handler = compose(serve.middleware ?? [], serve.handler ?? shellHandler({ subsystems: policy.session.subsystems, loginEnv: policy.session.loginEnv }));
-  const host = new SessionHost(conn, policy.session, { handler, peer: () => path.stats().peer });
+  const host = new SessionHost(conn, { ...policy.session, forwarding: new SessionForwarding(policy.sshd, (line) => log.log(line)) }, { handler, peer: () => path.stats().peer });
   const lifetime = new ServerLifetime(path, conn, host, log, options.connectTimeout * 1000);
   const bootstrapLine = encodeBootstrap({
     serverVersion: VERSION,

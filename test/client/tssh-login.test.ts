@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeBootstrap, type BootstrapInfo } from '../../src/protocol/bootstrap.js';
-import { BootstrapError, interpret, loginSshArgs, LOGIN_FORCED_OPTIONS, shellQuote, tsshdCommandLine } from '../../src/client/bootstrap-over-ssh.js';
+import { AGENT_X11_LETTERS, BootstrapError, interpret, loginSshArgs, LOGIN_FORCED_OPTIONS, shellQuote, tsshdCommandLine } from '../../src/client/bootstrap-over-ssh.js';
 import { EXIT_FAILURE, exitCodeOf } from '../../src/client/exit-codes.js';
 import { parseSshArgs } from '../../src/client/ssh-args.js';
 import { parseSshG } from '../../src/client/ssh-effective-config.js';
@@ -62,6 +62,11 @@ test('parseSshG reads host, port, RequestTTY, SendEnv, SetEnv and ConnectTimeout
     sendEnv: ['LANG', 'LC_*'],
     setEnv: { A: 'x y' },
     connectTimeoutSec: 5,
+    forwardAgent: 'no',
+    forwardX11: false,
+    forwardX11Trusted: false,
+    forwardX11TimeoutSec: 1200,
+    xauthLocation: '/usr/bin/xauth',
   });
   assert.equal(parseSshG('hostname h\nport 22\nrequesttty true\nconnecttimeout none\n').requestTty, 'yes');
   assert.equal(parseSshG('hostname h\nport 22\n').connectTimeoutSec, undefined);
@@ -111,4 +116,24 @@ test('exitCodeOf: the code, or 255 for a signal', () => {
   assert.equal(exitCodeOf({ code: 0 }), 0);
   assert.equal(exitCodeOf({ code: 7 }), 7);
   assert.equal(exitCodeOf({ signal: 'KILL' }), EXIT_FAILURE);
+});
+
+test('parseSshG reads ForwardAgent, ForwardX11, ForwardX11Trusted, ForwardX11Timeout and XAuthLocation', () => {
+  const g = parseSshG(
+    ['hostname h', 'port 22', 'forwardagent $MY_AGENT', 'forwardx11 yes', 'forwardx11trusted yes', 'forwardx11timeout 60', 'xauthlocation /opt/xauth', ''].join('\n'),
+  );
+  assert.equal(g.forwardAgent, '$MY_AGENT');
+  assert.equal(g.forwardX11, true);
+  assert.equal(g.forwardX11Trusted, true);
+  assert.equal(g.forwardX11TimeoutSec, 60);
+  assert.equal(g.xauthLocation, '/opt/xauth');
+});
+
+test('the login that starts tsshd forwards no agent and no X11; ssh -G still sees -A and -Y', () => {
+  const argv = ['-A', '-Y', '-p', '22', 'h', 'cmd'];
+  const parsed = parseSshArgs(argv);
+  assert.deepEqual(loginSshArgs(argv, parsed, AGENT_X11_LETTERS), ['-p', '22', 'h']);
+  assert.deepEqual(loginSshArgs(argv, parsed), ['-A', '-Y', '-p', '22', 'h']);
+  assert.ok(LOGIN_FORCED_OPTIONS.includes('ForwardAgent=no'));
+  assert.ok(LOGIN_FORCED_OPTIONS.includes('ForwardX11=no'));
 });

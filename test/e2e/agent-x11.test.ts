@@ -1,0 +1,430 @@
+import { after, before, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { ImpairmentProxy } from '../support/impairment-proxy.js';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { PYENV_REHASH_BOUND, SshdFixture } from '../support/sshd.js';
+import { waitFor } from '../support/wait.js';
+import { cleanEnv, freeUdpPort, killLeftovers, runTssh, type RunResult } from './harness.js';
+
+// Agent (-A) and X11 (-X/-Y) forwarding end to end: a real ssh-agent and real
+// xauth on both sides, tsshd's policy from its sshd_config, and a fake local X
+// server that checks the cookie it is given.
+
+const XAUTH = '/usr/bin/xauth';
+const haveTools = ['ssh-agent', 'ssh-add'].every((p) => spawnSync('which', [p]).status === 0) && existsSync(XAUTH);
+const MISSING = haveTools ? false : 'needs ssh-agent, ssh-add (openssh-client) and xauth (apt-get install xauth)';
+
+/** QUIC's session end can hang (issue 5, being fixed elsewhere): a QUIC run that hits it is skipped with this reason. */
+const QUIC_SESSION_FLAKE = 'QUIC_SESSION_FLAKE: a QUIC session end was not delivered in time (issue 5)';
+const TSSH_TIMEOUT_MS = 60_000;
+
+let sshd: SshdFixture;
+let agentPid = 0;
+let agentSock = '';
+let keyFingerprint = '';
+let remoteXauth = '';
+const tsshdConfig = (): string => join(sshd.dir, 'xdg', 'tsshd', 'sshd_config');
+const BASE_TSSHD_CONFIG = `AcceptEnv LANG LC_* ${PYENV_REHASH_BOUND} XAUTHORITY\nX11Forwarding yes\nX11DisplayOffset 40\n`;
+
+before(async () => {
+  if (MISSING) return;
+  sshd = await SshdFixture.start();
+  remoteXauth = join(sshd.dir, 'remote-xauthority');
+  // The remote sessions' xauth writes here, not to the user's ~/.Xauthority (SetEnv -> AcceptEnv).
+  const out = execFileSync('ssh-agent', ['-s', '-a', join(sshd.dir, 'agent.sock')], { encoding: 'utf8' });
+  agentSock = /SSH_AUTH_SOCK=([^;]+);/.exec(out)![1]!;
+  agentPid = Number(/SSH_AGENT_PID=([0-9]+);/.exec(out)![1]);
+  const key = join(sshd.dir, 'agent_key');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'tsshd-agent-test', '-f', key]);
+  execFileSync('ssh-add', ['-q', key], { env: { ...process.env, SSH_AUTH_SOCK: agentSock }, stdio: 'ignore' });
+  keyFingerprint = execFileSync('ssh-keygen', ['-lf', `${key}.pub`], { encoding: 'utf8' }).split(' ')[1]!;
+});
+
+after(async () => {
+  killLeftovers();
+  if (agentPid > 0) {
+    try {
+      process.kill(agentPid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+  await sshd?.stop();
+});
+
+/** tsshd's sshd_config: `first` before the base lines (the first value of an option wins), `last` after them (Match blocks). */
+function setTsshdConfig(first = '', last = ''): void {
+  writeFileSync(tsshdConfig(), first + BASE_TSSHD_CONFIG + last, { mode: 0o600 });
+}
+
+/** Run tssh; a QUIC run that does not finish is skipped as the known flake. */
+async function tssh(t: TestContext, flag: string, args: string[], env: Record<string, string>): Promise<RunResult | null> {
+  const config = sshd.writeClientConfig('ssh_config_x11', [`SetEnv XAUTHORITY=${remoteXauth}`]);
+  try {
+    return await runTssh(['-F', config, flag, ...args], { env: cleanEnv(env), timeoutMs: TSSH_TIMEOUT_MS });
+  } catch (err) {
+    if (flag === '--quic' && /did not finish/.test((err as Error).message)) {
+      t.skip(QUIC_SESSION_FLAKE);
+      return null;
+    }
+    throw err;
+  }
+}
+
+const AGENT_PROBE = 'echo "sock=$SSH_AUTH_SOCK"; if [ -n "$SSH_AUTH_SOCK" ]; then stat -c "%a %F" "$(dirname "$SSH_AUTH_SOCK")" "$SSH_AUTH_SOCK"; fi; ssh-add -l; echo "rc=$?"';
+
+for (const flag of ['--kcp', '--quic']) {
+  test(`${flag}: -A: ssh-add -l in the session lists the client's key; socket 0600 in a 0700 directory, removed at the end`, { skip: MISSING, timeout: 120_000 }, async (t) => {
+    setTsshdConfig();
+    const r = await tssh(t, flag, ['-A', sshd.host, AGENT_PROBE], { SSH_AUTH_SOCK: agentSock });
+    if (r === null) return;
+    const out = r.stdout.toString();
+    assert.equal(r.status, 0, r.stderr);
+    const sock = /^sock=(\/.+)$/m.exec(out)?.[1];
+    assert.ok(sock, out);
+    assert.notEqual(sock, agentSock, 'the session gets tsshd\'s socket, not the client\'s');
+    assert.match(out, /^700 directory$/m);
+    assert.match(out, /^600 socket$/m);
+    assert.ok(out.includes(keyFingerprint), `the key ${keyFingerprint} is listed:\n${out}`);
+    assert.match(out, /^rc=0$/m);
+    await waitFor('the agent socket directory to be removed', () => !existsSync(join(sock, '..')), 15_000, 50);
+  });
+
+  test(`${flag}: without -A the session has no agent`, { skip: MISSING, timeout: 120_000 }, async (t) => {
+    setTsshdConfig();
+    const r = await tssh(t, flag, [sshd.host, AGENT_PROBE], { SSH_AUTH_SOCK: agentSock });
+    if (r === null) return;
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout.toString(), /^sock=$/m);
+    assert.match(r.stdout.toString(), /^rc=2$/m);
+  });
+}
+
+for (const [name, config, message] of [
+  ['AllowAgentForwarding no', () => ['AllowAgentForwarding no\n'], /agent forwarding request failed: agent forwarding is disabled \(AllowAgentForwarding no\)/],
+  ['DisableForwarding yes', () => ['DisableForwarding yes\n'], /agent forwarding request failed: agent forwarding is disabled \(DisableForwarding yes\)/],
+  ['a Match User block with AllowAgentForwarding no', () => ['', `Match User nobody-else,${sshd.user}\n  AllowAgentForwarding no\n`], /agent forwarding is disabled \(AllowAgentForwarding no\)/],
+] as const) {
+  test(`--kcp: -A refused by ${name}: a clear message, the session runs without an agent`, { skip: MISSING, timeout: 120_000 }, async (t) => {
+    setTsshdConfig(...config());
+    const r = await tssh(t, '--kcp', ['-A', sshd.host, AGENT_PROBE], { SSH_AUTH_SOCK: agentSock });
+    if (r === null) return;
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, message);
+    assert.match(r.stdout.toString(), /^sock=$/m);
+    assert.match(r.stdout.toString(), /^rc=2$/m);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// X11
+
+/** A fake local X server on a Unix socket: reads the setup request, records the cookie, answers Success (then echoes) or Failed. */
+class FakeXServer {
+  readonly cookies: Buffer[] = [];
+  private readonly sockets = new Set<Socket>();
+  private constructor(
+    readonly server: Server,
+    readonly path: string,
+    readonly number: number,
+    readonly real: Buffer,
+  ) {}
+
+  static async start(real: Buffer): Promise<FakeXServer> {
+    const dir = '/tmp/.X11-unix';
+    if (!existsSync(dir)) {
+      mkdirSync(dir, { recursive: true });
+      chmodSync(dir, 0o1777);
+    }
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const number = 600 + Math.floor(Math.random() * 300);
+      const path = join(dir, `X${number}`);
+      if (existsSync(path)) continue;
+      const fake = new FakeXServer(createServer((s) => fake.accept(s)), path, number, real);
+      const ok = await new Promise<boolean>((resolve) => {
+        fake.server.once('error', () => resolve(false));
+        fake.server.listen(path, () => resolve(true));
+      });
+      if (ok) return fake;
+    }
+    throw new Error('no free fake X display');
+  }
+
+  private accept(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    socket.on('error', () => undefined);
+    let buf = Buffer.alloc(0);
+    let setUp = false;
+    socket.on('data', (chunk: Buffer) => {
+      if (setUp) {
+        socket.write(chunk); // echo: the relay carries bytes both ways after the setup
+        return;
+      }
+      buf = Buffer.concat([buf, chunk]);
+      if (buf.length < 12) return;
+      const le = buf[0] === 0x6c;
+      const u16 = (at: number): number => (le ? buf.readUInt16LE(at) : buf.readUInt16BE(at));
+      const n = u16(6);
+      const d = u16(8);
+      const pad = (x: number): number => (x + 3) & ~3;
+      const total = 12 + pad(n) + pad(d);
+      if (buf.length < total) return;
+      const name = buf.toString('latin1', 12, 12 + n);
+      const data = buf.subarray(12 + pad(n), 12 + pad(n) + d);
+      this.cookies.push(Buffer.from(data));
+      const reply = Buffer.alloc(8 + 32);
+      const w = (v: number, at: number): number => (le ? reply.writeUInt16LE(v, at) : reply.writeUInt16BE(v, at));
+      if (name === 'MIT-MAGIC-COOKIE-1' && data.equals(this.real)) {
+        reply[0] = 1;
+        w(11, 2);
+        w(8, 6);
+        setUp = true;
+        socket.write(reply);
+        const rest = buf.subarray(total);
+        if (rest.length > 0) socket.write(rest);
+      } else {
+        socket.end(Buffer.from([0, 0, 11, 0, 0, 0, 0, 0]));
+      }
+    });
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    rmSync(this.path, { force: true });
+  }
+}
+
+/**
+ * The X client run in the remote session: takes the cookie `xauth list $DISPLAY`
+ * gives it (the fake one tsshd registered), connects to $DISPLAY over TCP,
+ * sends the setup request and a ping, and prints what came back.
+ */
+const X_CLIENT = `
+const net = require('node:net');
+const { execFileSync } = require('node:child_process');
+const display = process.env.DISPLAY || '';
+const m = /^localhost:([0-9]+)\\.([0-9]+)$/.exec(display);
+if (!m) { console.log('display=' + display); process.exit(3); }
+const line = execFileSync('${XAUTH}', ['list', display], { encoding: 'utf8' }).trim().split('\\n')[0] || '';
+const hex = line.split(/\\s+/)[2] || '';
+console.log('display=' + display + ' cookie=' + hex);
+const name = Buffer.from('MIT-MAGIC-COOKIE-1');
+const data = Buffer.from(hex, 'hex');
+const pad = (b) => Buffer.concat([b, Buffer.alloc((4 - (b.length % 4)) % 4)]);
+const head = Buffer.alloc(12);
+head[0] = 0x6c; head.writeUInt16LE(11, 2); head.writeUInt16LE(name.length, 6); head.writeUInt16LE(data.length, 8);
+const bulk = Number(process.argv[2] || 0);
+const payload = bulk > 0 ? Buffer.alloc(bulk, 'tsshd-x11-bulk-0123456789') : Buffer.from('ping');
+const s = net.connect(6000 + Number(m[1]), '127.0.0.1');
+let got = Buffer.alloc(0);
+s.on('data', (c) => {
+  got = Buffer.concat([got, c]);
+  if (got[0] !== 1) { console.log('x11=failed'); s.destroy(); return; }
+  if (got.length >= 40 + payload.length) {
+    const echo = got.subarray(40);
+    const shown = bulk > 0 ? require('node:crypto').createHash('sha256').update(echo).digest('hex') + ' ' + echo.length : echo.toString();
+    console.log('x11=ok echo=' + shown);
+    s.destroy();
+  }
+});
+s.on('error', (e) => console.log('x11=error ' + e.message));
+s.on('close', () => { if (got.length === 0) console.log('x11=closed'); });
+s.write(Buffer.concat([head, pad(name), pad(data), payload]));
+`;
+
+async function withFakeDisplay(fn: (env: Record<string, string>, x: FakeXServer) => Promise<void>): Promise<void> {
+  const real = randomBytes(16);
+  const x = await FakeXServer.start(real);
+  const localXauth = join(sshd.dir, `local-xauthority-${x.number}`);
+  execFileSync(XAUTH, ['-f', localXauth, 'add', `:${x.number}`, 'MIT-MAGIC-COOKIE-1', real.toString('hex')], { stdio: 'ignore' });
+  try {
+    await fn({ DISPLAY: `:${x.number}.0`, XAUTHORITY: localXauth, SSH_AUTH_SOCK: '' }, x);
+  } finally {
+    await x.stop();
+    rmSync(localXauth, { force: true });
+  }
+}
+
+function writeXClient(): string {
+  const path = join(sshd.dir, 'x-client.cjs');
+  writeFileSync(path, X_CLIENT);
+  return path;
+}
+
+for (const flag of ['--kcp', '--quic']) {
+  for (const x11Flag of ['-Y', '-X']) {
+    test(`${flag}: ${x11Flag}: an X client in the session reaches the local display, which sees the REAL cookie, never the fake`, { skip: MISSING, timeout: 120_000 }, async (t) => {
+      setTsshdConfig();
+      rmSync(remoteXauth, { force: true });
+      await withFakeDisplay(async (env, x) => {
+        const client = writeXClient();
+        const r = await tssh(t, flag, [x11Flag, sshd.host, `${JSON.stringify(process.execPath)} ${client}`], env);
+        if (r === null) return;
+        const out = r.stdout.toString();
+        assert.equal(r.status, 0, `${r.stderr}\n${out}`);
+        const m = /^display=localhost:([0-9]+)\.0 cookie=([0-9a-f]{32})$/m.exec(out);
+        assert.ok(m, out);
+        assert.ok(Number(m[1]) >= 40, 'the display comes from X11DisplayOffset 40 upward');
+        const fakeCookie = Buffer.from(m[2]!, 'hex');
+        assert.notDeepEqual(fakeCookie, x.real, 'the remote side never holds the real cookie');
+        assert.match(out, /^x11=ok echo=ping$/m);
+        assert.deepEqual(x.cookies, [x.real]);
+        // The fake cookie is in the session's XAUTHORITY, registered by tsshd with xauth.
+        assert.ok(readFileSync(remoteXauth).includes(fakeCookie));
+      });
+    });
+  }
+}
+
+test('--kcp: an X connection with a wrong cookie is refused by tssh and never reaches the local display', { skip: MISSING, timeout: 120_000 }, async (t) => {
+  setTsshdConfig();
+  await withFakeDisplay(async (env, x) => {
+    const client = writeXClient();
+    // Overwrite the registered fake cookie with another one before the client reads it.
+    const wrong = randomBytes(16).toString('hex');
+    const r = await tssh(t, '--kcp', ['-Y', sshd.host, `${XAUTH} add "$DISPLAY" MIT-MAGIC-COOKIE-1 ${wrong} && ${JSON.stringify(process.execPath)} ${client}`], env);
+    if (r === null) return;
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout.toString(), /^x11=failed$/m);
+    assert.match(r.stderr, /X11 connection rejected because of wrong authentication/);
+    assert.deepEqual(x.cookies, [], 'the local X server saw no connection');
+  });
+});
+
+test('--kcp: -X untrusted against a display without the SECURITY extension: ssh\'s warning, no DISPLAY, the session runs', { skip: MISSING, timeout: 120_000 }, async (t) => {
+  setTsshdConfig();
+  await withFakeDisplay(async (env) => {
+    const r = await tssh(t, '--kcp', ['-X', '-o', 'ForwardX11Trusted=no', sshd.host, 'echo "display=$DISPLAY"'], env);
+    if (r === null) return;
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /untrusted X11 forwarding setup failed/);
+    assert.match(r.stdout.toString(), /^display=$/m);
+  });
+});
+
+for (const [name, config, message] of [
+  ['X11Forwarding no', 'X11Forwarding no\n', /X11 forwarding request failed: X11 forwarding is disabled \(X11Forwarding no\)/],
+  ['DisableForwarding yes', 'DisableForwarding yes\n', /X11 forwarding request failed: X11 forwarding is disabled \(DisableForwarding yes\)/],
+  ['XAuthLocation missing', 'XAuthLocation /nonexistent/xauth\n', /X11 forwarding request failed: no xauth program at \/nonexistent\/xauth/],
+] as const) {
+  test(`--kcp: -Y refused by ${name}: a clear message, the session runs without DISPLAY`, { skip: MISSING, timeout: 120_000 }, async (t) => {
+    setTsshdConfig(config);
+    await withFakeDisplay(async (env) => {
+      const r = await tssh(t, '--kcp', ['-Y', sshd.host, 'echo "display=$DISPLAY"'], env);
+      if (r === null) return;
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, message);
+      assert.match(r.stdout.toString(), /^display=$/m);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------
+// A real X server (Debian's xvfb) and a real X client (xdpyinfo from x11-utils).
+
+const XVFB = '/usr/bin/Xvfb';
+const XDPYINFO = '/usr/bin/xdpyinfo';
+const NO_XVFB = MISSING || (existsSync(XVFB) && existsSync(XDPYINFO) ? false : 'needs Xvfb and xdpyinfo (apt-get install xvfb x11-utils)');
+
+/** Xvfb on a free display, with a cookie in its own authority file; ended by PID. */
+async function withXvfb(fn: (env: Record<string, string>) => Promise<void>): Promise<void> {
+  const real = randomBytes(16).toString('hex');
+  let number = -1;
+  for (let attempt = 0; attempt < 50 && number < 0; attempt++) {
+    const n = 600 + Math.floor(Math.random() * 300);
+    if (!existsSync(`/tmp/.X11-unix/X${n}`) && !existsSync(`/tmp/.X${n}-lock`)) number = n;
+  }
+  assert.ok(number >= 0, 'a free display number');
+  const auth = join(sshd.dir, `xvfb-auth-${number}`);
+  execFileSync(XAUTH, ['-f', auth, 'add', `:${number}`, 'MIT-MAGIC-COOKIE-1', real], { stdio: 'ignore' });
+  const xvfb = spawn(XVFB, [`:${number}`, '-auth', auth, '-nolisten', 'tcp', '-screen', '0', '640x480x24'], { stdio: 'ignore' });
+  let exited = false;
+  xvfb.once('exit', () => (exited = true));
+  try {
+    await waitFor('Xvfb to listen', () => {
+      if (exited) throw new Error('Xvfb exited');
+      return spawnSync(XDPYINFO, ['-display', `:${number}`], { env: { ...process.env, XAUTHORITY: auth }, stdio: 'ignore' }).status === 0;
+    }, 20_000, 100);
+    await fn({ DISPLAY: `:${number}`, XAUTHORITY: auth, SSH_AUTH_SOCK: '' });
+  } finally {
+    xvfb.kill('SIGTERM');
+    await waitFor('Xvfb to exit', () => exited, 10_000, 50).catch(() => xvfb.kill('SIGKILL'));
+    rmSync(auth, { force: true });
+  }
+}
+
+// Untrusted (-X with ForwardX11Trusted no) is not run against Xvfb: Debian 12's
+// X server refuses cookies made by `xauth generate` even to local clients.
+test('--kcp: -Y: xdpyinfo in the session sees the client\'s real X display (Xvfb)', { skip: NO_XVFB, timeout: 120_000 }, async (t) => {
+  setTsshdConfig();
+  await withXvfb(async (env) => {
+    const r = await tssh(t, '--kcp', ['-Y', sshd.host, `${XDPYINFO} | grep -E "^(name of display|vendor string):|dimensions:"`], env);
+    if (r === null) return;
+    const out = r.stdout.toString();
+    assert.equal(r.status, 0, `${r.stderr}\n${out}`);
+    assert.match(out, /^name of display:\s+localhost:[0-9]+\.0$/m);
+    assert.match(out, /^vendor string:\s+The X\.Org Foundation$/m);
+    assert.match(out, /dimensions:\s+640x480 pixels/);
+    assert.doesNotMatch(r.stderr, /Warning/);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Roaming: agent and X11 connections keep going through loss and address changes.
+
+for (const flag of ['--kcp', '--quic']) {
+  test(`${flag}: through 2 % loss and address changes, 4 MB over an X11 connection echo intact and 20 agent queries all answer`, { skip: MISSING, timeout: 180_000 }, async (t) => {
+    setTsshdConfig();
+    const tsshdPort = await freeUdpPort();
+    const proxy = await ImpairmentProxy.start({
+      targetHost: '127.0.0.1',
+      targetPort: tsshdPort,
+      clientToServer: { lossPct: 2 },
+      serverToClient: { lossPct: 2 },
+      seed: 11,
+    });
+    try {
+      await withFakeDisplay(async (env) => {
+        const client = writeXClient();
+        const bulk = 4 * 1024 * 1024;
+        const expected = createHash('sha256').update(Buffer.alloc(bulk, 'tsshd-x11-bulk-0123456789')).digest('hex');
+        const command = `${JSON.stringify(process.execPath)} ${client} ${bulk}; n=0; for i in $(seq 20); do ssh-add -l >/dev/null && n=$((n+1)); done; echo "agent=$n"`;
+        const config = sshd.writeClientConfig('ssh_config_x11', [`SetEnv XAUTHORITY=${remoteXauth}`]);
+        const run = runTssh(['-F', config, flag, '--tsshd-port', String(tsshdPort), '-A', '-Y', sshd.host, command], {
+          env: cleanEnv({ ...env, SSH_AUTH_SOCK: agentSock, TSSH_TEST_UDP_TARGET: `127.0.0.1:${proxy.port}` }),
+          timeoutMs: 90_000,
+        });
+        let finished = false;
+        void run.then(() => (finished = true), () => (finished = true));
+        for (let i = 0; i < 5; i++) {
+          const mark = proxy.stats.toClient + 400;
+          await waitFor(`datagram ${mark} to the client`, () => proxy.stats.toClient >= mark || finished, 100_000, 5);
+          if (finished) break;
+          await proxy.rebind();
+        }
+        let r: RunResult;
+        try {
+          r = await run;
+        } catch (err) {
+          if (flag === '--quic' && /did not finish/.test((err as Error).message)) return t.skip(QUIC_SESSION_FLAKE);
+          throw err;
+        }
+        const out = r.stdout.toString();
+        assert.equal(r.status, 0, `${r.stderr}\n${out}`);
+        assert.ok(proxy.stats.rebinds >= 3, `address changes during the transfer: ${proxy.stats.rebinds}`);
+        assert.ok(proxy.stats.c2s.lost + proxy.stats.s2c.lost > 0, 'the link did lose packets');
+        assert.match(out, new RegExp(`^x11=ok echo=${expected} ${bulk}$`, 'm'));
+        assert.match(out, /^agent=20$/m);
+      });
+    } finally {
+      proxy.close();
+    }
+  });
+}
