@@ -257,6 +257,7 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
 
   /** @internal */
   pumpWrite(s: QuicStream): void {
+    if (this.closed && !s.destroyed) return this.refuseWrite(s);
     if (!this.ready || s.destroyed || s.pumping) {
       if (!s.destroyed && s.writePending) this.blockedWriters.add(s);
       return;
@@ -308,6 +309,11 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
             break;
           }
           progressed = true;
+          // Send the FIN now, before another packet is read. quiche (this binding's version) records a
+          // FIN with no data beside it only as the stream's final size; if an ACK covering all the stream's
+          // data is read before that FIN went out, quiche counts the stream complete, forgets it and never
+          // sends the FIN (found as a session whose end never reached the client).
+          this.sendPackets();
           const cb = s.finalCallback;
           s.finalCallback = null;
           cb();
@@ -324,12 +330,12 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
   }
 
   /** @internal */
-  pumpRead(s: QuicStream): void {
+  pumpRead(s: QuicStream, drain = false): void {
     if (!this.ready || s.reading || s.readEnded || s.destroyed) return;
     s.reading = true;
     let consumed = false;
     try {
-      while (s.wantRead && !s.destroyed) {
+      while ((s.wantRead || drain) && !s.destroyed) {
         const r = this.streamRecv(s, this.readBuf);
         if (r === null) break;
         const [n, fin] = r;
@@ -501,7 +507,7 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
   }
 
   /** Hand readable engine streams to their Duplex; peer-opened ones become 'stream' events once their kind byte is in. */
-  private deliverStreams(): void {
+  private deliverStreams(drain = false): void {
     for (const id of this.conn.readable()) {
       if (this.closed) return;
       let s = this.streams.get(id);
@@ -509,7 +515,7 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
         s = this.acceptStream(id);
         if (s === undefined) continue;
       }
-      if (s.wantRead) this.pumpRead(s);
+      if (s.wantRead || drain) this.pumpRead(s, drain);
       else this.peekStream(s);
     }
   }
@@ -666,17 +672,67 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
 
   private finish(err?: Error): void {
     if (this.closed) return;
+    // A graceful end (ours or the peer's CONNECTION_CLOSE or path goodbye, which may be read before the
+    // flush that would deliver the last packets): hand every byte and FIN the engine holds to the streams first.
+    const graceful = err === undefined && this.ready;
+    if (graceful) {
+      try {
+        this.deliverStreams(true);
+      } catch {
+        // the engine is gone: nothing more to read
+      }
+    }
     this.closed = true;
     this.ready = false;
     if (this.flushHandle !== null) clearImmediate(this.flushHandle);
     this.flushHandle = null;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    for (const s of [...this.streams.values()]) s.destroy(err);
+    // Streams whose peer finished sending keep their Readable until it has emitted 'end'; the rest end now.
+    const ending: QuicStream[] = [];
+    for (const s of [...this.streams.values()]) {
+      if (graceful && s.readEnded && !s.destroyed && !s.readableEnded && !s.writePending) ending.push(s);
+      else s.destroy(err);
+    }
     this.streams.clear();
     this.blockedWriters.clear();
     this.path.onDatagram = null;
     this.path.close();
-    this.emit('close', err);
+    if (ending.length === 0) {
+      this.emit('close', err);
+      return;
+    }
+    // 'close' comes after those 'end' events, so a reader sees its stream end before the connection does.
+    let left = ending.length;
+    const bound = setTimeout(() => done(), this.tuning.closeLingerMs);
+    bound.unref();
+    const done = (): void => {
+      if (left < 0) return;
+      left = -1;
+      clearTimeout(bound);
+      for (const s of ending) s.destroy();
+      this.emit('close', err);
+    };
+    for (const s of ending) {
+      const one = (): void => {
+        s.off('end', one);
+        s.off('close', one);
+        if (--left === 0) setImmediate(done);
+      };
+      s.once('end', one);
+      s.once('close', one);
+    }
+  }
+
+  /** A write after the connection closed: the FIN alone completes quietly (nobody can hear it), data fails the stream. */
+  private refuseWrite(s: QuicStream): void {
+    if (s.writeCallback === null && s.finalCallback !== null) {
+      const cb = s.finalCallback;
+      s.finalCallback = null;
+      s.finSent = true;
+      cb();
+      return;
+    }
+    if (s.writeCallback !== null) s.destroy(new Error('QUIC connection is closed'));
   }
 }
