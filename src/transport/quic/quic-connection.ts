@@ -29,6 +29,14 @@ const SILENCE_PROBE_MS = 250;
 /** After a probe, ask for an ACK this many more times, at least this many ms (and two RTTs) apart. */
 const PROBE_FOLLOW_UPS = 2;
 const PROBE_FOLLOW_UP_MS = 50;
+/**
+ * A one-byte path payload either side sends, every POKE_INTERVAL_MS, while its packets are in flight
+ * and the peer has been silent (see holdWrites). It can never be a QUIC packet (every QUIC packet has
+ * the fixed bit 0x40 set in its first byte) and costs no congestion window, so the peer hears from us
+ * as soon as the link is back, even while the engine waits for its backed-off timer.
+ */
+const POKE = 0x00;
+const POKE_INTERVAL_MS = 50;
 
 export interface QuicConnectionOptions {
   role: 'client' | 'server';
@@ -56,6 +64,8 @@ export interface QuicStats {
   packetsRetransmitted: number;
   /** Immediate probes made because the path renewed or regained contact. */
   probes: number;
+  /** Pokes sent while the peer was silent (see POKE). */
+  pokes: number;
   /** ms until the engine's next timer (loss detection / PTO), or null when none is armed. */
   nextTimeoutMs: number | null;
   /** Copies per small packet now (1 = none), the estimated loss rate behind it, and the extra packets sent. */
@@ -109,6 +119,17 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
   private datagramsReceived = 0;
   private datagramsDropped = 0;
   private probes = 0;
+  private pokes = 0;
+  private pokeAt = Infinity;
+  private lastPokeAt = -Infinity;
+  private readonly poke = Buffer.from([POKE]);
+  /**
+   * The peer has been silent while ours were in flight: new stream data and datagrams stay out of the
+   * engine until it speaks again. Whatever went out now would be lost and would fill the congestion
+   * window, and quiche sends no PING into a full window: the probe after the outage could not go out
+   * and recovery would wait for the backed-off timer.
+   */
+  private holdWrites = false;
   private readonly probeOnReconnect: boolean;
   private lastReceiveAt = performance.now();
   /** Follow-up probes still due after a probe, and when the next one is (on the engine's one timer). */
@@ -176,7 +197,7 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
     if (payload.length > this.maxDatagramSize) throw new DatagramTooLargeError(payload.length, this.maxDatagramSize);
     if (!Number.isInteger(channel) || channel < 0 || channel > 0xffff) throw new RangeError(`datagram channel ${channel} is not in 0..65535`);
     if (this.closed) return;
-    if (!this.ready) return void this.datagramsDropped++;
+    if (!this.ready || this.holdWrites) return void this.datagramsDropped++;
     const frame = Buffer.allocUnsafe(DATAGRAM_CHANNEL_BYTES + payload.length);
     frame.writeUInt16BE(channel, 0);
     frame.set(payload, DATAGRAM_CHANNEL_BYTES);
@@ -237,6 +258,7 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
       packetsLost: s.lost,
       packetsRetransmitted: s.retrans,
       probes: this.probes,
+      pokes: this.pokes,
       nextTimeoutMs: this.closed ? null : this.conn.timeout(),
       smallPacketCopies: this.copies.copies,
       lossRate: this.copies.lossRate,
@@ -258,7 +280,7 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
   /** @internal */
   pumpWrite(s: QuicStream): void {
     if (this.closed && !s.destroyed) return this.refuseWrite(s);
-    if (!this.ready || s.destroyed || s.pumping) {
+    if (!this.ready || this.holdWrites || s.destroyed || s.pumping) {
       if (!s.destroyed && s.writePending) this.blockedWriters.add(s);
       return;
     }
@@ -381,13 +403,19 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
     const now = performance.now();
     const silentMs = now - this.lastReceiveAt;
     this.lastReceiveAt = now;
+    this.holdWrites = false;
+    if (payload.length === 1 && payload[0] === POKE) {
+      // The peer is back and has packets in flight: answer with an ack-eliciting packet of ours.
+      if (this.probeOnReconnect) this.probe();
+      return;
+    }
     try {
       this.conn.recv(payload, this.recvInfo);
     } catch {
       // Undecryptable or stray packets are the engine's to ignore; a fatal error shows up as isClosed() at the flush.
     }
     // The peer is back after an outage too short for the path to call it lost: if ours are in flight, their timer has backed off.
-    if (silentMs >= SILENCE_PROBE_MS && this.probeOnReconnect && this.conn.timeout() !== null) this.probe();
+    if (silentMs >= this.silenceMs() && this.probeOnReconnect && this.conn.timeout() !== null) this.probe();
     this.scheduleFlush();
   }
 
@@ -438,7 +466,9 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
   private armTimer(): void {
     const ms = this.conn.timeout();
     const now = performance.now();
-    const due = Math.min(ms === null ? Infinity : now + ms, this.followUpAt);
+    // While ours are in flight, a silent peer gets poked (see POKE), on the same timer.
+    this.pokeAt = ms === null || !this.ready || !this.probeOnReconnect ? Infinity : Math.max(this.lastReceiveAt + this.silenceMs(), this.lastPokeAt + POKE_INTERVAL_MS);
+    const due = Math.min(ms === null ? Infinity : now + ms, this.followUpAt, this.pokeAt);
     if (due === Infinity) {
       if (this.timer !== null) clearTimeout(this.timer);
       this.timer = null;
@@ -464,9 +494,21 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
       this.followUpAt = this.followUps > 0 ? now + this.followUpIntervalMs() : Infinity;
       this.askForAck();
     }
+    if (now >= this.pokeAt && this.conn.timeout() !== null) {
+      this.holdWrites = true;
+      this.lastPokeAt = now;
+      this.pokes++;
+      this.path.send(this.poke);
+    }
     this.conn.onTimeout();
     this.flush();
   };
+
+  /** Silence after which the peer counts as out of reach while ours are in flight: 250 ms, or 3 RTTs on slow links. */
+  private silenceMs(): number {
+    const rtt = this.engineRtt();
+    return Math.max(SILENCE_PROBE_MS, 3 * (Number.isFinite(rtt) ? rtt : 0));
+  }
 
   private followUpIntervalMs(): number {
     const rtt = this.engineRtt();
