@@ -23,6 +23,11 @@ const CLIENT_ADDRESS: EngineHost = { host: '127.0.0.1', port: 1 };
 const SERVER_ADDRESS: EngineHost = { host: '127.0.0.1', port: 2 };
 /** Largest stream read per call into the engine. */
 const READ_CHUNK = 64 * 1024;
+const READ_SLAB = 1024 * 1024;
+/** How long engineRtt() reuses its last reading. */
+const RTT_CACHE_MS = 100;
+/** Reads at least this large are pushed as views of the slab; smaller ones are copied. */
+const SLAB_VIEW_MIN = 16 * 1024;
 const EMPTY = Buffer.alloc(0);
 /** A packet after this much silence, while ours are in flight, triggers a probe (see receive()). */
 const SILENCE_PROBE_MS = 250;
@@ -100,7 +105,9 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
   private readonly pins: readonly string[];
   private readonly recvInfo: { from: EngineHost; to: EngineHost };
   private readonly out: Buffer;
-  private readonly readBuf = Buffer.allocUnsafe(READ_CHUNK);
+  /** Stream reads land in a slab and are pushed as views of it (no copy); a new slab when the rest is too small. */
+  private readSlab = Buffer.allocUnsafe(READ_SLAB);
+  private readOffset = 0;
   private readonly kindBuf = Buffer.allocUnsafe(1);
   private readonly streams = new Map<number, QuicStream>();
   private readonly blockedWriters = new Set<QuicStream>();
@@ -119,6 +126,8 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
   private datagramsReceived = 0;
   private datagramsDropped = 0;
   private probes = 0;
+  private rtt = NaN;
+  private rttReadAt = -Infinity;
   private pokes = 0;
   private pokeAt = Infinity;
   private lastPokeAt = -Infinity;
@@ -358,12 +367,25 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
     let consumed = false;
     try {
       while ((s.wantRead || drain) && !s.destroyed) {
-        const r = this.streamRecv(s, this.readBuf);
+        if (READ_SLAB - this.readOffset < READ_CHUNK) {
+          this.readSlab = Buffer.allocUnsafe(READ_SLAB);
+          this.readOffset = 0;
+        }
+        const start = this.readOffset;
+        const r = this.streamRecv(s, this.readSlab.subarray(start, start + READ_CHUNK));
         if (r === null) break;
         const [n, fin] = r;
         if (n > 0) {
           consumed = true;
-          s.wantRead = s.push(Buffer.from(this.readBuf.subarray(0, n)));
+          let chunk: Buffer;
+          if (n < SLAB_VIEW_MIN) {
+            // Small reads are copied out, so an idle stream never pins a slab.
+            chunk = Buffer.from(this.readSlab.subarray(start, start + n));
+          } else {
+            chunk = this.readSlab.subarray(start, start + n);
+            this.readOffset = start + n;
+          }
+          s.wantRead = s.push(chunk);
         }
         if (fin) {
           s.readEnded = true;
@@ -415,7 +437,7 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
       // Undecryptable or stray packets are the engine's to ignore; a fatal error shows up as isClosed() at the flush.
     }
     // The peer is back after an outage too short for the path to call it lost: if ours are in flight, their timer has backed off.
-    if (silentMs >= this.silenceMs() && this.probeOnReconnect && this.conn.timeout() !== null) this.probe();
+    if (silentMs >= SILENCE_PROBE_MS && this.probeOnReconnect && silentMs >= this.silenceMs() && this.conn.timeout() !== null) this.probe();
     this.scheduleFlush();
   }
 
@@ -446,6 +468,7 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
   /** Send what the engine has, up to a burst; the rest goes next turn, after incoming ACKs had their say. */
   private sendPackets(): void {
     const out = this.out;
+    const now = performance.now();
     for (let n = 0; n < this.tuning.sendBurst; n++) {
       let r: [number, unknown] | null;
       try {
@@ -455,12 +478,12 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
       }
       if (r === null) break;
       const packet = out.subarray(0, r[0]);
-      const copies = this.copies.copiesFor(packet.length, performance.now());
+      const copies = this.copies.copiesFor(packet.length, now);
       for (let k = 0; k < copies; k++) this.path.send(packet);
       if (n === this.tuning.sendBurst - 1) this.scheduleFlush();
     }
     const s = this.conn.stats();
-    this.copies.update(s.sent, s.lost, performance.now());
+    this.copies.update(s.sent, s.lost, now);
   }
 
   private armTimer(): void {
@@ -688,8 +711,14 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
 
   /** The engine's smoothed RTT (whole ms, as the binding reports it); below 1 ms, the path's own finer estimate. */
   private engineRtt(): number {
-    const p = this.conn.pathStats()[0];
-    return p === undefined || p.rtt === 0 ? this.path.srttMs : p.rtt;
+    // pathStats() builds objects: read it at most every RTT_CACHE_MS (armTimer asks on every flush).
+    const now = performance.now();
+    if (now - this.rttReadAt >= RTT_CACHE_MS) {
+      const p = this.conn.pathStats()[0];
+      this.rtt = p === undefined || p.rtt === 0 ? this.path.srttMs : p.rtt;
+      this.rttReadAt = now;
+    }
+    return this.rtt;
   }
 
   private closeEngine(code: number, reason: string): void {
