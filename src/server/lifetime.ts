@@ -145,6 +145,9 @@ export class ServerLifetime {
     }
     this.conn.destroy();
     this.path.close(reason);
+    // The last datagrams (QUIC's CONNECTION_CLOSE, the path's goodbye) reach the socket only on the next
+    // tick (dgram's address lookup): let them out before the daemon may call process.exit().
+    await new Promise((resolve) => setImmediate(resolve));
     this.finish({ reason, code });
   }
 

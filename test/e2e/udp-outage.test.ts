@@ -18,10 +18,10 @@ after(async () => {
 const PROMPT = /[$#>] ?$/m;
 
 /** An interactive tssh whose datagrams pass through a proxy the test can cut. */
-async function behindProxy(extra: string[]): Promise<{ term: PtyTssh; proxy: ImpairmentProxy }> {
+async function behindProxy(extra: string[], transport = '--udp'): Promise<{ term: PtyTssh; proxy: ImpairmentProxy }> {
   const tsshdPort = await freeUdpPort();
   const proxy = await ImpairmentProxy.start({ targetHost: '127.0.0.1', targetPort: tsshdPort });
-  const term = new PtyTssh([...sshd.configArgs, '--udp', '--tsshd-port', String(tsshdPort), ...extra, sshd.host], {
+  const term = new PtyTssh([...sshd.configArgs, transport, '--tsshd-port', String(tsshdPort), ...extra, sshd.host], {
     env: cleanEnv({ TERM: 'xterm-256color', TSSH_TEST_UDP_TARGET: `127.0.0.1:${proxy.port}` }),
   });
   return { term, proxy };
@@ -37,32 +37,34 @@ function heal(proxy: ImpairmentProxy): void {
   proxy.s2c.endOutage();
 }
 
-test('a 20 s outage shows the notice on top, discards typed keys, and the session carries on after it', async (t) => {
-  const { term, proxy } = await behindProxy(['-o', 'UdpReconnectTimeout=3']);
-  t.after(() => {
-    term.close();
-    proxy.close();
+for (const [flag, name] of [['--udp', 'KCP'], ['--quic', 'QUIC']] as const) {
+  test(`${name}: a 20 s outage shows the notice on top, discards typed keys, and the session carries on after it`, async (t) => {
+    const { term, proxy } = await behindProxy(['-o', 'UdpReconnectTimeout=3'], flag);
+    t.after(() => {
+      term.close();
+      proxy.close();
+    });
+    await term.waitForScreen('a shell prompt', PROMPT);
+    term.type('echo $((2*21))-before\r');
+    await term.waitForScreen('output before the outage', /^42-before$/m);
+
+    cut(proxy);
+    const notice = await term.waitForScreen('the outage notice', /^tssh: no reply from 127\.0\.0\.1:\d+ for \d+:\d\d; trying .*$/m);
+    assert.equal(term.lines()[0], notice[0], 'the notice is on the first row');
+    assert.match(term.lines()[1]!, /^tssh: Ctrl\+D or ~\. to quit; keys typed now are discarded\. Giving up in /);
+    term.type('echo LOST-$((1+1))\r');
+    // The notice counts the outage up; wait until it has lasted 20 s.
+    await term.waitForScreen('the notice at 20 s', /^tssh: no reply from .* for 0:[2-5]\d;/m, 45_000);
+
+    heal(proxy);
+    await term.waitForScreen('the notice to go', /^(?![\s\S]*tssh: no reply)[\s\S]*$/, 30_000);
+    term.type('echo $((3*14))-after\r');
+    await term.waitForScreen('output after the outage', /^42-after$/m);
+    assert.doesNotMatch(term.text(), /LOST-2/, 'keys typed during the outage were not delivered');
+    term.type('exit\r');
+    assert.equal(await term.waitForExit(), 0);
   });
-  await term.waitForScreen('a shell prompt', PROMPT);
-  term.type('echo $((2*21))-before\r');
-  await term.waitForScreen('output before the outage', /^42-before$/m);
-
-  cut(proxy);
-  const notice = await term.waitForScreen('the outage notice', /^tssh: no reply from 127\.0\.0\.1:\d+ for \d+:\d\d; trying .*$/m);
-  assert.equal(term.lines()[0], notice[0], 'the notice is on the first row');
-  assert.match(term.lines()[1]!, /^tssh: Ctrl\+D or ~\. to quit; keys typed now are discarded\. Giving up in /);
-  term.type('echo LOST-$((1+1))\r');
-  // The notice counts the outage up; wait until it has lasted 20 s.
-  await term.waitForScreen('the notice at 20 s', /^tssh: no reply from .* for 0:[2-5]\d;/m, 45_000);
-
-  heal(proxy);
-  await term.waitForScreen('the notice to go', /^(?![\s\S]*tssh: no reply)[\s\S]*$/, 30_000);
-  term.type('echo $((3*14))-after\r');
-  await term.waitForScreen('output after the outage', /^42-after$/m);
-  assert.doesNotMatch(term.text(), /LOST-2/, 'keys typed during the outage were not delivered');
-  term.type('exit\r');
-  assert.equal(await term.waitForExit(), 0);
-});
+}
 
 test('Ctrl+D during an outage quits with status 253', async (t) => {
   // The goodbye cannot get through the cut link: a short UdpAliveTimeout (sent in the hello) lets tsshd end soon after.

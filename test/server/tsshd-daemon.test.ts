@@ -51,12 +51,9 @@ test('prints exactly one bootstrap line, exits 0 with stdio closed, and leaves a
   assert.equal(await alive(pid), false);
 });
 
-// The same sessions over each transport. Over QUIC, a session's exit status is sometimes never
-// delivered to this in-process client (the test then hangs): a known bug, tracked in issue 5's note.
-const QUIC_SESSION_FLAKE = 'known hang: a QUIC session end is sometimes never delivered (issue 5)';
+// The same sessions over each transport.
 for (const transport of ['--kcp', '--quic']) {
-  const skip = transport === '--quic' ? QUIC_SESSION_FLAKE : false;
-  test(`${transport}: runs \`echo hi; exit 3\` without a pty, then exits by itself`, { skip, timeout: 90_000 }, async (t) => {
+  test(`${transport}: runs \`echo hi; exit 3\` without a pty, then exits by itself`, { timeout: 90_000 }, async (t) => {
     const { env } = testDirs(t);
     const { info, pid } = await startTsshd(t, [transport], env);
     const { client } = await connectClient(t, info);
@@ -69,7 +66,7 @@ for (const transport of ['--kcp', '--quic']) {
     await waitFor('tsshd to exit after its last session', async () => !(await alive(pid)), 30_000);
   });
 
-  test(`${transport}: a pty session shows its size with stty, and the new size after a resize`, { skip, timeout: 90_000 }, async (t) => {
+  test(`${transport}: a pty session shows its size with stty, and the new size after a resize`, { timeout: 90_000 }, async (t) => {
     const { env } = testDirs(t);
     const { info, pid } = await startTsshd(t, [transport], env);
     const { client } = await connectClient(t, info);

@@ -23,12 +23,25 @@ const CLIENT_ADDRESS: EngineHost = { host: '127.0.0.1', port: 1 };
 const SERVER_ADDRESS: EngineHost = { host: '127.0.0.1', port: 2 };
 /** Largest stream read per call into the engine. */
 const READ_CHUNK = 64 * 1024;
+const READ_SLAB = 1024 * 1024;
+/** How long engineRtt() reuses its last reading. */
+const RTT_CACHE_MS = 100;
+/** Reads at least this large are pushed as views of the slab; smaller ones are copied. */
+const SLAB_VIEW_MIN = 16 * 1024;
 const EMPTY = Buffer.alloc(0);
 /** A packet after this much silence, while ours are in flight, triggers a probe (see receive()). */
 const SILENCE_PROBE_MS = 250;
 /** After a probe, ask for an ACK this many more times, at least this many ms (and two RTTs) apart. */
 const PROBE_FOLLOW_UPS = 2;
 const PROBE_FOLLOW_UP_MS = 50;
+/**
+ * A one-byte path payload either side sends, every POKE_INTERVAL_MS, while its packets are in flight
+ * and the peer has been silent (see holdWrites). It can never be a QUIC packet (every QUIC packet has
+ * the fixed bit 0x40 set in its first byte) and costs no congestion window, so the peer hears from us
+ * as soon as the link is back, even while the engine waits for its backed-off timer.
+ */
+const POKE = 0x00;
+const POKE_INTERVAL_MS = 50;
 
 export interface QuicConnectionOptions {
   role: 'client' | 'server';
@@ -56,6 +69,8 @@ export interface QuicStats {
   packetsRetransmitted: number;
   /** Immediate probes made because the path renewed or regained contact. */
   probes: number;
+  /** Pokes sent while the peer was silent (see POKE). */
+  pokes: number;
   /** ms until the engine's next timer (loss detection / PTO), or null when none is armed. */
   nextTimeoutMs: number | null;
   /** Copies per small packet now (1 = none), the estimated loss rate behind it, and the extra packets sent. */
@@ -90,7 +105,9 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
   private readonly pins: readonly string[];
   private readonly recvInfo: { from: EngineHost; to: EngineHost };
   private readonly out: Buffer;
-  private readonly readBuf = Buffer.allocUnsafe(READ_CHUNK);
+  /** Stream reads land in a slab and are pushed as views of it (no copy); a new slab when the rest is too small. */
+  private readSlab = Buffer.allocUnsafe(READ_SLAB);
+  private readOffset = 0;
   private readonly kindBuf = Buffer.allocUnsafe(1);
   private readonly streams = new Map<number, QuicStream>();
   private readonly blockedWriters = new Set<QuicStream>();
@@ -109,6 +126,19 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
   private datagramsReceived = 0;
   private datagramsDropped = 0;
   private probes = 0;
+  private rtt = NaN;
+  private rttReadAt = -Infinity;
+  private pokes = 0;
+  private pokeAt = Infinity;
+  private lastPokeAt = -Infinity;
+  private readonly poke = Buffer.from([POKE]);
+  /**
+   * The peer has been silent while ours were in flight: new stream data and datagrams stay out of the
+   * engine until it speaks again. Whatever went out now would be lost and would fill the congestion
+   * window, and quiche sends no PING into a full window: the probe after the outage could not go out
+   * and recovery would wait for the backed-off timer.
+   */
+  private holdWrites = false;
   private readonly probeOnReconnect: boolean;
   private lastReceiveAt = performance.now();
   /** Follow-up probes still due after a probe, and when the next one is (on the engine's one timer). */
@@ -176,7 +206,7 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
     if (payload.length > this.maxDatagramSize) throw new DatagramTooLargeError(payload.length, this.maxDatagramSize);
     if (!Number.isInteger(channel) || channel < 0 || channel > 0xffff) throw new RangeError(`datagram channel ${channel} is not in 0..65535`);
     if (this.closed) return;
-    if (!this.ready) return void this.datagramsDropped++;
+    if (!this.ready || this.holdWrites) return void this.datagramsDropped++;
     const frame = Buffer.allocUnsafe(DATAGRAM_CHANNEL_BYTES + payload.length);
     frame.writeUInt16BE(channel, 0);
     frame.set(payload, DATAGRAM_CHANNEL_BYTES);
@@ -237,6 +267,7 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
       packetsLost: s.lost,
       packetsRetransmitted: s.retrans,
       probes: this.probes,
+      pokes: this.pokes,
       nextTimeoutMs: this.closed ? null : this.conn.timeout(),
       smallPacketCopies: this.copies.copies,
       lossRate: this.copies.lossRate,
@@ -257,7 +288,8 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
 
   /** @internal */
   pumpWrite(s: QuicStream): void {
-    if (!this.ready || s.destroyed || s.pumping) {
+    if (this.closed && !s.destroyed) return this.refuseWrite(s);
+    if (!this.ready || this.holdWrites || s.destroyed || s.pumping) {
       if (!s.destroyed && s.writePending) this.blockedWriters.add(s);
       return;
     }
@@ -308,6 +340,11 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
             break;
           }
           progressed = true;
+          // Send the FIN now, before another packet is read. quiche (this binding's version) records a
+          // FIN with no data beside it only as the stream's final size; if an ACK covering all the stream's
+          // data is read before that FIN went out, quiche counts the stream complete, forgets it and never
+          // sends the FIN (found as a session whose end never reached the client).
+          this.sendPackets();
           const cb = s.finalCallback;
           s.finalCallback = null;
           cb();
@@ -324,18 +361,31 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
   }
 
   /** @internal */
-  pumpRead(s: QuicStream): void {
+  pumpRead(s: QuicStream, drain = false): void {
     if (!this.ready || s.reading || s.readEnded || s.destroyed) return;
     s.reading = true;
     let consumed = false;
     try {
-      while (s.wantRead && !s.destroyed) {
-        const r = this.streamRecv(s, this.readBuf);
+      while ((s.wantRead || drain) && !s.destroyed) {
+        if (READ_SLAB - this.readOffset < READ_CHUNK) {
+          this.readSlab = Buffer.allocUnsafe(READ_SLAB);
+          this.readOffset = 0;
+        }
+        const start = this.readOffset;
+        const r = this.streamRecv(s, this.readSlab.subarray(start, start + READ_CHUNK));
         if (r === null) break;
         const [n, fin] = r;
         if (n > 0) {
           consumed = true;
-          s.wantRead = s.push(Buffer.from(this.readBuf.subarray(0, n)));
+          let chunk: Buffer;
+          if (n < SLAB_VIEW_MIN) {
+            // Small reads are copied out, so an idle stream never pins a slab.
+            chunk = Buffer.from(this.readSlab.subarray(start, start + n));
+          } else {
+            chunk = this.readSlab.subarray(start, start + n);
+            this.readOffset = start + n;
+          }
+          s.wantRead = s.push(chunk);
         }
         if (fin) {
           s.readEnded = true;
@@ -375,13 +425,19 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
     const now = performance.now();
     const silentMs = now - this.lastReceiveAt;
     this.lastReceiveAt = now;
+    this.holdWrites = false;
+    if (payload.length === 1 && payload[0] === POKE) {
+      // The peer is back and has packets in flight: answer with an ack-eliciting packet of ours.
+      if (this.probeOnReconnect) this.probe();
+      return;
+    }
     try {
       this.conn.recv(payload, this.recvInfo);
     } catch {
       // Undecryptable or stray packets are the engine's to ignore; a fatal error shows up as isClosed() at the flush.
     }
     // The peer is back after an outage too short for the path to call it lost: if ours are in flight, their timer has backed off.
-    if (silentMs >= SILENCE_PROBE_MS && this.probeOnReconnect && this.conn.timeout() !== null) this.probe();
+    if (silentMs >= SILENCE_PROBE_MS && this.probeOnReconnect && silentMs >= this.silenceMs() && this.conn.timeout() !== null) this.probe();
     this.scheduleFlush();
   }
 
@@ -412,6 +468,7 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
   /** Send what the engine has, up to a burst; the rest goes next turn, after incoming ACKs had their say. */
   private sendPackets(): void {
     const out = this.out;
+    const now = performance.now();
     for (let n = 0; n < this.tuning.sendBurst; n++) {
       let r: [number, unknown] | null;
       try {
@@ -421,18 +478,20 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
       }
       if (r === null) break;
       const packet = out.subarray(0, r[0]);
-      const copies = this.copies.copiesFor(packet.length, performance.now());
+      const copies = this.copies.copiesFor(packet.length, now);
       for (let k = 0; k < copies; k++) this.path.send(packet);
       if (n === this.tuning.sendBurst - 1) this.scheduleFlush();
     }
     const s = this.conn.stats();
-    this.copies.update(s.sent, s.lost, performance.now());
+    this.copies.update(s.sent, s.lost, now);
   }
 
   private armTimer(): void {
     const ms = this.conn.timeout();
     const now = performance.now();
-    const due = Math.min(ms === null ? Infinity : now + ms, this.followUpAt);
+    // While ours are in flight, a silent peer gets poked (see POKE), on the same timer.
+    this.pokeAt = ms === null || !this.ready || !this.probeOnReconnect ? Infinity : Math.max(this.lastReceiveAt + this.silenceMs(), this.lastPokeAt + POKE_INTERVAL_MS);
+    const due = Math.min(ms === null ? Infinity : now + ms, this.followUpAt, this.pokeAt);
     if (due === Infinity) {
       if (this.timer !== null) clearTimeout(this.timer);
       this.timer = null;
@@ -458,9 +517,21 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
       this.followUpAt = this.followUps > 0 ? now + this.followUpIntervalMs() : Infinity;
       this.askForAck();
     }
+    if (now >= this.pokeAt && this.conn.timeout() !== null) {
+      this.holdWrites = true;
+      this.lastPokeAt = now;
+      this.pokes++;
+      this.path.send(this.poke);
+    }
     this.conn.onTimeout();
     this.flush();
   };
+
+  /** Silence after which the peer counts as out of reach while ours are in flight: 250 ms, or 3 RTTs on slow links. */
+  private silenceMs(): number {
+    const rtt = this.engineRtt();
+    return Math.max(SILENCE_PROBE_MS, 3 * (Number.isFinite(rtt) ? rtt : 0));
+  }
 
   private followUpIntervalMs(): number {
     const rtt = this.engineRtt();
@@ -501,7 +572,7 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
   }
 
   /** Hand readable engine streams to their Duplex; peer-opened ones become 'stream' events once their kind byte is in. */
-  private deliverStreams(): void {
+  private deliverStreams(drain = false): void {
     for (const id of this.conn.readable()) {
       if (this.closed) return;
       let s = this.streams.get(id);
@@ -509,7 +580,7 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
         s = this.acceptStream(id);
         if (s === undefined) continue;
       }
-      if (s.wantRead) this.pumpRead(s);
+      if (s.wantRead || drain) this.pumpRead(s, drain);
       else this.peekStream(s);
     }
   }
@@ -640,8 +711,14 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
 
   /** The engine's smoothed RTT (whole ms, as the binding reports it); below 1 ms, the path's own finer estimate. */
   private engineRtt(): number {
-    const p = this.conn.pathStats()[0];
-    return p === undefined || p.rtt === 0 ? this.path.srttMs : p.rtt;
+    // pathStats() builds objects: read it at most every RTT_CACHE_MS (armTimer asks on every flush).
+    const now = performance.now();
+    if (now - this.rttReadAt >= RTT_CACHE_MS) {
+      const p = this.conn.pathStats()[0];
+      this.rtt = p === undefined || p.rtt === 0 ? this.path.srttMs : p.rtt;
+      this.rttReadAt = now;
+    }
+    return this.rtt;
   }
 
   private closeEngine(code: number, reason: string): void {
@@ -666,17 +743,67 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
 
   private finish(err?: Error): void {
     if (this.closed) return;
+    // A graceful end (ours or the peer's CONNECTION_CLOSE or path goodbye, which may be read before the
+    // flush that would deliver the last packets): hand every byte and FIN the engine holds to the streams first.
+    const graceful = err === undefined && this.ready;
+    if (graceful) {
+      try {
+        this.deliverStreams(true);
+      } catch {
+        // the engine is gone: nothing more to read
+      }
+    }
     this.closed = true;
     this.ready = false;
     if (this.flushHandle !== null) clearImmediate(this.flushHandle);
     this.flushHandle = null;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    for (const s of [...this.streams.values()]) s.destroy(err);
+    // Streams whose peer finished sending keep their Readable until it has emitted 'end'; the rest end now.
+    const ending: QuicStream[] = [];
+    for (const s of [...this.streams.values()]) {
+      if (graceful && s.readEnded && !s.destroyed && !s.readableEnded && !s.writePending) ending.push(s);
+      else s.destroy(err);
+    }
     this.streams.clear();
     this.blockedWriters.clear();
     this.path.onDatagram = null;
     this.path.close();
-    this.emit('close', err);
+    if (ending.length === 0) {
+      this.emit('close', err);
+      return;
+    }
+    // 'close' comes after those 'end' events, so a reader sees its stream end before the connection does.
+    let left = ending.length;
+    const bound = setTimeout(() => done(), this.tuning.closeLingerMs);
+    bound.unref();
+    const done = (): void => {
+      if (left < 0) return;
+      left = -1;
+      clearTimeout(bound);
+      for (const s of ending) s.destroy();
+      this.emit('close', err);
+    };
+    for (const s of ending) {
+      const one = (): void => {
+        s.off('end', one);
+        s.off('close', one);
+        if (--left === 0) setImmediate(done);
+      };
+      s.once('end', one);
+      s.once('close', one);
+    }
+  }
+
+  /** A write after the connection closed: the FIN alone completes quietly (nobody can hear it), data fails the stream. */
+  private refuseWrite(s: QuicStream): void {
+    if (s.writeCallback === null && s.finalCallback !== null) {
+      const cb = s.finalCallback;
+      s.finalCallback = null;
+      s.finSent = true;
+      cb();
+      return;
+    }
+    if (s.writeCallback !== null) s.destroy(new Error('QUIC connection is closed'));
   }
 }
