@@ -4,6 +4,7 @@ import { ServerPath } from '../path/server-path.js';
 import { encodeBootstrap, encodeBootstrapSecret } from '../protocol/bootstrap.js';
 import { PROTOCOL_VERSION, VERSION } from '../version.js';
 import type { DebugLog } from './debug-log.js';
+import { ForwardHost } from './forward-host.js';
 import { ServerLifetime } from './lifetime.js';
 import { loadLoginPolicy } from './login-policy.js';
 import { SessionHost } from './session-host.js';
@@ -14,7 +15,7 @@ import { createServerTransport } from './transport-factory.js';
  * One tsshd run, put together: the session policy, a fresh secret, the
  * roaming path on a port from --port, the KCP or QUIC connection over it
  * (transport-factory.ts), the
- * session host and the lifetime that ends it all. What the client needs to
+ * session host, the forward host and the lifetime that ends it all. What the client needs to
  * connect is the bootstrap line; everything else stays in this process.
  */
 
@@ -24,6 +25,8 @@ export interface StartedServer {
   readonly bootstrapLine: string;
   readonly port: number;
   readonly host: SessionHost;
+  /** Port forwarding (-L -R -D -W, UDP) under the sshd_config policy. */
+  readonly forwards: ForwardHost;
   readonly lifetime: ServerLifetime;
 }
 
@@ -75,7 +78,9 @@ export async function startServer(
   }
   const conn = transport.conn;
   const host = new SessionHost(conn, policy.session);
+  const forwards = new ForwardHost(conn, policy.sshd, { log: (line) => log.log(line) });
   const lifetime = new ServerLifetime(path, conn, host, log, options.connectTimeout * 1000);
+  void lifetime.ended.then(() => forwards.close());
   const bootstrapLine = encodeBootstrap({
     serverVersion: VERSION,
     protocolVersion: PROTOCOL_VERSION,
@@ -86,5 +91,5 @@ export async function startServer(
     ...transport.bootstrap,
   });
   log.log(`listening on ${options.proxyMode === 'tcp' ? 'TCP' : 'UDP'} port ${path.port} (mtu ${options.mtu}, ${transport.description})`);
-  return { bootstrapLine, port: path.port, host, lifetime };
+  return { bootstrapLine, port: path.port, host, forwards, lifetime };
 }

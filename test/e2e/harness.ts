@@ -178,3 +178,51 @@ export function freeUdpPort(): Promise<number> {
     });
   });
 }
+
+/** A tssh that keeps running (-N, -L ...) until the test ends it by PID. */
+export interface LiveTssh {
+  readonly child: ChildProcess;
+  /** stderr so far. */
+  stderr(): string;
+  /** stdout so far. */
+  stdout(): Buffer;
+  /** Exit status once it exited (null for a signal), undefined while it runs. */
+  exitStatus(): number | null | undefined;
+  /** Wait for the exit (bounded); returns the status. */
+  waitForExit(timeoutMs?: number): Promise<number | null>;
+  /** SIGTERM by PID (as a user's kill), then wait for the exit. */
+  stop(timeoutMs?: number): Promise<number | null>;
+}
+
+/** Start bin/tssh without a terminal and leave it running (stdin: a pipe the test may write, or /dev/null). */
+export function startTssh(args: readonly string[], options: { env?: Record<string, string>; stdin?: 'pipe' | 'ignore' } = {}): LiveTssh {
+  const child = spawn(process.execPath, [TSSH_BIN, ...args], { stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'], env: options.env ?? cleanEnv() });
+  running.add(child);
+  const out: Buffer[] = [];
+  let err = '';
+  let status: number | null | undefined;
+  child.stdout!.on('data', (b: Buffer) => out.push(b));
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (s: string) => (err += s));
+  child.once('exit', (code) => {
+    status = code;
+    running.delete(child);
+  });
+  const waitForExit = async (timeoutMs = 30_000): Promise<number | null> => {
+    await waitFor('tssh to exit', () => status !== undefined, timeoutMs, 20).catch((e: Error) => {
+      throw new Error(`${e.message}; stderr: ${err}`);
+    });
+    return status ?? null;
+  };
+  return {
+    child,
+    stderr: () => err,
+    stdout: () => Buffer.concat(out),
+    exitStatus: () => status,
+    waitForExit,
+    stop: async (timeoutMs = 30_000) => {
+      if (status === undefined) child.kill('SIGTERM');
+      return waitForExit(timeoutMs);
+    },
+  };
+}
