@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
+import { connect, createServer } from 'node:net';
 import pty from '@lydell/node-pty';
 import xterm from '@xterm/headless';
 import { PYENV_REHASH_BOUND, PYENV_REHASH_SECONDS, TSSH_BIN } from '../support/sshd.js';
@@ -225,4 +226,41 @@ export function startTssh(args: readonly string[], options: { env?: Record<strin
       return waitForExit(timeoutMs);
     },
   };
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export function freeTcpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Wait until `where` accepts a connection (the forward is up), or `tssh` exits. */
+export async function untilListening(tssh: LiveTssh, where: number | string, timeoutMs = 40_000): Promise<void> {
+  await waitFor(
+    `a listener at ${where}`,
+    async () => {
+      if (tssh.exitStatus() !== undefined) throw new Error(`tssh exited with ${tssh.exitStatus()}: ${tssh.stderr()}`);
+      try {
+        return await new Promise<boolean>((resolve) => {
+          const socket = typeof where === 'number' ? connect({ port: where, host: '127.0.0.1' }) : connect({ path: where });
+          socket.once('connect', () => {
+            socket.destroy();
+            resolve(true);
+          });
+          socket.once('error', () => resolve(false));
+        });
+      } catch {
+        return false;
+      }
+    },
+    timeoutMs,
+    50,
+  );
 }

@@ -5,7 +5,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { connectTo, echoServer, exchange, payload, scratchDir, sha256 } from '../forward/fixtures.js';
 import { SshdFixture } from '../support/sshd.js';
 import { waitFor } from '../support/wait.js';
-import { killLeftovers, runTssh, startTssh, type LiveTssh } from './harness.js';
+import { freeTcpPort, killLeftovers, runTssh, startTssh, untilListening } from './harness.js';
 
 // TCP and Unix socket forwards through real tssh and tsshd (logged in with the real sshd).
 let sshd: SshdFixture;
@@ -21,38 +21,6 @@ after(async () => {
   await sshd?.stop();
   scratch.cleanup();
 });
-
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Wait until `where` accepts a connection (the forward is up), or `tssh` exits. */
-export async function untilListening(tssh: LiveTssh, where: number | string, timeoutMs = 40_000): Promise<void> {
-  await waitFor(
-    `a listener at ${where}`,
-    async () => {
-      if (tssh.exitStatus() !== undefined) throw new Error(`tssh exited with ${tssh.exitStatus()}: ${tssh.stderr()}`);
-      try {
-        const socket = await connectTo(where);
-        socket.destroy();
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    timeoutMs,
-    50,
-  );
-}
 
 /** Send `bytes` random bytes through `where` to the echo server and check what comes back. */
 async function roundTrip(where: number | string, bytes: number): Promise<void> {
