@@ -2,9 +2,10 @@
  * `npm run bench -- forward [--quick]`: port forwarding through a real sshd on
  * 127.0.0.1 (test/support/sshd.ts), tssh against OpenSSH in the same run.
  *  (a) TCP throughput through `tssh -N -L` (KCP and QUIC) and `ssh -N -L`:
- *      one connection uploads N MB to a sink that answers when it has all;
- *      rounds alternate between the forwards, median MB/s per forward and the
- *      ratio tssh / ssh (target: >= 0.25);
+ *      one connection uploads N MB to a sink that answers when it has all,
+ *      and one downloads N MB from a source; rounds alternate between the
+ *      forwards, median MB/s per forward and direction and the ratio
+ *      tssh / ssh (target: >= 0.25);
  *  (b) UDP forward datagrams/s through `tssh -N -L udp/...` to a UDP echo:
  *      a window of 64 datagrams in flight for a few seconds, echoes counted.
  */
@@ -29,8 +30,57 @@ async function sink(): Promise<{ server: Server; port: number }> {
   return { server, port: typeof address === 'object' && address ? address.port : 0 };
 }
 
+/** A TCP source: sends `bytes` to each client, then ends. */
+async function source(bytes: number): Promise<{ server: Server; port: number }> {
+  const chunk = Buffer.alloc(64 * 1024, 0xa5);
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
+    socket.on('error', () => undefined);
+    socket.resume();
+    let left = bytes;
+    const pump = (): void => {
+      while (left > 0) {
+        const n = Math.min(left, chunk.length);
+        left -= n;
+        if (!socket.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
+          socket.once('drain', pump);
+          return;
+        }
+      }
+      socket.end();
+    };
+    pump();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return { server, port: typeof address === 'object' && address ? address.port : 0 };
+}
+
+/** Download from 127.0.0.1:`port` until the source ends; returns MB/s (rejects if fewer than `bytes` arrived). */
+function download(port: number, bytes: number, timeoutMs = 60_000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`download through port ${port} did not finish within ${timeoutMs} ms`));
+    }, timeoutMs);
+    let t0 = 0;
+    let got = 0;
+    socket.once('connect', () => (t0 = performance.now()));
+    socket.on('data', (c: Buffer) => (got += c.length));
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    socket.once('close', () => {
+      clearTimeout(timer);
+      if (got !== bytes) reject(new Error(`only ${got} of ${bytes} bytes came through port ${port}`));
+      else resolve(bytes / 1e6 / ((performance.now() - t0) / 1000));
+    });
+  });
+}
+
 /** Upload `bytes` through 127.0.0.1:`port` and wait for the sink's answer; returns MB/s. */
-function upload(port: number, bytes: number, timeoutMs = 120_000): Promise<number> {
+function upload(port: number, bytes: number, timeoutMs = 60_000): Promise<number> {
   return new Promise((resolve, reject) => {
     const chunk = Buffer.alloc(64 * 1024, 0x5a);
     const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
@@ -141,42 +191,66 @@ export async function run(args: string[]): Promise<unknown> {
   const rounds = quick ? 3 : 5;
   const sshd = await SshdFixture.start();
   const target = await sink();
+  const origin = await source(mb * 1024 * 1024);
   const udpEcho = createSocket('udp4');
   await new Promise<void>((resolve) => udpEcho.bind(0, '127.0.0.1', resolve));
   udpEcho.on('message', (msg, from) => udpEcho.send(msg, from.port, from.address));
   const children: ChildProcess[] = [];
   try {
-    const forwards: Array<{ name: string; port: number }> = [];
+    const forwards: Array<{ name: string; port: number; downPort: number }> = [];
     for (const [name, program, extra] of [
       ['ssh -L', 'ssh', []],
       ['tssh --kcp -L', process.execPath, [TSSH_BIN, '--kcp']],
       ['tssh --quic -L', process.execPath, [TSSH_BIN, '--quic']],
     ] as const) {
-      const port = await freeTcpPort();
-      children.push(await startForward(program, [...extra, ...sshd.configArgs, '-N', '-L', `${port}:127.0.0.1:${target.port}`, sshd.host], port));
-      forwards.push({ name, port });
+      const [port, downPort] = [await freeTcpPort(), await freeTcpPort()];
+      const forwardArgs = ['-L', `${port}:127.0.0.1:${target.port}`, '-L', `${downPort}:127.0.0.1:${origin.port}`];
+      children.push(await startForward(program, [...extra, ...sshd.configArgs, '-N', ...forwardArgs, sshd.host], port));
+      forwards.push({ name, port, downPort });
     }
-    const samples = new Map<string, number[]>(forwards.map((f) => [f.name, []]));
+    const up = new Map<string, number[]>(forwards.map((f) => [f.name, []]));
+    const down = new Map<string, number[]>(forwards.map((f) => [f.name, []]));
     // Warm-up, then alternating rounds so machine load hits every forward alike.
-    for (const f of forwards) await upload(f.port, 2 * 1024 * 1024);
-    for (let round = 0; round < rounds; round++) {
-      for (const f of forwards) samples.get(f.name)!.push(await upload(f.port, mb * 1024 * 1024));
+    for (const f of forwards) {
+      await upload(f.port, 2 * 1024 * 1024).catch((err: Error) => {
+        throw new Error(`${f.name} (warm-up): ${err.message}`);
+      });
     }
-    const ssh = median(samples.get('ssh -L')!);
+    for (let round = 0; round < rounds; round++) {
+      for (const f of forwards) {
+        const named = (err: Error): never => {
+          throw new Error(`${f.name}: ${err.message}`);
+        };
+        up.get(f.name)!.push(await upload(f.port, mb * 1024 * 1024).catch(named));
+        down.get(f.name)!.push(await download(f.downPort, mb * 1024 * 1024).catch(named));
+      }
+    }
+    const r1 = (x: number): number => Math.round(x * 10) / 10;
+    const sshUp = median(up.get('ssh -L')!);
+    const sshDown = median(down.get('ssh -L')!);
     const tcp = forwards.map((f) => {
-      const m = median(samples.get(f.name)!);
-      return { forward: f.name, mbPerSecMedian: Math.round(m * 10) / 10, samples: samples.get(f.name)!.map((x) => Math.round(x * 10) / 10), ratioToSsh: Math.round((m / ssh) * 100) / 100 };
+      const u = median(up.get(f.name)!);
+      const d = median(down.get(f.name)!);
+      return {
+        forward: f.name,
+        upload: { mbPerSecMedian: r1(u), samples: up.get(f.name)!.map(r1), ratioToSsh: Math.round((u / sshUp) * 100) / 100 },
+        download: { mbPerSecMedian: r1(d), samples: down.get(f.name)!.map(r1), ratioToSsh: Math.round((d / sshDown) * 100) / 100 },
+      };
     });
-    console.log(`TCP upload through a forward, ${mb} MB x ${rounds} rounds (loopback, same run)`);
-    console.log('forward          median MB/s   x ssh');
-    for (const r of tcp) console.log(`${r.forward.padEnd(16)} ${String(r.mbPerSecMedian).padStart(11)}   ${r.ratioToSsh.toFixed(2)}`);
+    console.log(`TCP through a forward, ${mb} MB each way x ${rounds} rounds (loopback, same run; MB/s medians)`);
+    console.log('forward          upload  x ssh   download  x ssh');
+    for (const r of tcp) {
+      console.log(
+        `${r.forward.padEnd(16)} ${String(r.upload.mbPerSecMedian).padStart(6)}  ${r.upload.ratioToSsh.toFixed(2)}   ${String(r.download.mbPerSecMedian).padStart(8)}  ${r.download.ratioToSsh.toFixed(2)}`,
+      );
+    }
 
     // UDP: tssh only (ssh has no UDP forwarding).
     const udp: Array<{ transport: string; datagramsPerSec: number; lost: number }> = [];
     for (const flag of ['--kcp', '--quic']) {
       const port = await freeUdpPort();
       const child = spawn(process.execPath, [TSSH_BIN, flag, ...sshd.configArgs, '-N', '-L', `udp/${port}:127.0.0.1:${(udpEcho.address()).port}`, sshd.host], {
-        stdio: ['ignore', 'ignore', 'inherit'],
+        stdio: ['ignore', 'ignore', 'ignore'],
         env: cleanEnv(),
       });
       children.push(child);
@@ -199,6 +273,7 @@ export async function run(args: string[]): Promise<unknown> {
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     target.server.close();
+    origin.server.close();
     udpEcho.close();
     await sshd.stop();
   }
