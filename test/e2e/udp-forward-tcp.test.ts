@@ -39,11 +39,14 @@ for (const flag of ['--kcp', '--quic']) {
     try {
       await untilListening(tssh, port);
       await Promise.all([roundTrip(port, 4 * 1024 * 1024), roundTrip(port, 1024 * 1024)]);
+      assert.ok(sshd.sessionProcesses().length >= 1, 'tsshd serves a client with forwards and no session');
     } finally {
       const status = await tssh.stop();
       assert.equal(status, 255, 'killed by a signal, as ssh: 255');
       assert.match(tssh.stderr(), /Killed by signal 15\./);
     }
+    // tssh said goodbye on its way out: tsshd ends too.
+    await waitFor('tsshd to exit after the goodbye', () => sshd.sessionProcesses().length === 0, 30_000, 100);
   });
 }
 
