@@ -209,6 +209,18 @@ test('-f -N: tssh returns once the forward is up and the background tssh keeps f
   await assert.rejects(connectTo(port), 'its listener went with it');
 });
 
+test('-f with a forward that fails under ExitOnForwardFailure: the foreground tssh reports it and exits 255', async () => {
+  const busy = await listenAnywhere();
+  try {
+    const foreground = startTssh(over('--kcp', '-f', '-N', '-o', 'ExitOnForwardFailure=yes', '-L', `127.0.0.1:${busy.port}:127.0.0.1:${echo.port}`, sshd.host));
+    assert.equal(await foreground.waitForExit(40_000), 255, foreground.stderr());
+    assert.match(foreground.stderr(), /Could not request local forwarding\.\n/);
+    await waitFor('tsshd to end after the background tssh gave up', () => sshd.sessionProcesses().length === 0, 30_000, 100);
+  } finally {
+    busy.server.close();
+  }
+});
+
 function u16(n: number): Buffer {
   const b = Buffer.alloc(2);
   b.writeUInt16BE(n);
