@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 
 const [name, ...args] = process.argv.slice(2);
 if (!name || !/^[a-z-]+$/.test(name)) {
-  console.error('usage: npm run bench -- NAME [args]   (e.g. path, kcp)');
+  console.error('usage: npm run bench -- NAME [args]   (e.g. path, kcp, session, forward)');
   process.exit(2);
 }
 let mod: { run(args: string[]): Promise<unknown> };

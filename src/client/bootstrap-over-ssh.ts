@@ -14,6 +14,7 @@ import {
 } from '../protocol/bootstrap.js';
 import { oneLine, quoteValue } from '../protocol/config-syntax.js';
 import { parseOptionPair, sshArgsWithout, type SshArgs } from './ssh-args.js';
+import { isUdpForwardSpec } from './forward-plan.js';
 import { isTsshOption } from './udp-options.js';
 
 /** A bootstrap failure; the message is the one line to print. */
@@ -67,6 +68,8 @@ export function loginSshArgs(argv: readonly string[], parsed: SshArgs, alsoDropp
     (use) =>
       LOGIN_DROPPED_LETTERS.includes(use.letter) ||
       alsoDropped.includes(use.letter) ||
+      // UDP forwards are tssh's alone; ssh would reject their syntax.
+      ((use.letter === 'L' || use.letter === 'R') && use.value !== undefined && isUdpForwardSpec(use.value)) ||
       (use.letter === 'o' && use.value !== undefined && isTsshOption(parseOptionPair(use.value).key)),
   );
   // The remote command is always the tail of argv and no option removal touches it.

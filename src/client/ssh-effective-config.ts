@@ -2,7 +2,8 @@
  * What ssh itself makes of the command line and config for the destination,
  * asked with `ssh -G`: the real host name and port (after HostName, Port,
  * Match and %-expansion), and the options tssh needs to act as ssh would
- * (RequestTTY, SendEnv, SetEnv, ConnectTimeout). Asking ssh rather than
+ * (RequestTTY, SendEnv, SetEnv, ConnectTimeout, the forwards and their
+ * options, SessionType, ForkAfterAuthentication). Asking ssh rather than
  * re-evaluating the config keeps tssh exactly in step with it.
  */
 import { spawn } from 'node:child_process';
@@ -28,6 +29,22 @@ export interface SshEffectiveConfig {
   /** ForwardX11Timeout in seconds (untrusted X11 forwarding). */
   forwardX11TimeoutSec: number;
   xauthLocation: string;
+  /** LocalForward / RemoteForward (-L / -R) in -L syntax, after ClearAllForwardings; see forwardLines. */
+  localForwards: string[];
+  remoteForwards: string[];
+  /** DynamicForward (-D), "[bind_address:]port". */
+  dynamicForwards: string[];
+  clearAllForwardings: boolean;
+  exitOnForwardFailure: boolean;
+  /** GatewayPorts (-g). */
+  gatewayPorts: boolean;
+  /** StreamLocalBindMask, as a number (default 0o177). */
+  streamLocalBindMask: number;
+  streamLocalBindUnlink: boolean;
+  /** SessionType: "none" is -N from the config (tssh removes -N itself from what it asks). */
+  sessionType: 'default' | 'none' | 'subsystem';
+  /** ForkAfterAuthentication (-f from the config). */
+  forkAfterAuthentication: boolean;
 }
 
 /** ssh -G prints a few hundred lines; anything past this is not ssh. */
@@ -46,7 +63,19 @@ export function parseSshG(text: string): SshEffectiveConfig {
     forwardX11Trusted: false,
     forwardX11TimeoutSec: 1200,
     xauthLocation: '/usr/bin/xauth',
+    localForwards: [],
+    remoteForwards: [],
+    dynamicForwards: [],
+    clearAllForwardings: false,
+    exitOnForwardFailure: false,
+    gatewayPorts: false,
+    streamLocalBindMask: 0o177,
+    streamLocalBindUnlink: false,
+    sessionType: 'default',
+    forkAfterAuthentication: false,
   };
+  const dynamic: string[] = [];
+  const localToPath = new Set<string>();
   for (const line of text.split('\n')) {
     const m = /^(\S+) (.*)$/.exec(line.trimEnd());
     if (!m) continue;
@@ -95,12 +124,54 @@ export function parseSshG(text: string): SshEffectiveConfig {
         if (Number.isFinite(n) && n > 0) out.connectTimeoutSec = n;
         break;
       }
+      case 'localforward':
+      case 'remoteforward': {
+        const sp = value.indexOf(' ');
+        if (sp <= 0) break;
+        const listen = value.slice(0, sp);
+        const target = value.slice(sp + 1);
+        (key === 'localforward' ? out.localForwards : out.remoteForwards).push(`${listen}:${target}`);
+        if (key === 'localforward' && !target.startsWith('[')) localToPath.add(listen);
+        break;
+      }
+      case 'dynamicforward':
+        dynamic.push(value);
+        break;
+      case 'clearallforwardings':
+        out.clearAllForwardings = yes(value);
+        break;
+      case 'exitonforwardfailure':
+        out.exitOnForwardFailure = yes(value);
+        break;
+      case 'gatewayports':
+        out.gatewayPorts = yes(value);
+        break;
+      case 'streamlocalbindmask': {
+        const n = /^[0-7]{1,4}$/.test(value) ? parseInt(value, 8) : NaN;
+        if (Number.isInteger(n)) out.streamLocalBindMask = n;
+        break;
+      }
+      case 'streamlocalbindunlink':
+        out.streamLocalBindUnlink = yes(value);
+        break;
+      case 'sessiontype':
+        out.sessionType = value === 'none' ? 'none' : value === 'subsystem' ? 'subsystem' : 'default';
+        break;
+      case 'forkafterauthentication':
+        out.forkAfterAuthentication = yes(value);
+        break;
     }
   }
+  // ssh -G (OpenSSH 9.x) also lists every LocalForward to a Unix socket as a "dynamicforward" of its listen address.
+  out.dynamicForwards = dynamic.filter((d) => !localToPath.has(d));
   if (out.hostname === '' || !(Number.isInteger(out.port) && out.port >= 1 && out.port <= 65535)) {
     throw new Error(`tssh: ssh -G printed no usable hostname and port (got ${quoteValue(out.hostname)}:${out.port}); check your ssh version`);
   }
   return out;
+}
+
+function yes(value: string): boolean {
+  return value === 'yes' || value === 'true';
 }
 
 /**

@@ -13,9 +13,13 @@ import { MAX_TERM_LENGTH, type PtyRequest } from '../protocol/messages.js';
 import { VERSION } from '../version.js';
 import { chooseAgentX11 } from './agent-x11-options.js';
 import { AGENT_X11_LETTERS, BootstrapError, bootstrapOverSsh, loginSshArgs, tsshdCommandLine } from './bootstrap-over-ssh.js';
+import { BACKGROUND_MARKER_ENV, runAsBackground, runInBackground, takeBackgroundRole } from './background.js';
 import { EXIT_FAILURE } from './exit-codes.js';
+import { forwardCount, forwardPlan, isUdpForwardSpec, udpForwardsWithoutUdpMode } from './forward-plan.js';
+import { parseForwardSpec } from './forward-spec.js';
 import { runPlainSsh, sshProgram } from './plain-ssh.js';
 import type { SessionOptions } from './session-client.js';
+import type { SessionWork, UdpSessionOptions } from './udp-session.js';
 import { decidePty, parseSshArgs, TSSH_USAGE, type SshArgs } from './ssh-args.js';
 import { loadSshConfigFiles } from './ssh-config.js';
 import { sshEffectiveConfig, type SshEffectiveConfig } from './ssh-effective-config.js';
@@ -39,6 +43,8 @@ const DEFAULT_CONNECT_TIMEOUT_SEC = 10;
 
 /** Run tssh with `argv` (without node and script); resolves with the exit status. */
 export async function tsshMain(argv: readonly string[]): Promise<number> {
+  // The background half of -f: everything arrives over IPC.
+  if (argv.length === 0 && process.env[BACKGROUND_MARKER_ENV] === '1' && takeBackgroundRole()) return runAsBackground();
   if (argv.length === 1 && argv[0] === '--version') {
     process.stdout.write(`tssh ${VERSION}\n`);
     return 0;
@@ -66,7 +72,11 @@ export async function tsshMain(argv: readonly string[]): Promise<number> {
   } catch (err) {
     return fail(oneMessage(err));
   }
-  if (udp.udpMode === 'no') return runPlainSsh(sshArgs, program);
+  if (udp.udpMode === 'no') {
+    const refusal = udpForwardsWithoutUdpMode(parsed, udp);
+    if (refusal !== undefined) return fail(refusal);
+    return runPlainSsh(sshArgs, program);
+  }
   try {
     return await runUdp(argv, parsed, udp, program);
   } catch (err) {
@@ -94,16 +104,12 @@ function resolveOptions(parsed: SshArgs): UdpOptions {
 }
 
 async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions, program: string): Promise<number> {
-  if (parsed.noCommand || parsed.stdioForward !== undefined || parsed.letters.some((l) => l.letter === 'f')) {
-    return fail('tssh: -N, -W and -f are not available over UDP yet; drop them or add --tcp to use plain ssh');
-  }
+  const stdio = parsed.stdioForward === undefined ? undefined : parseStdioTarget(parsed.stdioForward);
+  // UDP forward specifications are checked before the login (ssh checks its own).
+  for (const value of parsed.localForwards.filter(isUdpForwardSpec)) parseForwardSpec(value, { kind: 'L' });
+  for (const value of parsed.remoteForwards.filter(isUdpForwardSpec)) parseForwardSpec(value, { kind: 'R' });
   const transport = chooseClientTransport(udp.udpMode === 'quic' ? 'quic' : 'kcp');
   if (transport.notice !== undefined) process.stderr.write(`${transport.notice}\n`);
-  const forwards = parsed.localForwards.length + parsed.remoteForwards.length + parsed.dynamicForwards.length;
-  const configForwards = udp.localForwards.length + udp.remoteForwards.length + udp.dynamicForwards.length;
-  if (!parsed.quiet && forwards + configForwards + udp.udpLocalForwards.length + udp.udpRemoteForwards.length > 0) {
-    process.stderr.write('tssh: port forwarding is not available over UDP yet; the session runs without it (use --tcp to forward with plain ssh)\n');
-  }
   if (!parsed.quiet) for (const warning of udp.warnings) process.stderr.write(`tssh: ${warning}\n`);
 
   const login = loginSshArgs(argv, parsed);
@@ -140,6 +146,16 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   const target = await udpTarget(effective, bootstrap.port);
   const agentX11 = await chooseAgentX11(effective, process.env, homedir());
   if (!parsed.quiet) for (const warning of agentX11.warnings) process.stderr.write(`${warning}\n`);
+  const forwards = forwardPlan(effective, parsed, udp);
+  const noSession = parsed.noCommand || effective.sessionType === 'none';
+  const work: SessionWork = stdio !== undefined ? { kind: 'stdio', ...stdio } : noSession ? { kind: 'none' } : { kind: 'session' };
+  const background = parsed.letters.some((l) => l.letter === 'f') || effective.forkAfterAuthentication;
+  if (background && work.kind === 'session' && parsed.commandLine === '' && !parsed.subsystem) {
+    return fail('Cannot fork into background without a command to execute.');
+  }
+  if (work.kind === 'none' && forwardCount(forwards) === 0 && !parsed.quiet && process.stderr.isTTY) {
+    process.stderr.write('tssh: -N without forwards: nothing to do until the connection ends (Ctrl+C to quit)\n');
+  }
 
   const stdinIsTty = process.stdin.isTTY === true;
   const wantPty = decidePty({
@@ -147,27 +163,29 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
     forceNoTty: parsed.forceNoTty,
     command: parsed.command,
     stdinIsTty,
-    noCommand: parsed.noCommand,
+    noCommand: work.kind !== 'session',
     requestTty: effective.requestTty,
     quiet: parsed.quiet,
     warn: (message) => process.stderr.write(`${message}\n`),
   });
   const session: SessionOptions = { env: sessionEnv(effective) };
-  if (wantPty) session.pty = ptyRequest();
+  // The background half of -f has no terminal.
+  if (wantPty && !background) session.pty = ptyRequest();
   if (parsed.subsystem) session.subsystem = parsed.commandLine;
   else if (parsed.commandLine !== '') session.command = parsed.commandLine;
   if (agentX11.agentSocket !== undefined) session.agent = true;
   if (agentX11.x11 !== undefined) session.x11 = agentX11.x11.request;
 
-  const { runUdpSession } = await sessionModule;
-  return runUdpSession({
+  const options: UdpSessionOptions = {
     bootstrap,
+    work,
+    forwards,
     address: target.address,
     port: target.port,
     host: effective.hostname,
     session,
     escapeChar: udp.escapeChar,
-    stdinNull: parsed.letters.some((l) => l.letter === 'n'),
+    stdinNull: background || parsed.letters.some((l) => l.letter === 'n'),
     quiet: parsed.quiet,
     heartbeatTimeoutSec: udp.udpHeartbeatTimeout,
     reconnectTimeoutSec: udp.udpReconnectTimeout,
@@ -177,7 +195,18 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
     showNotificationOnTop: udp.showNotificationOnTop,
     showFullNotifications: udp.showFullNotifications,
     agentX11,
-  });
+  };
+  if (background) return runInBackground(options);
+  const { runUdpSession } = await sessionModule;
+  return runUdpSession(options);
+}
+
+/** -W host:port (or [v6]:port), as ssh reads it. */
+function parseStdioTarget(value: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:([0-9]{1,5})$/.exec(value) ?? /^([^:[\]]+):([0-9]{1,5})$/.exec(value);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !(port >= 1 && port <= 65535)) throw new Error(`tssh: bad stdio forwarding specification ${JSON.stringify(value)}; expected -W host:port`);
+  return { host: m[1]!, port };
 }
 
 /** The address ssh reached (resolved here, as ssh resolved it) with tsshd's port, or the test seam's target. */

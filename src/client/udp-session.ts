@@ -1,6 +1,7 @@
 /**
  * The UDP half of `tssh --udp`: the roaming path, the KCP or QUIC connection
- * (transport-factory.ts) and one session over them, joined to this process's terminal and stdio the way ssh
+ * (transport-factory.ts), the port forwards (forward-setup.ts) and one
+ * session over them (or none with -N, or a stdio forward with -W), joined to this process's terminal and stdio the way ssh
  * joins its channel: raw mode for a pty, window changes, escape keys, stdin
  * EOF as half-close, the connection-lost notice and input gate during an
  * outage, and an exit status (docs/CLIENT.md).
@@ -16,6 +17,9 @@ import { AgentForwarding } from './agent-forward.js';
 import type { AgentX11Choice } from './agent-x11-options.js';
 import { EscapeFilter, formatEscapeHelp, type EscapeKind } from './escape-keys.js';
 import { EXIT_FAILURE, EXIT_GAVE_UP, EXIT_QUIT_DURING_OUTAGE, exitCodeOf } from './exit-codes.js';
+import type { ForwardPlan } from './forward-plan.js';
+import { setUpForwards } from './forward-setup.js';
+import { Forwarder } from './forwarder.js';
 import { InputGate } from './input-gate.js';
 import { NOTICE_REFRESH_MS, OutageNotice, formatDuration } from './outage-notice.js';
 import { SessionClient, SessionLostError, SessionRefusedError, type SessionOptions } from './session-client.js';
@@ -24,7 +28,10 @@ import { FATAL_SIGNALS, Terminal } from './terminal.js';
 import { createClientTransport, type ClientTransport } from './transport-factory.js';
 import { X11Forwarding } from './x11-forward.js';
 
-/** Everything a UDP session needs, decided before it starts. */
+/** What runs over the connection: a session, nothing but the forwards (-N), or a stdio forward (-W host:port). */
+export type SessionWork = { kind: 'session' } | { kind: 'none' } | { kind: 'stdio'; host: string; port: number };
+
+/** Everything a UDP session needs, decided before it starts (plain data: -f hands it to the background process). */
 export interface UdpSessionOptions {
   bootstrap: BootstrapInfo;
   /** Where to send datagrams: the address ssh reached (or the test seam's). */
@@ -34,6 +41,10 @@ export interface UdpSessionOptions {
   host: string;
   /** What to run; `pty` set means a terminal session. */
   session: SessionOptions;
+  /** Session (default), -N or -W. */
+  work?: SessionWork;
+  /** The forwards to set up before the work starts. */
+  forwards?: ForwardPlan;
   /** EscapeChar (used only with a pty). */
   escapeChar: EscapeChar;
   /** -n: stdin is not read (as if /dev/null). */
@@ -64,7 +75,7 @@ function toMs(seconds: number): number {
  * Run the session to its end and return tssh's exit status. Never throws for
  * network trouble or a refused session: those print one line and return 255.
  */
-export async function runUdpSession(o: UdpSessionOptions): Promise<number> {
+export async function runUdpSession(o: UdpSessionOptions, hooks: UdpSessionHooks = {}): Promise<number> {
   const secret = decodeBootstrapSecret(o.bootstrap.secret);
   let path: ClientPath;
   try {
@@ -89,7 +100,13 @@ export async function runUdpSession(o: UdpSessionOptions): Promise<number> {
     path.close('bye');
     return EXIT_FAILURE;
   }
-  return new UdpSession(o, path, transport).run();
+  return new UdpSession(o, path, transport, hooks).run();
+}
+
+/** Calls into the caller at points of the session's life. */
+export interface UdpSessionHooks {
+  /** The forwards are in place and the work is about to start (-f goes to the background here). */
+  onReady?: () => void;
 }
 
 /** One running session; finish() is the single way out. */
@@ -104,6 +121,8 @@ class UdpSession {
   private readonly gate = new InputGate();
   private readonly notice: OutageNotice | null;
   private readonly input = new PassThrough();
+  private readonly work: SessionWork;
+  private forwarder: Forwarder | null = null;
   private readonly cleanups: Array<() => void> = [];
   private outageTimer: NodeJS.Timeout | null = null;
   private finishing = false;
@@ -113,8 +132,10 @@ class UdpSession {
     private readonly o: UdpSessionOptions,
     private readonly path: ClientPath,
     transport: ClientTransport,
+    private readonly hooks: UdpSessionHooks,
   ) {
-    this.pty = o.session.pty !== undefined;
+    this.work = o.work ?? { kind: 'session' };
+    this.pty = this.work.kind === 'session' && o.session.pty !== undefined;
     this.serverAddress = o.address.includes(':') ? `[${o.address}]:${o.port}` : `${o.address}:${o.port}`;
     this.conn = transport.conn;
     this.transportName = transport.name;
@@ -197,12 +218,58 @@ class UdpSession {
       const off = this.terminal.onResize((cols, rows) => this.resize(cols, rows));
       this.cleanups.push(off);
     }
-    this.readStdin();
+    if (this.work.kind !== 'none') this.readStdin();
     // A closed stdout (`tssh ... | head`) ends tssh quietly, as SIGPIPE ends ssh.
     const onStdoutError = (): void => void this.finish(EXIT_FAILURE);
     process.stdout.on('error', onStdoutError);
     this.cleanups.push(() => process.stdout.off('error', onStdoutError));
 
+    // Without a session, the end of the connection is the end of tssh.
+    if (this.work.kind !== 'session') {
+      const closed = (): void => void this.finish(EXIT_FAILURE, o.quiet ? undefined : `Connection to ${o.host} closed by remote host.`, false);
+      this.conn.once('close', closed);
+      this.client.on('goodbye', closed);
+      this.cleanups.push(() => {
+        this.conn.off('close', closed);
+        this.client.off('goodbye', closed);
+      });
+    }
+    void this.startWork();
+  }
+
+  /** Forwards first (as ssh sets them up before the session), then the session, the stdio forward, or nothing. */
+  private async startWork(): Promise<void> {
+    const o = this.o;
+    const plan = o.forwards;
+    if ((plan !== undefined && (plan.local.length + plan.remote.length + plan.dynamic.length > 0)) || this.work.kind === 'stdio') {
+      this.forwarder = new Forwarder(this.conn, {
+        log: (line) => {
+          if (!o.quiet) this.say(line);
+        },
+        ...(plan !== undefined
+          ? {
+              gatewayPorts: plan.gatewayPorts,
+              streamLocalBindMask: plan.streamLocalBindMask,
+              streamLocalBindUnlink: plan.streamLocalBindUnlink,
+              udpTimeoutMs: plan.udpTimeoutMs,
+            }
+          : {}),
+      });
+    }
+    if (plan !== undefined && this.forwarder !== null) {
+      const result = await setUpForwards(this.forwarder, plan, (line) => this.say(line), !o.quiet);
+      if (this.finishing) return;
+      if (!result.ok) {
+        void this.finish(EXIT_FAILURE);
+        return;
+      }
+    }
+    this.hooks.onReady?.();
+    if (this.work.kind === 'none') return;
+    if (this.work.kind === 'stdio') {
+      void this.startStdioForward(this.forwarder!, this.work.host, this.work.port);
+      return;
+    }
     this.client
       .openSession(o.session, { stdin: this.input, stdout: process.stdout, stderr: process.stderr })
       .then(
@@ -220,6 +287,29 @@ class UdpSession {
           void this.finish(EXIT_FAILURE, `tssh: ${what}`);
         },
       );
+  }
+
+  /** -W: stdin to host:port through tsshd, its answer to stdout; over when both directions are. */
+  private async startStdioForward(forwarder: Forwarder, host: string, port: number): Promise<void> {
+    let stream;
+    try {
+      stream = await forwarder.stdioForward(host, port);
+    } catch (err) {
+      void this.finish(EXIT_FAILURE, (err as Error).message);
+      return;
+    }
+    if (this.finishing) {
+      stream.destroy();
+      return;
+    }
+    stream.once('close', () => void this.finish(stream.readableEnded ? 0 : EXIT_FAILURE));
+    stream.pipe(process.stdout, { end: false });
+    this.input.pipe(stream);
+  }
+
+  /** One line on stderr, as ssh writes it (CR LF while the terminal is raw). */
+  private say(line: string): void {
+    process.stderr.write(this.pty ? `${line}\r\n` : `${line}\n`);
   }
 
   private readStdin(): void {
@@ -376,6 +466,7 @@ class UdpSession {
     this.terminal.restore();
     if (message !== undefined) process.stderr.write(`${message}\n`);
     if (!this.input.writableEnded) this.input.end();
+    await this.forwarder?.close();
     if (graceful && !this.path.isClosed) {
       this.client.goodbye(code === EXIT_FAILURE ? 'client disconnected' : 'session ended');
       let timer: NodeJS.Timeout | undefined;

@@ -6,7 +6,8 @@ import type { SessionRequest } from '../protocol/messages.js';
 
 /**
  * When tsshd ends, and how it winds down. It ends:
- *  - after the last session ended and its output was delivered ('idle'),
+ *  - after the last session ended and its output was delivered ('idle'; a
+ *    client that never opens one, as `tssh -N`, is served until it leaves),
  *  - when the client says goodbye (bus or path) or its connection closes,
  *  - when no client authenticated within --connect-timeout,
  *  - after UdpAliveTimeout without contact (the path's 'gave-up'),

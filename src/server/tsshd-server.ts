@@ -4,6 +4,7 @@ import { ServerPath } from '../path/server-path.js';
 import { encodeBootstrap, encodeBootstrapSecret } from '../protocol/bootstrap.js';
 import { PROTOCOL_VERSION, VERSION } from '../version.js';
 import type { DebugLog } from './debug-log.js';
+import { ForwardHost } from './forward-host.js';
 import { ServerLifetime } from './lifetime.js';
 import { loadLoginPolicy } from './login-policy.js';
 import { compose, type Handler, type Middleware } from './session.js';
@@ -17,7 +18,7 @@ import { createServerTransport } from './transport-factory.js';
  * One tsshd run, put together: the session policy, a fresh secret, the
  * roaming path on a port from --port, the KCP or QUIC connection over it
  * (transport-factory.ts), the
- * session host and the lifetime that ends it all. What the client needs to
+ * session host, the forward host and the lifetime that ends it all. What the client needs to
  * connect is the bootstrap line; everything else stays in this process.
  */
 
@@ -27,6 +28,8 @@ export interface StartedServer {
   readonly bootstrapLine: string;
   readonly port: number;
   readonly host: SessionHost;
+  /** Port forwarding (-L -R -D -W, UDP) under the sshd_config policy. */
+  readonly forwards: ForwardHost;
   readonly lifetime: ServerLifetime;
 }
 
@@ -36,7 +39,7 @@ export interface ServeOptions {
   handler?: Handler;
   /** Wrapped around the handler, the first outermost (compose()). */
   middleware?: readonly Middleware[];
-  /** Whether the client may ask for port forwarding (default true); read where forwarding is wired. */
+  /** Whether the client may ask for port, agent and X11 forwarding (default true); false acts as sshd's `DisableForwarding yes`. */
   forwarding?: boolean;
 }
 
@@ -88,9 +91,13 @@ export async function startServer(
     throw err;
   }
   const conn = transport.conn;
+  // A library server that turns forwarding off gets sshd's DisableForwarding (port, agent and X11 forwarding alike).
+  const sshd = serve.forwarding === false ? { ...policy.sshd, disableForwarding: true } : policy.sshd;
   const handler = compose(serve.middleware ?? [], serve.handler ?? shellHandler({ subsystems: policy.session.subsystems, loginEnv: policy.session.loginEnv }));
-  const host = new SessionHost(conn, { ...policy.session, forwarding: new SessionForwarding(policy.sshd, (line) => log.log(line)) }, { handler, peer: () => path.stats().peer });
+  const host = new SessionHost(conn, { ...policy.session, forwarding: new SessionForwarding(sshd, (line) => log.log(line)) }, { handler, peer: () => path.stats().peer });
+  const forwards = new ForwardHost(conn, sshd, { log: (line) => log.log(line) });
   const lifetime = new ServerLifetime(path, conn, host, log, options.connectTimeout * 1000);
+  void lifetime.ended.then(() => forwards.close());
   const bootstrapLine = encodeBootstrap({
     serverVersion: VERSION,
     protocolVersion: PROTOCOL_VERSION,
@@ -101,5 +108,5 @@ export async function startServer(
     ...transport.bootstrap,
   });
   log.log(`listening on ${options.proxyMode === 'tcp' ? 'TCP' : 'UDP'} port ${path.port} (mtu ${options.mtu}, ${transport.description})`);
-  return { bootstrapLine, port: path.port, host, lifetime };
+  return { bootstrapLine, port: path.port, host, forwards, lifetime };
 }

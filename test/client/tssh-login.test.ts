@@ -54,20 +54,36 @@ test('parseSshG reads host, port, RequestTTY, SendEnv, SetEnv and ConnectTimeout
   const g = parseSshG(
     ['user alice', 'hostname 192.0.2.7', 'port 2222', 'requesttty false', 'sendenv LANG', 'sendenv LC_*', 'setenv A=x y', 'connecttimeout 5', ''].join('\n'),
   );
-  assert.deepEqual(g, {
-    hostname: '192.0.2.7',
-    port: 2222,
-    user: 'alice',
-    requestTty: 'no',
-    sendEnv: ['LANG', 'LC_*'],
-    setEnv: { A: 'x y' },
-    connectTimeoutSec: 5,
-    forwardAgent: 'no',
-    forwardX11: false,
-    forwardX11Trusted: false,
-    forwardX11TimeoutSec: 1200,
-    xauthLocation: '/usr/bin/xauth',
-  });
+  assert.deepEqual(
+    {
+      hostname: g.hostname,
+      port: g.port,
+      user: g.user,
+      requestTty: g.requestTty,
+      sendEnv: g.sendEnv,
+      setEnv: g.setEnv,
+      connectTimeoutSec: g.connectTimeoutSec,
+      forwardAgent: g.forwardAgent,
+      forwardX11: g.forwardX11,
+      forwardX11Trusted: g.forwardX11Trusted,
+      forwardX11TimeoutSec: g.forwardX11TimeoutSec,
+      xauthLocation: g.xauthLocation,
+    },
+    {
+      hostname: '192.0.2.7',
+      port: 2222,
+      user: 'alice',
+      requestTty: 'no',
+      sendEnv: ['LANG', 'LC_*'],
+      setEnv: { A: 'x y' },
+      connectTimeoutSec: 5,
+      forwardAgent: 'no',
+      forwardX11: false,
+      forwardX11Trusted: false,
+      forwardX11TimeoutSec: 1200,
+      xauthLocation: '/usr/bin/xauth',
+    },
+  );
   assert.equal(parseSshG('hostname h\nport 22\nrequesttty true\nconnecttimeout none\n').requestTty, 'yes');
   assert.equal(parseSshG('hostname h\nport 22\n').connectTimeoutSec, undefined);
   assert.throws(() => parseSshG('port 22\n'), /^Error: tssh: ssh -G printed no usable hostname and port/);

@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
+import { connect, createServer } from 'node:net';
 import pty from '@lydell/node-pty';
 import xterm from '@xterm/headless';
 import { PYENV_REHASH_BOUND, PYENV_REHASH_SECONDS, TSSH_BIN } from '../support/sshd.js';
@@ -183,4 +184,89 @@ export function freeUdpPort(): Promise<number> {
       socket.close(() => resolve(port));
     });
   });
+}
+
+/** A tssh that keeps running (-N, -L ...) until the test ends it by PID. */
+export interface LiveTssh {
+  readonly child: ChildProcess;
+  /** stderr so far. */
+  stderr(): string;
+  /** stdout so far. */
+  stdout(): Buffer;
+  /** Exit status once it exited (null for a signal), undefined while it runs. */
+  exitStatus(): number | null | undefined;
+  /** Wait for the exit (bounded); returns the status. */
+  waitForExit(timeoutMs?: number): Promise<number | null>;
+  /** SIGTERM by PID (as a user's kill), then wait for the exit. */
+  stop(timeoutMs?: number): Promise<number | null>;
+}
+
+/** Start bin/tssh without a terminal and leave it running (stdin: a pipe the test may write, or /dev/null). */
+export function startTssh(args: readonly string[], options: { env?: Record<string, string>; stdin?: 'pipe' | 'ignore' } = {}): LiveTssh {
+  const child = spawn(process.execPath, [TSSH_BIN, ...args], { stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'], env: options.env ?? cleanEnv() });
+  running.add(child);
+  const out: Buffer[] = [];
+  let err = '';
+  let status: number | null | undefined;
+  child.stdout!.on('data', (b: Buffer) => out.push(b));
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (s: string) => (err += s));
+  child.once('exit', (code) => {
+    status = code;
+    running.delete(child);
+  });
+  const waitForExit = async (timeoutMs = 30_000): Promise<number | null> => {
+    await waitFor('tssh to exit', () => status !== undefined, timeoutMs, 20).catch((e: Error) => {
+      throw new Error(`${e.message}; stderr: ${err}`);
+    });
+    return status ?? null;
+  };
+  return {
+    child,
+    stderr: () => err,
+    stdout: () => Buffer.concat(out),
+    exitStatus: () => status,
+    waitForExit,
+    stop: async (timeoutMs = 30_000) => {
+      if (status === undefined) child.kill('SIGTERM');
+      return waitForExit(timeoutMs);
+    },
+  };
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export function freeTcpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Wait until `where` accepts a connection (the forward is up), or `tssh` exits. */
+export async function untilListening(tssh: LiveTssh, where: number | string, timeoutMs = 40_000): Promise<void> {
+  await waitFor(
+    `a listener at ${where}`,
+    async () => {
+      if (tssh.exitStatus() !== undefined) throw new Error(`tssh exited with ${tssh.exitStatus()}: ${tssh.stderr()}`);
+      try {
+        return await new Promise<boolean>((resolve) => {
+          const socket = typeof where === 'number' ? connect({ port: where, host: '127.0.0.1' }) : connect({ path: where });
+          socket.once('connect', () => {
+            socket.destroy();
+            resolve(true);
+          });
+          socket.once('error', () => resolve(false));
+        });
+      } catch {
+        return false;
+      }
+    },
+    timeoutMs,
+    50,
+  );
 }
