@@ -76,6 +76,8 @@ export class SessionHost extends EventEmitter {
   private pendingBus: Buffer[] = [];
   /** Sessions by id; undefined while the request is being checked. */
   private readonly sessions = new Map<number, StreamSession | undefined>();
+  /** Sessions accepted whose agent socket / X11 display is still being set up. */
+  private readonly starting = new Set<number>();
   private hungUp = false;
   private readonly maxSessions: number;
   private readonly handler: Handler;
@@ -96,7 +98,7 @@ export class SessionHost extends EventEmitter {
 
   /** Sessions started or starting and not yet done. */
   get sessionCount(): number {
-    return this.sessions.size;
+    return this.sessions.size + this.starting.size;
   }
 
   /**
@@ -201,7 +203,9 @@ export class SessionHost extends EventEmitter {
     }
     const { id } = request;
     const environ = sessionEnv(this.policy.loginEnv, request.env, (name) => this.policy.envAccepted(name), request.pty?.term);
-    const forwarding = await this.setupForwarding(request, environ);
+    // Held while the agent socket / X11 display are set up, so the id stays taken and tsshd does not go idle meanwhile.
+    this.starting.add(id);
+    const forwarding = await this.setupForwarding(request, environ).finally(() => this.starting.delete(id));
     Object.assign(environ, forwarding.env);
     const session = new StreamSession({
       input: stream,
@@ -279,13 +283,13 @@ export class SessionHost extends EventEmitter {
   /** Why the request cannot be served, or undefined if it can. */
   private checkRequest(request: SessionRequest): string | undefined {
     if (this.hungUp) return 'the server is hanging up';
-    if (this.sessions.has(request.id)) return `session id ${request.id} is in use`;
-    if (this.sessions.size >= this.maxSessions) return `too many sessions (limit ${this.maxSessions})`;
+    if (this.sessions.has(request.id) || this.starting.has(request.id)) return `session id ${request.id} is in use`;
+    if (this.sessions.size + this.starting.size >= this.maxSessions) return `too many sessions (limit ${this.maxSessions})`;
     return undefined;
   }
 
   private emitIdleIfIdle(): void {
-    if (this.sessions.size === 0) this.emit('idle');
+    if (this.sessions.size === 0 && this.starting.size === 0) this.emit('idle');
   }
 }
 
