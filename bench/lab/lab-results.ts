@@ -62,6 +62,8 @@ export interface BulkResult {
   mbPerSec: number;
   /** True when the time bound ended the transfer before all bytes arrived. */
   cutShort: boolean;
+  /** The emulator's CPU use during the transfer, percent of one core (it is single-threaded). */
+  emulatorCpuPct?: number;
   /** Why there is no number (tool cannot, not built yet, failed). */
   notMeasured?: string;
   date: string;

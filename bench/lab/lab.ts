@@ -21,7 +21,7 @@ import { measureEcho } from './measure-echo.js';
 import { measureIdle } from './measure-idle.js';
 import { measureRoaming } from './measure-roaming.js';
 import { measureStartup } from './measure-startup.js';
-import { NetLab } from './netlab.js';
+import { NetLab, removeStaleLabs } from './netlab.js';
 import { writeReport } from './report.js';
 import { compileEmulator, labBlocker } from './setup-check.js';
 import { PortPlan, TOOLS } from './tools.js';
@@ -82,8 +82,10 @@ async function main(): Promise<void> {
     console.log(blocker);
     return;
   }
+  const stale = await removeStaleLabs();
+  if (stale.length > 0) console.log(`bench:lab: removed namespaces left by a killed run: ${stale.join(' ')}`);
   const t0 = performance.now();
-  const dir = mkdtempSync(join(tmpdir(), 'tsshd-lab-'));
+  const dir = mkdtempSync(join(tmpdir(), `tsshd-lab-${process.pid}-`));
   const lab = new NetLab(String(process.pid));
   let cleaned: Promise<void> | null = null;
   const cleanup = (): Promise<void> =>
@@ -95,6 +97,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => bail('interrupted', 130));
   process.once('SIGTERM', () => bail('terminated', 143));
   process.once('uncaughtException', (err) => bail(`uncaught ${err.stack ?? err.message}`, 1));
+  process.once('unhandledRejection', (err) => bail(`unhandled ${(err as Error)?.stack ?? String(err)}`, 1));
   setTimeout(() => bail(`over the ${HARD_BOUND_MS / 60_000} min bound`, 1), HARD_BOUND_MS).unref();
 
   const log = (line: string): void => console.log(`[${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${line}`);

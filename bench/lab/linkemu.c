@@ -6,8 +6,11 @@
  *   loss (random, then Gilbert-Elliott bursts) -> rate cap (serialising
  *   bottleneck with a tail-drop queue) -> one-way delay +- jitter (a heap by
  *   due time, so jitter reorders) -> write to the other TUN.
- * Optionally it is a port-translating NAT for the client side (UDP and TCP
- * source ports), whose mapping `rebind` replaces, as a home router does.
+ * Optionally it is a port-translating NAT at the client's end of the link
+ * (UDP and TCP source ports are mapped as packets enter the link; replies
+ * are mapped back, or dropped when no mapping exists, as they leave it),
+ * whose mapping `rebind` replaces, as a home router does.
+ * It also counts packets by server-side port, for per-session idle costs.
  *
  * usage: linkemu CLIENT_NETNS CLIENT_TUN SERVER_NETNS SERVER_TUN
  * Commands on stdin, one per line; each gets one line on stdout:

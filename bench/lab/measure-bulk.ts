@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { HelperProcess, NETCAT } from './helper-process.js';
 import type { LabContext } from './lab-context.js';
 import { BULK_LINKS, type BulkResult } from './lab-results.js';
-import type { LinkSetting } from './link-emulator.js';
+import type { EmulatorStats, LinkSetting } from './link-emulator.js';
 import { clientEnv, execArgv, forwardArgv, TOOLS, type ToolId } from './tools.js';
 
 const SERVE_PORT = 7001;
@@ -50,6 +50,12 @@ function notMeasured(link: LinkSetting, tool: ToolId, mode: BulkResult['mode'], 
   return { ...result(link, tool, mode, size, 0, NaN, NaN, false), notMeasured: why };
 }
 
+/** The emulator's CPU use between two of its stats samples, percent of one core. */
+function cpuPercent(a: EmulatorStats, ta: number, b: EmulatorStats, tb: number): number {
+  const us = b.cpuUserUs + b.cpuSysUs - (a.cpuUserUs + a.cpuSysUs);
+  return Math.round((us / 1000 / Math.max(1, tb - ta)) * 100);
+}
+
 async function execTransfer(ctx: LabContext, link: LinkSetting, tool: ToolId, file: string, size: number, boundMs: number): Promise<BulkResult> {
   const argv = execArgv(tool, ctx.sshd, ctx.lab.clientNs, `cat ${file}`, ctx.ports.take(tool))!;
   const t0 = performance.now();
@@ -58,9 +64,13 @@ async function execTransfer(ctx: LabContext, link: LinkSetting, tool: ToolId, fi
   let first = NaN;
   let last = NaN;
   let stderr = '';
+  let atFirst: Promise<[EmulatorStats, number]> | null = null;
   child.stdout.on('data', (d: Buffer) => {
     const now = performance.now();
-    if (got === 0) first = now;
+    if (got === 0) {
+      first = now;
+      atFirst = ctx.lab.link.stats().then((st) => [st, performance.now()]);
+    }
     got += d.length;
     last = now;
   });
@@ -70,10 +80,12 @@ async function execTransfer(ctx: LabContext, link: LinkSetting, tool: ToolId, fi
     const timer = setTimeout(() => resolve(false), boundMs);
     child.once('close', () => (clearTimeout(timer), resolve(true)));
   });
+  const atEnd: [EmulatorStats, number] = [await ctx.lab.link.stats(), performance.now()];
   if (!exited) child.kill('SIGKILL');
   await ctx.lab.endProcesses([ctx.sshd.pid]);
-  if (got === 0) return notMeasured(link, tool, 'exec', size, `no data: ${stderr.trim().split('\n')[0] ?? ''}`);
-  return result(link, tool, 'exec', size, got, first - t0, last - first, got < size);
+  if (got === 0 || atFirst === null) return notMeasured(link, tool, 'exec', size, `no data: ${stderr.trim().split('\n')[0] ?? ''}`);
+  const [s0, t1] = await (atFirst as Promise<[EmulatorStats, number]>);
+  return { ...result(link, tool, 'exec', size, got, first - t0, last - first, got < size), emulatorCpuPct: cpuPercent(s0, t1, ...atEnd) };
 }
 
 /** Is something listening on TCP `port` in the namespace of process `pid`? */
@@ -105,14 +117,17 @@ async function forwardTransfer(ctx: LabContext, link: LinkSetting, tool: ToolId,
       }
       await new Promise((r) => setTimeout(r, 50));
     }
+    const s0 = await ctx.lab.link.stats();
+    const t1 = performance.now();
     const fetch = new HelperProcess(ctx.lab.clientNs, [process.execPath, NETCAT, 'fetch', '127.0.0.1', String(LOCAL_PORT), String(boundMs)]);
     if (!(await fetch.waitLines(1, boundMs + 10_000))) {
       fetch.kill();
       return notMeasured(link, tool, 'forward', size, `fetch failed: ${fetch.stderr.trim()}`);
     }
+    const emulatorCpuPct = cpuPercent(s0, t1, await ctx.lab.link.stats(), performance.now());
     const r = JSON.parse(fetch.lines[0]!) as { bytes: number; firstByteMs: number; transferMs: number };
     if (r.bytes === 0) return notMeasured(link, tool, 'forward', size, `no data through the forward ${fetch.stderr.trim()}`);
-    return result(link, tool, 'forward', size, r.bytes, r.firstByteMs, r.transferMs, r.bytes < size);
+    return { ...result(link, tool, 'forward', size, r.bytes, r.firstByteMs, r.transferMs, r.bytes < size), emulatorCpuPct };
   } finally {
     fwd.kill('SIGKILL');
     await ctx.lab.endProcesses([ctx.sshd.pid]);
@@ -142,7 +157,7 @@ export async function measureBulk(ctx: LabContext, dir: string, quick: boolean):
             server.kill();
           }
         }
-        ctx.log(r.notMeasured ? `  not measured: ${r.notMeasured}` : `  ${r.mbPerSec} MB/s (${(r.receivedBytes / 1e6).toFixed(1)} MB in ${(r.transferMs / 1000).toFixed(1)} s${r.cutShort ? ', cut short by the bound' : ''}; first byte after ${r.firstByteMs} ms)`);
+        ctx.log(r.notMeasured ? `  not measured: ${r.notMeasured}` : `  ${r.mbPerSec} MB/s (${(r.receivedBytes / 1e6).toFixed(1)} MB in ${(r.transferMs / 1000).toFixed(1)} s${r.cutShort ? ', cut short by the bound' : ''}; first byte after ${r.firstByteMs} ms; emulator CPU ${r.emulatorCpuPct} %)`);
         out.push(r);
       }
     }

@@ -13,7 +13,9 @@
  */
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readdirSync, readlinkSync, statSync } from 'node:fs';
+import { readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { LinkEmulator } from './link-emulator.js';
 
 export const CLIENT_TUN = 'labtun-c';
@@ -153,6 +155,44 @@ export class NetLab {
     for (const ns of this.created.splice(0).reverse()) {
       spawnSync('ip', ['netns', 'del', ns], { timeout: 10_000 });
     }
+  }
+}
+
+/**
+ * Remove what an earlier lab run left behind when it was killed outright
+ * (SIGKILL skips every cleanup): namespaces named by this lab whose run's
+ * process is gone, and the processes still inside them.
+ */
+export async function removeStaleLabs(): Promise<string[]> {
+  const r = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8', timeout: 10_000 });
+  const removed: string[] = [];
+  for (const line of (r.stdout ?? '').split('\n')) {
+    const m = /^(tsshlab-[cs]-(\d+))\b/.exec(line.trim());
+    if (!m) continue;
+    if (alive(Number(m[2]))) continue;
+    const stale = new NetLab(m[2]!);
+    const ns = m[1]!;
+    const inside = stale.pidsIn(ns);
+    for (const pid of inside) signal(pid, 'SIGKILL');
+    spawnSync('ip', ['netns', 'del', ns], { timeout: 10_000 });
+    removed.push(ns);
+  }
+  // The temp dirs of killed runs (tsshd-lab-PID-*).
+  for (const name of readdirSync(tmpdir())) {
+    const m = /^tsshd-lab-(\d+)-/.exec(name);
+    if (!m || alive(Number(m[1]))) continue;
+    rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    removed.push(join(tmpdir(), name));
+  }
+  return removed;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 

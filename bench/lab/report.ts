@@ -71,28 +71,30 @@ function bulkSection(r: LabResults, out: string[]): void {
   if (r.bulk.length === 0) return;
   out.push('## Bulk transfer', '');
   const size = r.bulk[0]!.sizeBytes;
+  const bulk = r.bulk.filter((b) => toolById(b.tool).rawBytes);
   out.push(
-    `A file of ${size / 1e6} MB of random bytes, (a) written by \`cat\` as the session's remote command with the client's stdout a pipe, and (b) sent by a TCP server on the server's 127.0.0.1 through a \`-L\` forward to a client on the client's 127.0.0.1. Throughput is over the transfer (first to last byte, MB = 10^6 bytes); "first byte" includes the login. A transfer is bounded (60 s on the clean link, 30 s on the lossy one); one cut short reports what arrived by then. One client at a time.`,
+    `A file of ${size / 1e6} MB of random bytes, (a) written by \`cat\` as the session's remote command with the client's stdout a pipe, and (b) sent by a TCP server on the server's 127.0.0.1 through a \`-L\` forward to a client on the client's 127.0.0.1. Throughput is over the transfer (first to last byte, MB = 10^6 bytes); "first byte" includes the login. A transfer is bounded (60 s on the clean link, 30 s on the lossy one); one cut short reports what arrived by then. One client at a time. "emulator CPU" is the link emulator's CPU use during the transfer (it is single-threaded: near 100 % would mean it limits the transfer). mosh is not in this section: it carries screen state, not a byte stream (a \`cat\` through mosh skips frames by design), and has no port forwarding.`,
     '',
   );
-  const rows = r.bulk.map((b) => [
+  const rows = bulk.map((b) => [
     b.link.label,
     label(b.tool),
     b.mode === 'exec' ? '`cat` as command' : '`-L` forward',
     b.notMeasured ? `not measured: ${b.notMeasured}` : `${b.mbPerSec}`,
     b.notMeasured ? '—' : `${(b.receivedBytes / 1e6).toFixed(1)} MB in ${(b.transferMs / 1000).toFixed(1)} s${b.cutShort ? ' (bound)' : ''}`,
     b.notMeasured ? '—' : fmt(Math.round(b.firstByteMs)),
+    b.notMeasured ? '—' : fmt(b.emulatorCpuPct, ' %'),
     day(b.date),
   ]);
-  out.push(table(['link', 'client', 'through', 'MB/s', 'received', 'first byte ms', 'measured'], rows), '');
-  out.push('Links: ' + [...new Map(r.bulk.map((b) => [b.link.label, b.link])).values()].map((l) => `"${l.label}" = ${linkText(l)}`).join('; ') + '.', '');
-  const groups = [...new Set(r.bulk.map((b) => `${b.link.label}|${b.mode}`))].map((key) => {
+  out.push(table(['link', 'client', 'through', 'MB/s', 'received', 'first byte ms', 'emulator CPU', 'measured'], rows), '');
+  out.push('Links: ' + [...new Map(bulk.map((b) => [b.link.label, b.link])).values()].map((l) => `"${l.label}" = ${linkText(l)}`).join('; ') + '.', '');
+  const groups = [...new Set(bulk.map((b) => `${b.link.label}|${b.mode}`))].map((key) => {
     const [linkLabel, mode] = key.split('|') as [string, BulkResult['mode']];
     return {
       label: `${linkLabel} — ${mode === 'exec' ? 'cat as command' : '-L forward'}`,
-      bars: r.bulk
+      bars: bulk
         .filter((b) => b.link.label === linkLabel && b.mode === mode)
-        .map((b) => ({ label: label(b.tool), color: toolById(b.tool).color, value: b.notMeasured ? null : b.mbPerSec, note: b.notMeasured ? (toolById(b.tool).rawBytes ? 'not measured (see table)' : 'n/a: screen state only') : b.cutShort ? '(bound)' : undefined })),
+        .map((b) => ({ label: label(b.tool), color: toolById(b.tool).color, value: b.notMeasured ? null : b.mbPerSec, note: b.notMeasured ? 'not measured (see the table)' : b.cutShort ? '(bound)' : undefined })),
     };
   });
   out.push(`![Bulk throughput](${writePlot('bulk.svg', barPlot(`Bulk transfer of ${size / 1e6} MB (MB/s)`, 'MB/s', groups))})`, '');
@@ -185,7 +187,7 @@ function readmeSection(r: LabResults): string {
     README_START,
     '## Compared with OpenSSH and mosh',
     '',
-    `Measured by \`npm run bench:lab\` on ${day(r.date)} between two network namespaces joined by a user-space link emulator (method, all settings and plots: [docs/BENCHMARKS.md](docs/BENCHMARKS.md)). Best of each row in bold; "—" means the client cannot do it or did not recover within the bound.`,
+    `\`npm run bench:lab\` (as root; needs \`iproute2\`, \`gcc\`, \`openssh-server\`, \`mosh\`; about ${Math.max(1, Math.round(r.durationSec / 60))} min) runs tssh, OpenSSH and mosh side by side between two network namespaces joined by a user-space link emulator and writes [docs/BENCHMARKS.md](docs/BENCHMARKS.md) (method, every setting, all tables and plots). From its run on ${day(r.date)}${r.quick ? ' (--quick)' : ''}; best of each row in bold; "—" means the client cannot do it or did not recover within the bound. mosh's default echo is its local prediction, drawn before the server answers:`,
     '',
     table(['measure', ...TOOLS.map((t) => t.label)], rows),
     '',
@@ -215,7 +217,7 @@ export function writeReport(r: LabResults): void {
     out.push(
       '## The emulator is not the bottleneck',
       '',
-      `A TCP stream pushed as fast as Node can (${c.seconds} s, no impairment) through the emulator: **${c.emulatorMBps} MB/s** (${c.emulatorPps} packets/s both ways); the emulator used ${c.cpuUsPerPacket} µs of CPU per packet, i.e. about ${c.ppsPerCore} packets/s per core (~${Math.round((c.ppsPerCore * 1500) / 1e6)} MB/s of full-size packets). The same stream over the plain veth pair: ${c.vethMBps} MB/s. The fastest client in this run moved ${Math.max(0, ...r.bulk.map((b) => (b.notMeasured ? 0 : b.mbPerSec)))} MB/s, and the capped link is 12.5 MB/s. Measured ${day(c.date)}.`,
+      `A TCP stream pushed as fast as Node can (${c.seconds} s, no impairment) through the emulator: **${c.emulatorMBps} MB/s** (${c.emulatorPps} packets/s both ways); the emulator used ${c.cpuUsPerPacket} µs of CPU per packet, i.e. about ${c.ppsPerCore} packets/s per core (~${Math.round((c.ppsPerCore * 1500) / 1e6)} MB/s of full-size packets). The same stream over the plain veth pair: ${c.vethMBps} MB/s. The fastest transfer of this run moved ${Math.max(0, ...r.bulk.map((b) => (b.notMeasured ? 0 : b.mbPerSec)))} MB/s through the emulator (see the emulator's CPU use per transfer under Bulk transfer), and the capped link is 12.5 MB/s. Measured ${day(c.date)}.`,
       '',
     );
   }

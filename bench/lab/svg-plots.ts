@@ -5,7 +5,8 @@ export interface Series {
   color: string;
 }
 
-const FONT = 'font-family="sans-serif" font-size="12"';
+/** Text attributes; the size (12 unless an element says otherwise) is set once on the root element. */
+const FONT = 'font-family="sans-serif"';
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -13,7 +14,7 @@ function esc(s: string): string {
 
 function frame(width: number, height: number, title: string, body: string[]): string {
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
     `<text x="${width / 2}" y="20" text-anchor="middle" ${FONT} font-size="14" font-weight="bold">${esc(title)}</text>`,
     ...body,
@@ -49,7 +50,7 @@ export function cdfPlot(title: string, series: ReadonlyArray<Series & { values: 
     body.push(`<line x1="${xOf(d)}" y1="${T}" x2="${xOf(d)}" y2="${T + ph}" stroke="#ddd"/>`);
     body.push(`<text x="${xOf(d)}" y="${T + ph + 16}" text-anchor="middle" ${FONT}>${d >= 1 ? d : d.toFixed(1)}</text>`);
   }
-  for (const f of [0, 0.25, 0.5, 0.75, 0.9, 0.99, 1]) {
+  for (const f of [0, 0.25, 0.5, 0.75, 0.9, 1]) {
     body.push(`<line x1="${L}" y1="${yOf(f)}" x2="${L + pw}" y2="${yOf(f)}" stroke="#eee"/>`);
     body.push(`<text x="${L - 6}" y="${yOf(f) + 4}" text-anchor="end" ${FONT}>${f}</text>`);
   }
