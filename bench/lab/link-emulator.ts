@@ -44,10 +44,12 @@ export interface EmulatorStats {
   cpuSysUs: number;
 }
 
-/** Packets seen per server-side port, per direction. */
+/** Packets seen per port, per direction: by the server's port, and by the client's (before the NAT). */
 export interface PortCounts {
   c2s: Record<string, number>;
   s2c: Record<string, number>;
+  clientC2s: Record<string, number>;
+  clientS2c: Record<string, number>;
 }
 
 export class LinkEmulator {

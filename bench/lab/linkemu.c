@@ -20,7 +20,7 @@
  *   clear                           no impairment either way
  *   nat on|off ; rebind             port translation of the client's ports
  *   stats                           counters as one JSON object
- *   ports                           per-server-port packet counts (JSON)
+ *   ports                           packet counts by server-side and by client-side port (JSON)
  *   reset                           zero the counters
  *   quit
  * The TUN devices vanish with the process (they are not persistent).
@@ -75,9 +75,10 @@ static int free_list[SLOTS];
 static int free_len;
 static uint64_t seq_counter;
 static Direction dirs[2];
-static uint64_t port_packets[2][65536];
+static uint64_t port_packets[2][65536];   /* by server-side port */
+static uint64_t client_port_packets[2][65536]; /* by client-side port (before the NAT) */
 static int nat_on;
-static uint32_t nat_shift;
+static uint32_t nat_shift = 4099; /* nonzero from the start: translated ports differ from the inner ones */
 static uint32_t nat_epoch = 1;
 static uint32_t nat_seen[65536];
 
@@ -208,9 +209,11 @@ static void classify_entry(Direction *d, Packet *p) {
   if (!l4) return;
   if (d->idx == 1) {
     port_packets[1][rd16(l4)]++;
+    if (!nat_on) client_port_packets[1][rd16(l4 + 2)]++;
     return;
   }
   port_packets[0][rd16(l4 + 2)]++;
+  client_port_packets[0][rd16(l4)]++;
   if (!nat_on || rd16(l4) < 1024) return;
   uint16_t inner = rd16(l4);
   nat_seen[inner] = nat_epoch;
@@ -225,6 +228,7 @@ static int nat_reply(Packet *p) {
   uint16_t inner = nat_in(rd16(l4 + 2));
   if (nat_seen[inner] != nat_epoch) return 0;
   rewrite_port(l4, proto, avail, 2, inner);
+  client_port_packets[1][inner]++;
   return 1;
 }
 
@@ -339,6 +343,7 @@ static void reset_counters(void) {
     d->write_failed = d->nat_dropped = d->bytes_delivered = d->max_backlog = 0;
   }
   memset(port_packets, 0, sizeof port_packets);
+  memset(client_port_packets, 0, sizeof client_port_packets);
 }
 
 static void print_dir(const char *name, Direction *d) {
@@ -394,13 +399,14 @@ static void command(char *line) {
            (long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec);
   } else if (!strcmp(verb, "ports")) {
     printf("{");
-    const char *names[2] = {"c2s", "s2c"};
-    for (int i = 0; i < 2; i++) {
+    const char *names[4] = {"c2s", "s2c", "clientC2s", "clientS2c"};
+    for (int i = 0; i < 4; i++) {
+      uint64_t *counts = i < 2 ? port_packets[i] : client_port_packets[i - 2];
       printf("%s\"%s\":{", i ? "," : "", names[i]);
       int first = 1;
       for (int port = 0; port < 65536; port++) {
-        if (port_packets[i][port] == 0) continue;
-        printf("%s\"%d\":%llu", first ? "" : ",", port, (unsigned long long)port_packets[i][port]);
+        if (counts[port] == 0) continue;
+        printf("%s\"%d\":%llu", first ? "" : ",", port, (unsigned long long)counts[port]);
         first = 0;
       }
       printf("}");

@@ -7,7 +7,7 @@
  */
 import { closeSessions, openSessions, sleep, type LabContext } from './lab-context.js';
 import { IDLE_LINK, type IdleResult, type IdleToolResult } from './lab-results.js';
-import { cpuSeconds, processTree, socketOwners } from './proc-usage.js';
+import { cpuSeconds, processTree, socketOwners, tcpLocalPorts } from './proc-usage.js';
 import { ECHO_REMOTE } from './screen-session.js';
 import type { ToolId } from './tools.js';
 
@@ -22,20 +22,23 @@ export async function measureIdle(ctx: LabContext, tools: readonly ToolId[], sec
       const client = processTree(s.session.pid);
       const proto = s.tool === 'ssh' ? 'tcp' : 'udp';
       const server = socketOwners(serverPids, ctx.sshd.pid, s.port, proto).filter((p) => p !== ctx.sshd.pid);
-      return { s, client, server };
+      // ssh sessions all use server port 22 (so do the logins of tssh and mosh): count ssh by its own client port.
+      const clientPort = proto === 'tcp' ? (tcpLocalPorts(s.session.pid)[0] ?? -1) : -1;
+      return { s, client, server, clientPort };
     });
     const cpu = (pids: number[]): number => pids.reduce((sum, p) => sum + cpuSeconds(p), 0);
     const before = sides.map((x) => ({ client: cpu(x.client), server: cpu(x.server) }));
     await emu.reset();
     await sleep(seconds * 1000);
     const counts = await emu.ports();
+    if (process.env.LAB_DEBUG) ctx.log(`  ports: ${JSON.stringify(counts)}`);
     const perMin = 60 / seconds;
     const r2 = (x: number): number => Math.round(x * 100) / 100;
     const tools_: IdleToolResult[] = sides.map((x, i) => {
       const r: IdleToolResult = {
         tool: x.s.tool,
-        c2sPerMin: r2((counts.c2s[String(x.s.port)] ?? 0) * perMin),
-        s2cPerMin: r2((counts.s2c[String(x.s.port)] ?? 0) * perMin),
+        c2sPerMin: r2((x.clientPort > 0 ? counts.clientC2s[String(x.clientPort)] ?? 0 : counts.c2s[String(x.s.port)] ?? 0) * perMin),
+        s2cPerMin: r2((x.clientPort > 0 ? counts.clientS2c[String(x.clientPort)] ?? 0 : counts.s2c[String(x.s.port)] ?? 0) * perMin),
         clientCpuSecPerMin: r2((cpu(x.client) - before[i]!.client) * perMin),
         serverCpuSecPerMin: r2((cpu(x.server) - before[i]!.server) * perMin),
       };

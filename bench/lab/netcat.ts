@@ -5,7 +5,11 @@
  *   sink HOST PORT                count bytes of each connection; prints per connection
  *   source HOST PORT SECONDS      send as fast as possible for SECONDS
  *   fetch HOST PORT BOUND_MS      connect, count bytes until EOF or the bound
+ *   udp-echo HOST PORT            answer each datagram with itself plus " from ADDR:PORT" (runs until killed)
+ *   udp-probe HOST PORT COUNT GAP_MS   send COUNT numbered datagrams GAP_MS apart; report
+ *                                 round trips and the source addresses the echo saw
  */
+import dgram from 'node:dgram';
 import { createReadStream } from 'node:fs';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -82,6 +86,43 @@ if (mode === 'serve') {
     done();
   });
   socket.on('close', done);
+} else if (mode === 'udp-echo') {
+  const socket = dgram.createSocket('udp4');
+  socket.on('message', (msg, from) => socket.send(Buffer.concat([msg, Buffer.from(` from ${from.address}:${from.port}`)]), from.port, from.address));
+  socket.bind(port, host, () => console.log(JSON.stringify({ listening: port })));
+} else if (mode === 'udp-probe') {
+  const count = Number(extra);
+  const gapMs = Number(process.argv[6] ?? '20');
+  const socket = dgram.createSocket('udp4');
+  const sentAt: number[] = [];
+  const rtts: Array<number | null> = [];
+  const seenFrom = new Set<string>();
+  socket.on('message', (msg) => {
+    const m = /^probe (\d+) from (\S+)$/.exec(msg.toString());
+    if (!m) return;
+    const i = Number(m[1]);
+    if (rtts[i] === null) rtts[i] = performance.now() - sentAt[i]!;
+    seenFrom.add(m[2]!);
+  });
+  socket.connect(port, host, () => {
+    let i = 0;
+    const tick = (): void => {
+      if (i < count) {
+        sentAt[i] = performance.now();
+        rtts[i] = null;
+        socket.send(`probe ${i}`);
+        i++;
+        setTimeout(tick, gapMs);
+        return;
+      }
+      // Late answers get 1 s, then the report.
+      setTimeout(() => {
+        console.log(JSON.stringify({ sent: count, rtts, seenFrom: [...seenFrom], localPort: socket.address().port }));
+        process.exit(0);
+      }, 1000);
+    };
+    tick();
+  });
 } else {
   console.error(`netcat: unknown mode '${mode}'`);
   process.exit(2);

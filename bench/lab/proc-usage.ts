@@ -72,3 +72,28 @@ export function socketOwners(candidates: readonly number[], netPid: number, port
   }
   return owners;
 }
+
+/** Local ports of the established TCP connections that process `pid` holds. */
+export function tcpLocalPorts(pid: number): number[] {
+  const inodes = new Set<string>();
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]!);
+    }
+  } catch {
+    return [];
+  }
+  const ports: number[] = [];
+  for (const table of ['tcp', 'tcp6']) {
+    try {
+      for (const line of readFileSync(`/proc/${pid}/net/${table}`, 'utf8').split('\n').slice(1)) {
+        const f = line.trim().split(/\s+/);
+        if (f.length >= 10 && f[3] === '01' && inodes.has(f[9]!)) ports.push(parseInt(f[1]!.split(':')[1]!, 16));
+      }
+    } catch {
+      // No such table.
+    }
+  }
+  return ports;
+}
