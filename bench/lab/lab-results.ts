@@ -115,7 +115,8 @@ export interface IdleResult {
 export interface LabResults {
   date: string;
   quick: boolean;
-  host: { loadavgAtStart: number[]; loadavgAtEnd?: number[]; node: string };
+  /** Where and on what: load averages, Node, the checkout's commit (with "+changes" when the tree differs). */
+  host: { loadavgAtStart: number[]; loadavgAtEnd?: number[]; node: string; commit?: string };
   tools: Array<{ id: ToolId; label: string }>;
   capacity: CapacityResult | null;
   startup: StartupResult[];

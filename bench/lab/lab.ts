@@ -7,6 +7,7 @@
  * Everything it creates is removed on exit, error or signal, and the whole
  * run is bounded in time.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,6 +49,13 @@ function parseArgs(argv: string[]): { quick: boolean; reportOnly: boolean; only:
     only = new Set(names as Phase[]);
   }
   return { quick, reportOnly, only };
+}
+
+/** The checkout's commit, "+changes" when src/ differs from it. */
+function checkoutCommit(): string {
+  const git = (args: string[]): string => spawnSync('git', ['-C', CHECKOUT_ROOT, ...args], { encoding: 'utf8', timeout: 10_000 }).stdout?.trim() ?? '';
+  const head = git(['rev-parse', '--short', 'HEAD']) || 'unknown';
+  return git(['status', '--porcelain', '--', 'src', 'bin']) ? `${head}+changes` : head;
 }
 
 /** A partial run (--only) replaces its phases in the previous results, keeping the rest. */
@@ -104,7 +112,7 @@ async function main(): Promise<void> {
   const results: LabResults = {
     date: new Date().toISOString(),
     quick,
-    host: { loadavgAtStart: loadavg().map((x) => Math.round(x * 100) / 100), node: process.version },
+    host: { loadavgAtStart: loadavg().map((x) => Math.round(x * 100) / 100), node: process.version, commit: checkoutCommit() },
     tools: TOOLS.map((t) => ({ id: t.id, label: t.label })),
     capacity: null,
     startup: [],
@@ -132,7 +140,7 @@ async function main(): Promise<void> {
       results.startup = await measureStartup(ctx, ids, quick ? 1 : 3);
     }
     if (only.has('echo')) {
-      for (const link of quick ? ECHO_LINKS.filter((l) => l.rttMs === 100 && l.lossPct !== 2) : ECHO_LINKS) {
+      for (const link of quick ? ECHO_LINKS.filter((l) => l.lossPct !== 2) : ECHO_LINKS) {
         log(`echo: ${link.label}`);
         const r = await measureEcho(ctx, link, ids, quick ? 30 : 100);
         for (const e of r) log(`  ${e.tool.padEnd(10)} n=${e.latencies.length}/${e.typed} p50 ${e.summary.p50} p90 ${e.summary.p90} p99 ${e.summary.p99} max ${e.summary.max}`);
