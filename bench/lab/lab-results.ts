@@ -50,8 +50,12 @@ export interface StartupResult {
 export interface BulkResult {
   link: LinkSetting;
   tool: ToolId;
-  /** 'exec': `cat` of the file as a remote command, stdout a pipe; 'forward': a TCP stream through -L. */
-  mode: 'exec' | 'forward';
+  /**
+   * 'exec': `cat` of the file as a remote command, stdout a pipe; 'forward': a
+   * TCP stream through -L; 'terminal': `seq` output flooding the terminal, timed
+   * until its end is on screen.
+   */
+  mode: 'exec' | 'forward' | 'terminal';
   /** Bytes asked for and received. */
   sizeBytes: number;
   receivedBytes: number;

@@ -12,9 +12,9 @@ import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { HelperProcess, NETCAT } from './helper-process.js';
-import type { LabContext } from './lab-context.js';
 import { BULK_LINKS, type BulkResult } from './lab-results.js';
 import type { EmulatorStats, LinkSetting } from './link-emulator.js';
+import { closeSessions, openSession, type LabContext } from './lab-context.js';
 import { clientEnv, execArgv, forwardArgv, TOOLS, type ToolId } from './tools.js';
 
 const SERVE_PORT = 7001;
@@ -134,13 +134,55 @@ async function forwardTransfer(ctx: LabContext, link: LinkSetting, tool: ToolId,
   }
 }
 
+/** Bytes `seq 1 n` prints. */
+export function seqBytes(n: number): number {
+  let bytes = 0;
+  for (let digits = 1, lo = 1; lo <= n; digits++, lo *= 10) bytes += (Math.min(n, lo * 10 - 1) - lo + 1) * (digits + 1);
+  return bytes;
+}
+
+/**
+ * A flood of text into the terminal (what `cat` of a big log does): the
+ * remote shell waits for Enter, prints `seq 1 n`, then a marker; timed from
+ * Enter until the marker comes out of the client into its terminal (raw
+ * output, not rendered here: a headless xterm would be the slowest part).
+ * Every client can do this; mosh skips intermediate screens by design, the
+ * others deliver every byte.
+ */
+async function terminalTransfer(ctx: LabContext, link: LinkSetting, tool: ToolId, n: number, boundMs: number): Promise<BulkResult> {
+  const size = seqBytes(n);
+  const remote = `printf '\\n\\n\\nREADY>'; read x; seq 1 ${n}; echo FLOOD-DONE; exec cat`;
+  let s: Awaited<ReturnType<typeof openSession>> | null = null;
+  try {
+    s = await openSession(ctx, tool, remote, 60_000);
+    const done = s.session.watchRaw('FLOOD-DONE', boundMs);
+    const t0 = performance.now();
+    s.session.write('\r');
+    const doneAt = await done;
+    if (Number.isNaN(doneAt)) return { ...notMeasured(link, tool, 'terminal', size, `no end marker within ${boundMs / 1000} s`), cutShort: true };
+    return result(link, tool, 'terminal', size, size, 0, doneAt - t0, false);
+  } catch (err) {
+    return notMeasured(link, tool, 'terminal', size, (err as Error).message.split('\n')[0]!);
+  } finally {
+    await closeSessions(ctx, s ? [s] : []);
+  }
+}
+
 export async function measureBulk(ctx: LabContext, dir: string, quick: boolean): Promise<BulkResult[]> {
   const size = (quick ? 20 : 100) * 1_000_000;
   const file = join(dir, 'blob');
   writeBlob(file, size);
   const out: BulkResult[] = [];
+  const floodLines = quick ? 300_000 : 1_400_000;
   for (const link of BULK_LINKS) {
     const boundMs = link.lossPct > 0 ? (quick ? 10_000 : 30_000) : 60_000;
+    for (const tool of TOOLS) {
+      await ctx.lab.link.apply(link);
+      ctx.log(`bulk terminal: ${link.label}: ${tool.id}`);
+      const r = await terminalTransfer(ctx, link, tool.id, floodLines, boundMs);
+      ctx.log(r.notMeasured ? `  not measured: ${r.notMeasured}` : `  ${r.mbPerSec} MB/s (${(r.sizeBytes / 1e6).toFixed(1)} MB of text on screen after ${(r.transferMs / 1000).toFixed(2)} s)`);
+      out.push(r);
+    }
     for (const tool of TOOLS) {
       for (const mode of ['exec', 'forward'] as const) {
         await ctx.lab.link.apply(link);

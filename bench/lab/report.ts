@@ -72,15 +72,17 @@ function bulkSection(r: LabResults, out: string[]): void {
   if (r.bulk.length === 0) return;
   out.push('## Bulk transfer', '');
   const size = r.bulk[0]!.sizeBytes;
-  const bulk = r.bulk.filter((b) => toolById(b.tool).rawBytes);
+  const bulk = r.bulk.filter((b) => b.mode === 'terminal' || toolById(b.tool).rawBytes);
+  const flood = r.bulk.find((b) => b.mode === 'terminal');
+  const modeText = (m: BulkResult['mode']): string => (m === 'exec' ? '`cat` as command' : m === 'forward' ? '`-L` forward' : 'terminal flood');
   out.push(
-    `A file of ${size / 1e6} MB of random bytes, (a) written by \`cat\` as the session's remote command with the client's stdout a pipe, and (b) sent by a TCP server on the server's 127.0.0.1 through a \`-L\` forward to a client on the client's 127.0.0.1. Throughput is over the transfer (first to last byte, MB = 10^6 bytes); "first byte" includes the login. A transfer is bounded (60 s on the clean link, 30 s on the lossy one); one cut short reports what arrived by then. One client at a time. "emulator CPU" is the link emulator's CPU use during the transfer (it is single-threaded: near 100 % would mean it limits the transfer). mosh is not in this section: it carries screen state, not a byte stream (a \`cat\` through mosh skips frames by design), and has no port forwarding.`,
+    `A file of ${size / 1e6} MB of random bytes, (a) written by \`cat\` as the session's remote command with the client's stdout a pipe, and (b) sent by a TCP server on the server's 127.0.0.1 through a \`-L\` forward to a client on the client's 127.0.0.1. Throughput is over the transfer (first to last byte, MB = 10^6 bytes); "first byte" includes the login. A transfer is bounded (60 s on the clean link, 30 s on the lossy one); one cut short reports what arrived by then. One client at a time. "emulator CPU" is the link emulator's CPU use during the transfer (it is single-threaded: near 100 % would mean it limits the transfer). mosh carries screen state, not a byte stream, and has no port forwarding, so it is only in the third kind: (c) **terminal flood**, ${flood ? `${(flood.sizeBytes / 1e6).toFixed(1)} MB of \`seq\` output` : '`seq` output'} printed into the interactive session, timed from pressing Enter until the client writes its last line to its terminal (MB/s is that text over that time; the output is scanned raw, since rendering it in the benchmark's own headless xterm would be slower than any client). Here mosh skips the screens nobody had time to see, by design, while ssh and tssh deliver every byte.`,
     '',
   );
   const rows = bulk.map((b) => [
     b.link.label,
     label(b.tool),
-    b.mode === 'exec' ? '`cat` as command' : '`-L` forward',
+    modeText(b.mode),
     b.notMeasured ? `not measured: ${b.notMeasured}` : `${b.mbPerSec}`,
     b.notMeasured ? '—' : `${(b.receivedBytes / 1e6).toFixed(1)} MB in ${(b.transferMs / 1000).toFixed(1)} s${b.cutShort ? ' (bound)' : ''}`,
     b.notMeasured ? '—' : fmt(Math.round(b.firstByteMs)),
@@ -92,7 +94,7 @@ function bulkSection(r: LabResults, out: string[]): void {
   const groups = [...new Set(bulk.map((b) => `${b.link.label}|${b.mode}`))].map((key) => {
     const [linkLabel, mode] = key.split('|') as [string, BulkResult['mode']];
     return {
-      label: `${linkLabel} — ${mode === 'exec' ? 'cat as command' : '-L forward'}`,
+      label: `${linkLabel} — ${modeText(mode).replace(/`/g, '')}`,
       bars: bulk
         .filter((b) => b.link.label === linkLabel && b.mode === mode)
         .map((b) => ({ label: label(b.tool), color: toolById(b.tool).color, value: b.notMeasured ? null : b.mbPerSec, note: b.notMeasured ? 'not measured (see the table)' : b.cutShort ? '(bound)' : undefined })),
@@ -158,6 +160,11 @@ function summaryRows(r: LabResults): string[][] {
     return b && !b.notMeasured ? b.mbPerSec : null;
   };
   for (const l of [...new Set(r.bulk.map((b) => b.link.label))]) pick(`bulk \`cat\`, ${l}`, ' MB/s', false, bulk(l));
+  const flood = (linkLabel: string) => (id: ToolId): number | null => {
+    const b = r.bulk.find((x) => x.link.label === linkLabel && x.tool === id && x.mode === 'terminal');
+    return b && !b.notMeasured ? Math.round(b.transferMs) : null;
+  };
+  for (const l of [...new Set(r.bulk.filter((b) => b.mode === 'terminal').map((b) => b.link.label))]) pick(`terminal flood until on screen, ${l}`, ' ms', true, flood(l));
   for (const v of r.roaming) {
     const name = v.variant === 'address' ? 'address change' : 'NAT rebinding';
     pick(`${name}: first echo`, ' ms', true, (id) => {

@@ -41,6 +41,8 @@ export class ScreenSession {
   private trackTicks = false;
   /** Raw output bytes received. */
   outputBytes = 0;
+  /** While set, output is only scanned for this text, not rendered (see watchRaw). */
+  private raw: { text: string; tail: string; resolve: (t: number) => void } | null = null;
 
   constructor(file: string, args: string[], env: Record<string, string>, cols = 220, rows = 30) {
     this.term = new xterm.Terminal({ cols, rows, allowProposedApi: true, scrollback: 0 });
@@ -48,6 +50,15 @@ export class ScreenSession {
     this.proc.onData((d) => {
       const t = performance.now();
       this.outputBytes += d.length;
+      const raw = this.raw;
+      if (raw) {
+        const seen = raw.tail + d;
+        if (seen.includes(raw.text)) {
+          this.raw = null;
+          raw.resolve(t);
+        } else raw.tail = seen.slice(-raw.text.length);
+        return;
+      }
       this.term.write(d, () => this.rendered(t));
     });
     this.proc.onExit(({ exitCode }) => {
@@ -130,6 +141,23 @@ export class ScreenSession {
       });
     }
     return Number.isNaN(shownAt) ? performance.now() : shownAt;
+  }
+
+  /**
+   * Stop rendering and scan the raw output for `text`; resolves with the
+   * arrival time of the output that completed it (NaN after `timeoutMs`).
+   * For floods, where a headless xterm in this process would be the slowest
+   * part: this times the bytes reaching the client's terminal, as a fast
+   * terminal would show them. The screen is stale afterwards.
+   */
+  watchRaw(text: string, timeoutMs: number): Promise<number> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.raw = null;
+        resolve(NaN);
+      }, timeoutMs);
+      this.raw = { text, tail: '', resolve: (t) => (clearTimeout(timer), resolve(t)) };
+    });
   }
 
   /** Type the next key of the cycle; returns its index. */
