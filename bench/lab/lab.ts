@@ -133,7 +133,7 @@ async function main(): Promise<void> {
 
     if (only.has('capacity')) {
       log('emulator capacity');
-      results.capacity = await measureCapacity(ctx, dir);
+      results.capacity = await measureCapacity(ctx);
     }
     if (only.has('startup')) {
       log('start-up to a prompt');

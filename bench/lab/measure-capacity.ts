@@ -24,7 +24,7 @@ async function stream(ctx: LabContext, target: string, seconds: number): Promise
   }
 }
 
-export async function measureCapacity(ctx: LabContext, _dir: string): Promise<CapacityResult> {
+export async function measureCapacity(ctx: LabContext): Promise<CapacityResult> {
   const seconds = ctx.quick ? 2 : 4;
   const emu = ctx.lab.link;
   await emu.apply({ label: 'no impairment', rttMs: 0, lossPct: 0 });

@@ -71,7 +71,7 @@ function echoSection(r: LabResults, out: string[]): void {
 function bulkSection(r: LabResults, out: string[]): void {
   if (r.bulk.length === 0) return;
   out.push('## Bulk transfer', '');
-  const size = r.bulk[0]!.sizeBytes;
+  const size = (r.bulk.find((b) => b.mode !== 'terminal') ?? r.bulk[0]!).sizeBytes;
   const bulk = r.bulk.filter((b) => b.mode === 'terminal' || toolById(b.tool).rawBytes);
   const flood = r.bulk.find((b) => b.mode === 'terminal');
   const modeText = (m: BulkResult['mode']): string => (m === 'exec' ? '`cat` as command' : m === 'forward' ? '`-L` forward' : 'terminal flood');
@@ -85,7 +85,7 @@ function bulkSection(r: LabResults, out: string[]): void {
     modeText(b.mode),
     b.notMeasured ? `not measured: ${b.notMeasured}` : `${b.mbPerSec}`,
     b.notMeasured ? '—' : `${(b.receivedBytes / 1e6).toFixed(1)} MB in ${(b.transferMs / 1000).toFixed(1)} s${b.cutShort ? ' (bound)' : ''}`,
-    b.notMeasured ? '—' : fmt(Math.round(b.firstByteMs)),
+    b.notMeasured || b.mode === 'terminal' ? '—' : fmt(Math.round(b.firstByteMs)),
     b.notMeasured ? '—' : fmt(b.emulatorCpuPct, ' %'),
     day(b.date),
   ]);
@@ -245,7 +245,7 @@ export function writeReport(r: LabResults, root = CHECKOUT_ROOT): void {
     out.push(
       '## The emulator is not the bottleneck',
       '',
-      `A TCP stream pushed as fast as Node can (${c.seconds} s, no impairment) through the emulator: **${c.emulatorMBps} MB/s** (${c.emulatorPps} packets/s both ways); the emulator used ${c.cpuUsPerPacket} µs of CPU per packet, i.e. about ${c.ppsPerCore} packets/s per core (~${Math.round((c.ppsPerCore * 1500) / 1e6)} MB/s of full-size packets). The same stream over the plain veth pair: ${c.vethMBps} MB/s. The fastest transfer of this run moved ${Math.max(0, ...r.bulk.map((b) => (b.notMeasured ? 0 : b.mbPerSec)))} MB/s through the emulator (see the emulator's CPU use per transfer under Bulk transfer), and the capped link is 12.5 MB/s. Measured ${day(c.date)}.`,
+      `A TCP stream pushed as fast as Node can (${c.seconds} s, no impairment) through the emulator: **${c.emulatorMBps} MB/s** (${c.emulatorPps} packets/s both ways); the emulator used ${c.cpuUsPerPacket} µs of CPU per packet, i.e. about ${c.ppsPerCore} packets/s per core (${Math.round((c.ppsPerCore * 1500) / 1e6)} MB/s if every packet were 1500 bytes). The stream test is limited by the Node sender on this shared machine, not by the emulator. The same stream over the plain veth pair: ${c.vethMBps} MB/s. The fastest transfer of this run moved ${Math.max(0, ...r.bulk.map((b) => (b.notMeasured ? 0 : b.mbPerSec)))} MB/s through the emulator (see the emulator's CPU use per transfer under Bulk transfer), and the capped link is 12.5 MB/s. Measured ${day(c.date)}.`,
       '',
     );
   }
