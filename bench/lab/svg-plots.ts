@@ -125,7 +125,9 @@ export function timelinePlot(title: string, fromMs: number, toMs: number, change
     const y = T + i * rowH + rowH / 2;
     body.push(`<text x="${L - 8}" y="${y + 4}" text-anchor="end" ${FONT}>${esc(r.label)}</text>`);
     body.push(`<line x1="${L}" y1="${y}" x2="${L + pw}" y2="${y}" stroke="#f3f3f3"/>`);
-    for (const t of r.events) if (t >= fromMs && t <= toMs) body.push(`<circle cx="${xOf(t).toFixed(1)}" cy="${y}" r="2" fill="${r.color}"/>`);
+    // One path of short ticks per row keeps the file small (thousands of events).
+    const ticks = r.events.filter((t) => t >= fromMs && t <= toMs).map((t) => `M${xOf(t).toFixed(1)} ${y - 4}v8`);
+    if (ticks.length > 0) body.push(`<path d="${ticks.join('')}" stroke="${r.color}" stroke-width="1.2"/>`);
     r.firstAfter.forEach((ms, k) => {
       const c = changes[k]!;
       if (ms !== null) body.push(`<circle cx="${xOf(c + ms).toFixed(1)}" cy="${y}" r="6" fill="none" stroke="${r.color}" stroke-width="2"/>`);
