@@ -137,7 +137,7 @@ async function main(): Promise<void> {
     }
     if (only.has('startup')) {
       log('start-up to a prompt');
-      results.startup = await measureStartup(ctx, ids, quick ? 1 : 3);
+      results.startup = await measureStartup(ctx, ids, quick ? 1 : 5);
     }
     if (only.has('echo')) {
       for (const link of quick ? ECHO_LINKS.filter((l) => l.lossPct !== 2) : ECHO_LINKS) {
@@ -158,7 +158,7 @@ async function main(): Promise<void> {
     }
     if (only.has('idle')) {
       log('idle cost');
-      results.idle = await measureIdle(ctx, ids, quick ? 10 : 30);
+      results.idle = await measureIdle(ctx, ids, quick ? 10 : 60);
     }
   } finally {
     await cleanup();

@@ -21,7 +21,7 @@ const BEFORE_MS = 3000;
 
 export async function measureRoaming(ctx: LabContext, tools: readonly ToolId[], variant: 'address' | 'nat'): Promise<RoamingResult> {
   const gapMs = 8000;
-  const changes = ctx.quick ? 2 : 3;
+  const changes = ctx.quick ? 2 : 5;
   const emu = ctx.lab.link;
   await emu.apply(ROAMING_LINK);
   if (variant === 'nat') await emu.nat(true);
