@@ -98,9 +98,10 @@ export class ScreenSession {
   private creditEchoes(t: number): void {
     const at = this.text.indexOf(READY_MARK);
     if (at < 0) return;
-    const start = at + READY_MARK.length;
+    // Row breaks are ignored: a client that redraws a long line row by row (mosh) leaves no wrap mark.
+    const echo = this.text.slice(at + READY_MARK.length).replace(/\n/g, '');
     let n = 0;
-    while (n < this.typed.length && this.text[start + n] === this.typed[n]) n++;
+    while (n < this.typed.length && echo[n] === this.typed[n]) n++;
     for (let i = this.echoed; i < n; i++) this.echoedAt[i] = t;
     if (n > this.echoed) this.echoed = n;
   }
