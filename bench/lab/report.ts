@@ -238,6 +238,7 @@ export function writeReport(r: LabResults, root = CHECKOUT_ROOT): void {
     '- The kernel has no `netem` and cannot load modules, so the link is emulated in user space: `bench/lab/linkemu.c` (compiled with `cc` at the start of each run) creates a TUN device in each namespace and carries every IP packet across, one delay line per direction: random loss, Gilbert-Elliott bursty loss, a serialising rate cap with a tail-drop queue, one-way delay (half the RTT) with optional jitter (a heap by due time, so jitter reorders), and optionally a port-translating NAT. A veth pair also joins the namespaces, used only to compare the emulator with the kernel alone.',
     "- The server namespace runs a real OpenSSH `sshd` (throwaway host and user keys; logins get an empty HOME so the machine's dotfiles weigh on no client). Clients: `tssh --kcp` and `tssh --quic` from this checkout (TsshdPath is this checkout's `bin/tsshd`), OpenSSH `ssh`, and mosh 1.4 (`mosh --predict=never` and mosh's default adaptive prediction), `mosh-server` started over ssh as mosh does. Every session gets its own server UDP port, so the emulator counts each one's packets.",
     '- Screens are read as a person sees them: each client runs in a pty whose output feeds a headless xterm.',
+    "- `test/lab/link-emulator.test.ts` (part of `npm test` when run as root) checks that the emulator applies what it is told: RTT, jitter, random and bursty loss, the rate cap, the NAT's rebinding, and the client's move to a new address.",
     '',
   ];
   if (r.capacity) {
