@@ -32,6 +32,8 @@ export interface CapacityResult {
   /** Emulator CPU per forwarded packet, µs, and the packet rate that implies for one core. */
   cpuUsPerPacket: number;
   ppsPerCore: number;
+  /** The emulator's CPU use during the stream, percent of one core (near 100: the stream found its limit). */
+  emulatorCpuPct?: number;
   /** The same TCP test over the plain veth pair (the kernel alone). */
   vethMBps: number;
   seconds: number;

@@ -41,6 +41,7 @@ export async function measureCapacity(ctx: LabContext): Promise<CapacityResult> 
     emulatorPps: Math.round(packets / (viaEmu.ms / 1000)),
     cpuUsPerPacket: r2(cpuUs / Math.max(1, packets)),
     ppsPerCore: Math.round(packets / Math.max(1e-6, cpuUs / 1e6)),
+    emulatorCpuPct: Math.round((cpuUs / 1000 / viaEmu.ms) * 100),
     vethMBps: r2(veth.bytes / 1000 / veth.ms),
     seconds,
     date: new Date().toISOString(),
