@@ -11,7 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { connect, createServer, type Server } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { cleanEnv, freeTcpPort, freeUdpPort } from '../test/e2e/harness.js';
 import { SshdFixture, TSSH_BIN } from '../test/support/sshd.js';
@@ -30,25 +30,30 @@ async function sink(): Promise<{ server: Server; port: number }> {
   return { server, port: typeof address === 'object' && address ? address.port : 0 };
 }
 
+/** Write `bytes` bytes of `chunk`'s pattern to `socket` as fast as it drains, then end it. */
+function writeBytes(socket: Socket, bytes: number, chunk: Buffer): void {
+  let left = bytes;
+  const pump = (): void => {
+    while (left > 0) {
+      const n = Math.min(left, chunk.length);
+      left -= n;
+      if (!socket.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
+        socket.once('drain', pump);
+        return;
+      }
+    }
+    socket.end();
+  };
+  pump();
+}
+
 /** A TCP source: sends `bytes` to each client, then ends. */
 async function source(bytes: number): Promise<{ server: Server; port: number }> {
   const chunk = Buffer.alloc(64 * 1024, 0xa5);
   const server = createServer({ allowHalfOpen: true }, (socket) => {
     socket.on('error', () => undefined);
     socket.resume();
-    let left = bytes;
-    const pump = (): void => {
-      while (left > 0) {
-        const n = Math.min(left, chunk.length);
-        left -= n;
-        if (!socket.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
-          socket.once('drain', pump);
-          return;
-        }
-      }
-      socket.end();
-    };
-    pump();
+    writeBytes(socket, bytes, chunk);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
@@ -92,19 +97,7 @@ function upload(port: number, bytes: number, timeoutMs = 60_000): Promise<number
     let answer = '';
     socket.once('connect', () => {
       t0 = performance.now();
-      let left = bytes;
-      const pump = (): void => {
-        while (left > 0) {
-          const n = Math.min(left, chunk.length);
-          left -= n;
-          if (!socket.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
-            socket.once('drain', pump);
-            return;
-          }
-        }
-        socket.end();
-      };
-      pump();
+      writeBytes(socket, bytes, chunk);
     });
     socket.setEncoding('utf8');
     socket.on('data', (s: string) => (answer += s));

@@ -6,9 +6,8 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { TSSHD_BIN } from '../../test/support/sshd.js';
+import { throwawayHostConfig, TSSHD_BIN } from '../../test/support/sshd.js';
 import { inNs, SERVER_ADDR } from './netlab.js';
 
 export const LAB_HOST = 'lab';
@@ -82,21 +81,14 @@ export class LabSshd {
     const configPath = join(dir, 'ssh_config');
     writeFileSync(
       configPath,
-      [
-        `Host ${LAB_HOST}`,
-        `  HostName ${SERVER_ADDR}`,
-        '  Port 22',
-        `  User ${userInfo().username}`,
-        `  IdentityFile ${join(keys, 'id_ed25519')}`,
-        '  IdentitiesOnly yes',
-        `  UserKnownHostsFile ${join(dir, 'known_hosts')}`,
-        '  GlobalKnownHostsFile /dev/null',
-        '  StrictHostKeyChecking no',
-        '  BatchMode yes',
-        '  LogLevel ERROR',
-        `  #!! TsshdPath ${wrapper}`,
-        '',
-      ].join('\n'),
+      throwawayHostConfig({
+        host: LAB_HOST,
+        hostName: SERVER_ADDR,
+        port: 22,
+        identityFile: join(keys, 'id_ed25519'),
+        knownHosts: join(dir, 'known_hosts'),
+        tsshdPath: wrapper,
+      }),
       { mode: 0o600 },
     );
     const [file, args] = inNs(serverNs, ['/usr/sbin/sshd', '-D', '-e', '-f', sshdConfig]);

@@ -4,7 +4,12 @@ import { SERVER_MARKER_ENV } from './service.js';
 
 /** PIDs of running processes started by the integrated server with process id `serverPid`. */
 export function serverProcesses(serverPid: number): number[] {
-  const marker = Buffer.from(`\0${SERVER_MARKER_ENV}=${serverPid}\0`);
+  return processesWithEnv(`${SERVER_MARKER_ENV}=${serverPid}`);
+}
+
+/** PIDs of running processes (other than this one) whose environment holds `entry` ("NAME=value"). Linux /proc; empty elsewhere. */
+export function processesWithEnv(entry: string): number[] {
+  const marker = Buffer.from(`\0${entry}\0`);
   const pids: number[] = [];
   let entries: string[] = [];
   try {

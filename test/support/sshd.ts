@@ -6,12 +6,13 @@
  * pointing at this checkout's tsshd. Stopped by PID.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './wait.js';
+import { processesWithEnv } from '../../examples/integrated/processes.js';
 
 /** Where Debian's openssh-server puts sshd. */
 export const SSHD_BINARY = '/usr/sbin/sshd';
@@ -131,24 +132,7 @@ export class SshdFixture {
    * this sshd alone sets. Linux /proc; empty elsewhere.
    */
   sessionProcesses(): number[] {
-    const marker = Buffer.from(`\0XDG_CONFIG_HOME=${join(this.dir, 'xdg')}\0`);
-    const pids: number[] = [];
-    let entries: string[];
-    try {
-      entries = readdirSync('/proc');
-    } catch {
-      return pids;
-    }
-    for (const name of entries) {
-      if (!/^[0-9]+$/.test(name) || Number(name) === process.pid) continue;
-      try {
-        const environ = Buffer.concat([Buffer.from([0]), readFileSync(`/proc/${name}/environ`)]);
-        if (environ.includes(marker)) pids.push(Number(name));
-      } catch {
-        // Gone, or not ours to read.
-      }
-    }
-    return pids;
+    return processesWithEnv(`XDG_CONFIG_HOME=${join(this.dir, 'xdg')}`);
   }
 
   /**
@@ -222,21 +206,41 @@ function sshdConfigText(dir: string, port: number, extra: string[]): string {
 }
 
 function clientConfigText(dir: string, port: number, tsshdPath: string, extra: string[]): string {
+  return throwawayHostConfig({
+    host: 'tsshd-test',
+    hostName: '127.0.0.1',
+    port,
+    identityFile: join(dir, 'id_ed25519'),
+    knownHosts: join(dir, 'known_hosts'),
+    tsshdPath,
+    extra: [`SendEnv ${PYENV_REHASH_BOUND}`, ...extra],
+  });
+}
+
+/** An ssh_config Host block for a throwaway sshd reached with a throwaway key (the tests' fixture and the lab's sshd). */
+export function throwawayHostConfig(o: {
+  host: string;
+  hostName: string;
+  port: number;
+  identityFile: string;
+  knownHosts: string;
+  tsshdPath: string;
+  extra?: readonly string[];
+}): string {
   return [
-    'Host tsshd-test',
-    '  HostName 127.0.0.1',
-    `  Port ${port}`,
+    `Host ${o.host}`,
+    `  HostName ${o.hostName}`,
+    `  Port ${o.port}`,
     `  User ${userInfo().username}`,
-    `  IdentityFile ${join(dir, 'id_ed25519')}`,
+    `  IdentityFile ${o.identityFile}`,
     '  IdentitiesOnly yes',
-    `  UserKnownHostsFile ${join(dir, 'known_hosts')}`,
+    `  UserKnownHostsFile ${o.knownHosts}`,
     '  GlobalKnownHostsFile /dev/null',
     '  StrictHostKeyChecking no',
     '  BatchMode yes',
     '  LogLevel ERROR',
-    `  #!! TsshdPath ${tsshdPath}`,
-    `  SendEnv ${PYENV_REHASH_BOUND}`,
-    ...extra.map((l) => `  ${l}`),
+    `  #!! TsshdPath ${o.tsshdPath}`,
+    ...(o.extra ?? []).map((l) => `  ${l}`),
     '',
   ].join('\n');
 }
