@@ -156,6 +156,21 @@ export class PtyTssh {
     }
   }
 
+  /**
+   * Type `text` and wait for `pattern`, typing it again (up to `attempts` times, `eachMs` apart) while it does not
+   * show: for things that race the typed line, such as a window change (bus stream) against a command (session stream).
+   */
+  async typeUntilScreen(what: string, text: string, pattern: RegExp, attempts = 10, eachMs = 3000): Promise<RegExpExecArray> {
+    for (let attempt = 1; ; attempt++) {
+      this.type(text);
+      try {
+        return await this.waitForScreen(what, pattern, eachMs);
+      } catch (err) {
+        if (attempt >= attempts) throw err;
+      }
+    }
+  }
+
   /** Wait for tssh to exit; returns its exit status. */
   async waitForExit(timeoutMs = 30_000): Promise<number> {
     try {

@@ -35,8 +35,8 @@ test('a window resize reaches the remote pty (stty size)', async (t) => {
   term.type('stty size\r');
   await term.waitForScreen('the first size', /^30 100$/m);
   term.resize(123, 41);
-  term.type('clear; stty size\r');
-  await term.waitForScreen('the new size', /^41 123$/m);
+  // The window change and the typed line travel on different streams: ask again (bounded) until the new size shows.
+  await term.typeUntilScreen('the new size', 'clear; stty size\r', /^41 123$/m);
   term.type('exit 5\r');
   assert.equal(await term.waitForExit(), 5);
 });
