@@ -29,13 +29,21 @@ export interface ClientPathOptions {
   aliveTimeoutMs?: number;
   /** UdpProxyMode: 'udp' (default) or 'tcp'. */
   proxyMode?: ProxyMode;
-  /** How often to look for a change of local addresses, ms; 0 turns it off. Default 2000. */
+  /** How often to look for a change of local addresses, ms; 0 turns it off. Default 250. */
   interfacePollMs?: number;
   /** Where the local-address fingerprint comes from; default os.networkInterfaces(). A seam for tests. */
   localAddressFingerprint?: () => string;
   /** When to rekey (interval, byte limit, old-key overlap); defaults in REKEY_DEFAULTS (docs/REKEY.md). */
   rekey?: Partial<RekeyConfig>;
 }
+
+/**
+ * The silence probe: after data stops arriving, one keepalive goes out once nothing was received for this long
+ * (or 3 smoothed RTTs, if longer) and nothing sent for half of it. A NAT that took a new mapping drops everything
+ * the server sends to the old one, and the client hears nothing; the probe goes out through the new mapping, so
+ * the server follows within a fraction of a second instead of at the next regular keepalive.
+ */
+const SILENCE_PROBE_MS = 250;
 
 /** Automatic renewals (send errors, TCP reconnects) are at least this far apart, so a dead network cannot spin them. */
 const MAX_RENEWAL_INTERVAL_FLOOR_MS = 1000;
@@ -55,7 +63,8 @@ function errorCode(err: Error | null): string {
  *
  * Keepalives go out when nothing was sent for heartbeatTimeoutMs/3, and also
  * when nothing was received for that long (so a client that only uploads
- * still hears from the server). The server answers each one.
+ * still hears from the server). The server answers each one. One more, the
+ * silence probe, goes out shortly after data stops arriving (SILENCE_PROBE_MS).
  *
  * Events: 'renewed' (reason); 'contact-lost' (sinceMs); 'contact-restored' ();
  * 'gave-up' (reason); 'close' (reason?: string).
@@ -74,6 +83,9 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
   private lastRenewAt = -Infinity;
   private lastSendAt: number;
   private lastKeepaliveAt: number;
+  /** performance.now() of the last data datagram received, and whether a silence probe is waiting for it. */
+  private lastDataAt = -Infinity;
+  private silenceProbePending = false;
   private renewals = 0;
   private renewalFailures = 0;
   private lastRenewalReason: string | null = null;
@@ -162,7 +174,16 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
   carrierDatagram(datagram: Buffer): void {
     const now = performance.now();
     const payload = this.authenticate(datagram, now);
-    if (payload !== null) this.deliver(payload, now);
+    if (payload === null) return;
+    if (this.codec.type === DatagramType.Data) {
+      this.lastDataAt = now;
+      // One timer per probe delay at most while data flows: the timer finds the data newer and waits again.
+      if (!this.silenceProbePending) {
+        this.silenceProbePending = true;
+        this.timer.atLatest(now + this.silenceProbeDelayMs());
+      }
+    }
+    this.deliver(payload, now);
   }
 
   /** @internal */
@@ -282,6 +303,21 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
     this.emit('renewed', reason);
   }
 
+  private silenceProbeDelayMs(): number {
+    return Math.min(this.keepaliveIntervalMs, Math.max(SILENCE_PROBE_MS, 3 * this.codec.rtt.srttMs));
+  }
+
+  /**
+   * The silence probe is due once data stopped for the probe delay; it is skipped (already answered) when
+   * something was sent in the last half of that delay, since that datagram told the server where we are.
+   */
+  private silenceProbe(now: number): void {
+    const delay = this.silenceProbeDelayMs();
+    if (now < this.lastDataAt + delay) return;
+    this.silenceProbePending = false;
+    if (now - this.lastSendAt >= delay / 2) this.sendKeepalive(now);
+  }
+
   /** A keepalive is due when nothing was sent, or nothing received, for a keepalive interval; at most one per interval. */
   private keepaliveDueAt(): number {
     const k = this.keepaliveIntervalMs;
@@ -297,6 +333,7 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
       if (this.pendingRenewal !== null) due = Math.min(due, this.lastRenewAt + this.minRenewalIntervalMs);
     }
     if (this.interfacePollMs > 0) due = Math.min(due, this.nextPollAt);
+    if (this.silenceProbePending) due = Math.min(due, this.lastDataAt + this.silenceProbeDelayMs());
     due = Math.min(due, this.keepaliveDueAt());
     this.timer.atLatest(Math.max(due, now));
   }
@@ -320,6 +357,7 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
         this.requestRenewal('local addresses changed');
       }
     }
+    if (this.silenceProbePending) this.silenceProbe(now);
     if (now >= this.keepaliveDueAt()) this.sendKeepalive(now);
     if (!this.closed) this.armTimer(now);
   }

@@ -165,3 +165,23 @@ test('a client that only sends still hears keepalive answers and does not renew'
     pair.close();
   }
 });
+
+test('when data stops arriving the client sends one silence probe, long before its next regular keepalive', async () => {
+  // Regular keepalives every 10 s: a keepalive within 5 s of the pause can only be the probe.
+  const timing = { heartbeatTimeoutMs: 30_000 };
+  const pair = await startPair({ server: timing, client: timing });
+  try {
+    const { server, client } = pair;
+    let received = 0;
+    client.onDatagram = () => received++;
+    const sentBefore = client.stats().keepalivesSent;
+    const heardBefore = server.stats().keepalivesReceived;
+    for (let i = 0; i < 3; i++) server.send(Buffer.from(`output ${i}`));
+    await waitFor('the output at the client', () => received === 3);
+    await waitFor('the silence probe at the server', () => server.stats().keepalivesReceived === heardBefore + 1, 5_000);
+    assert.equal(client.stats().keepalivesSent, sentBefore + 1);
+    assert.equal(client.stats().renewals, 0);
+  } finally {
+    pair.close();
+  }
+});
