@@ -112,6 +112,8 @@ export class Forwarder {
       idleMs: options.udpTimeoutMs ?? DEFAULT_UDP_TIMEOUT_MS,
       maxAssociations: options.maxUdpAssociations ?? DEFAULT_MAX_UDP_ASSOCIATIONS,
       gatewayPorts: options.gatewayPorts ?? false,
+      streamLocalBindMask: options.streamLocalBindMask,
+      streamLocalBindUnlink: options.streamLocalBindUnlink,
     });
     conn.on('stream', this.onStream);
     conn.once('close', () => void this.close());
@@ -169,17 +171,15 @@ export class Forwarder {
     return active;
   }
 
-  /** -L udp/...: listen on a local UDP port and relay each source through tsshd to `spec.connect`. */
+  /** -L udp/...: listen on a local UDP port or Unix datagram socket and relay each source through tsshd to `spec.connect`. */
   async udpLocalForward(spec: ForwardSpec): Promise<ActiveForward> {
     this.checkOpen();
-    if ('path' in spec.listen || 'path' in spec.connect) throw new Error(`UDP forwarding ${describeSpec(spec)}: Unix sockets are not supported for UDP`);
     return this.udp.localForward(spec.listen, spec.connect);
   }
 
-  /** -R udp/...: ask tsshd to listen on a UDP port and relay each source to `spec.connect` here. */
+  /** -R udp/...: ask tsshd to listen on a UDP port or Unix datagram socket and relay each source to `spec.connect` here. */
   async udpRemoteForward(spec: ForwardSpec): Promise<ActiveForward> {
     this.checkOpen();
-    if ('path' in spec.listen || 'path' in spec.connect) throw new Error(`UDP forwarding ${describeSpec(spec)}: Unix sockets are not supported for UDP`);
     return this.udp.remoteForward(spec.listen, spec.connect);
   }
 
@@ -462,10 +462,6 @@ export class Forwarder {
       spliceSocket(socket, stream);
     });
   }
-}
-
-function describeSpec(spec: ForwardSpec): string {
-  return `${describeTarget(spec.listen)} -> ${describeTarget(spec.connect)}`;
 }
 
 function errorText(err: unknown): string {
