@@ -63,14 +63,16 @@ export function unboundUnixDatagramSender(): { send(msg: Buffer, to: string): vo
  */
 export async function echoManyUnix(client: Awaited<ReturnType<typeof unixDatagramClient>>, count: number, settleMs = 20_000): Promise<number> {
   const sent = new Map<number, Buffer>();
+  // Replies to this run's datagrams (the client may hold replies to earlier probes too).
+  const got = (): number => [...client.replies.keys()].filter((s) => s < count).length;
   for (let seq = 0; seq < count; seq++) {
     sent.set(seq, client.send(seq, 100 + ((seq * 37) % 900)));
     if (seq % 4 === 3) {
       // Wait for the replies so far (bounded): at most a few datagrams are in flight.
-      await waitFor('replies to catch up', () => client.replies.size >= seq - 4, 2_000, 2).catch(() => undefined);
+      await waitFor('replies to catch up', () => got() >= seq - 4, 2_000, 2).catch(() => undefined);
     }
   }
-  await waitFor('the replies', () => client.replies.size >= count, settleMs, 20).catch(() => undefined);
+  await waitFor('the replies', () => got() >= count, settleMs, 20).catch(() => undefined);
   let back = 0;
   for (const [seq, reply] of client.replies) {
     if (seq >= count) continue;
