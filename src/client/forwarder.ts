@@ -119,6 +119,16 @@ export class Forwarder {
     conn.once('close', () => void this.close());
   }
 
+  /** Forwarded connections (-L, -D, -W, -R) open now, set up or not. */
+  get openConnections(): number {
+    return this.relays.open;
+  }
+
+  /** Resolves once no forwarded connection is open (at once if none is). */
+  whenNoConnections(): Promise<void> {
+    return this.relays.whenIdle();
+  }
+
   stats(): ForwarderStats {
     return { openFailures: this.openFailures, open: this.relays.open, pending: this.relays.pending, limited: this.relays.refused, udp: this.udp.stats() };
   }
