@@ -166,7 +166,11 @@ export async function bindUnixDatagram(path: string, onMessage: (msg: Buffer, fr
   const close = (): void => {
     if (closed) return;
     closed = true;
-    socket.close();
+    try {
+      socket.close();
+    } catch {
+      // close(2) failed: the descriptor is gone either way
+    }
     if (boundPaths.delete(path)) {
       try {
         unlinkSync(path);
