@@ -19,7 +19,7 @@ try {
     format: 'esm',
     target: 'node20',
     // Both at dist/bin/: src/version.ts finds package.json two levels up from there too.
-    external: ['@lydell/node-pty', '@matrixai/*'],
+    external: ['@lydell/node-pty', '@matrixai/*', 'unix-dgram'],
     sourcemap: 'linked',
     logLevel: 'warning',
   });

@@ -67,7 +67,7 @@ export async function setUpForwards(forwarder: Forwarder, plan: ForwardPlan, say
 
 /** ssh's "port N" / "path P" (UDP forwards say so). */
 function listenWhat(spec: ForwardSpec): string {
-  if ('path' in spec.listen) return `path ${spec.listen.path}`;
+  if ('path' in spec.listen) return `${spec.proto === 'udp' ? 'UDP ' : ''}path ${spec.listen.path}`;
   return `${spec.proto === 'udp' ? 'UDP ' : ''}port ${spec.listen.port}`;
 }
 

@@ -112,9 +112,21 @@ export class Forwarder {
       idleMs: options.udpTimeoutMs ?? DEFAULT_UDP_TIMEOUT_MS,
       maxAssociations: options.maxUdpAssociations ?? DEFAULT_MAX_UDP_ASSOCIATIONS,
       gatewayPorts: options.gatewayPorts ?? false,
+      streamLocalBindMask: options.streamLocalBindMask,
+      streamLocalBindUnlink: options.streamLocalBindUnlink,
     });
     conn.on('stream', this.onStream);
     conn.once('close', () => void this.close());
+  }
+
+  /** Forwarded connections (-L, -D, -W, -R) open now, set up or not. */
+  get openConnections(): number {
+    return this.relays.open;
+  }
+
+  /** Resolves once no forwarded connection is open (at once if none is). */
+  whenNoConnections(): Promise<void> {
+    return this.relays.whenIdle();
   }
 
   stats(): ForwarderStats {
@@ -169,17 +181,15 @@ export class Forwarder {
     return active;
   }
 
-  /** -L udp/...: listen on a local UDP port and relay each source through tsshd to `spec.connect`. */
+  /** -L udp/...: listen on a local UDP port or Unix datagram socket and relay each source through tsshd to `spec.connect`. */
   async udpLocalForward(spec: ForwardSpec): Promise<ActiveForward> {
     this.checkOpen();
-    if ('path' in spec.listen || 'path' in spec.connect) throw new Error(`UDP forwarding ${describeSpec(spec)}: Unix sockets are not supported for UDP`);
     return this.udp.localForward(spec.listen, spec.connect);
   }
 
-  /** -R udp/...: ask tsshd to listen on a UDP port and relay each source to `spec.connect` here. */
+  /** -R udp/...: ask tsshd to listen on a UDP port or Unix datagram socket and relay each source to `spec.connect` here. */
   async udpRemoteForward(spec: ForwardSpec): Promise<ActiveForward> {
     this.checkOpen();
-    if ('path' in spec.listen || 'path' in spec.connect) throw new Error(`UDP forwarding ${describeSpec(spec)}: Unix sockets are not supported for UDP`);
     return this.udp.remoteForward(spec.listen, spec.connect);
   }
 
@@ -462,10 +472,6 @@ export class Forwarder {
       spliceSocket(socket, stream);
     });
   }
-}
-
-function describeSpec(spec: ForwardSpec): string {
-  return `${describeTarget(spec.listen)} -> ${describeTarget(spec.connect)}`;
 }
 
 function errorText(err: unknown): string {

@@ -12,20 +12,23 @@
  * server channel, for which we open a UDP socket connected to the local
  * target. tsshd expires those associations.
  *
+ * Either end may be a Unix datagram socket (a local listener at a path, a
+ * target path: unix-datagram.ts). A Unix sender that has no path (did not
+ * bind) is forwarded, but replies to it cannot be delivered.
+ *
  * Datagrams above the connection's maxDatagramSize are dropped and counted,
  * logged once per association: fragmenting would break applications that
  * rely on datagram boundaries, and UDP allows loss.
  */
-import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
-import { describeSocketError, hostPort, listenUdp, type DatagramListener } from '../protocol/forward-listeners.js';
+import type { RemoteInfo, Socket as UdpSocket } from 'node:dgram';
+import { openDatagramTarget, SocketDirectory, type DatagramTarget } from '../protocol/datagram-target.js';
+import { describeSocketError, listenUdp, type DatagramListener } from '../protocol/forward-listeners.js';
 import {
   CLIENT_UDP_CHANNELS,
   describeTarget,
   parseUdpServerMessage,
   SERVER_UDP_CHANNELS,
-  type HostPort,
+  type ForwardTarget,
   type ListenBind,
   type UdpClientMessage,
 } from '../protocol/forward-messages.js';
@@ -33,6 +36,7 @@ import { encodeMessage, readMessages } from '../protocol/message-codec.js';
 import { ProtocolError } from '../protocol/messages.js';
 import { StreamKind } from '../protocol/stream-kind.js';
 import { ChannelAllocator, EarlyDatagrams, IdleSweeper } from '../protocol/udp-channels.js';
+import { bindUnixDatagram, describeUnixDatagramError, type UnixDatagramSocket } from '../protocol/unix-datagram.js';
 import type { Connection, Stream } from '../transport/connection.js';
 import { clientBindPlan, remoteBindHost } from './local-bind.js';
 
@@ -45,11 +49,15 @@ export interface UdpForwarderOptions {
   maxAssociations: number;
   /** ssh -g: bind local listeners on every interface when no address is given. */
   gatewayPorts: boolean;
+  /** StreamLocalBindMask for local Unix socket listeners (default 0177). */
+  streamLocalBindMask?: number;
+  /** StreamLocalBindUnlink: remove a stale local socket file before binding. */
+  streamLocalBindUnlink?: boolean;
 }
 
-/** A bound UDP forward: where it listens (local port for -L, tsshd's port for -R). */
+/** A bound UDP forward: where it listens (local port for -L, tsshd's port for -R; none for a Unix socket). */
 export interface UdpForwardHandle {
-  port: number;
+  port?: number;
   close(): void;
 }
 
@@ -63,8 +71,10 @@ export interface UdpForwarderStats {
 }
 
 interface LocalForward {
-  target: HostPort;
-  listener: DatagramListener;
+  target: ForwardTarget;
+  /** A UDP port, or a socket path. */
+  listener?: DatagramListener;
+  unix?: UnixDatagramSocket;
   sources: Map<string, LocalAssociation>;
   sweeper: IdleSweeper<number>;
   warnedFull: boolean;
@@ -74,18 +84,18 @@ interface LocalAssociation {
   channel: number;
   key: string;
   forward: LocalForward;
-  socket: UdpSocket;
-  address: string;
-  port: number;
+  /** Sends a reply to the source; null for a Unix socket with no path (it cannot be answered). */
+  reply: ((payload: Buffer) => void) | null;
   refused: boolean;
   warnedOversize: boolean;
+  warnedNoPath: boolean;
 }
 
 interface RemoteForward {
   id: number;
-  target: HostPort;
+  target: ForwardTarget;
   associations: number;
-  settle?: { resolve: (port: number) => void; reject: (err: Error) => void };
+  settle?: { resolve: (port: number | undefined) => void; reject: (err: Error) => void };
   bind: ListenBind;
 }
 
@@ -93,7 +103,7 @@ interface RemoteAssociation {
   channel: number;
   forward: RemoteForward;
   /** Null while resolving and connecting; datagrams wait in the early pen meanwhile. */
-  socket: UdpSocket | null;
+  socket: DatagramTarget | null;
   warnedOversize: boolean;
 }
 
@@ -109,6 +119,7 @@ export class UdpForwarder {
   private readonly remoteChannels = new Map<number, RemoteAssociation>();
   private readonly channels = new ChannelAllocator(CLIENT_UDP_CHANNELS);
   private readonly early = new EarlyDatagrams();
+  private readonly sockets = new SocketDirectory('tssh-udp-');
   private readonly counters = { toServer: 0, fromServer: 0, oversizeDropped: 0, dropped: 0 };
   private nextId = 1;
   private closed = false;
@@ -124,44 +135,59 @@ export class UdpForwarder {
     return { ...this.counters, dropped: this.counters.dropped + this.early.dropped, associations: this.localChannels.size + this.remoteChannels.size };
   }
 
-  /** -L udp: listen locally, relay each source's datagrams to `target` through tsshd. */
-  async localForward(listen: { host?: string; port: number }, target: HostPort): Promise<UdpForwardHandle> {
+  /** -L udp: listen locally (a UDP port or a Unix datagram socket), relay each source's datagrams to `target` through tsshd. */
+  async localForward(listen: { host?: string; port: number } | { path: string }, target: ForwardTarget): Promise<UdpForwardHandle> {
     this.ensureControl();
-    const forward = {} as LocalForward;
-    let listener: DatagramListener;
-    try {
-      listener = await listenUdp(clientBindPlan(listen.host, this.options.gatewayPorts), listen.port, (socket, msg, from) => this.fromLocal(forward, socket, msg, from));
-    } catch (err) {
-      throw new Error(`cannot listen on UDP ${describeTarget(listen)}: ${describeSocketError(err)}`);
-    }
-    Object.assign(forward, {
+    const forward: LocalForward = {
       target,
-      listener,
       sources: new Map(),
       sweeper: new IdleSweeper<number>(this.options.idleMs, (channel) => this.expireLocal(channel)),
       warnedFull: false,
-    } satisfies LocalForward);
+    };
+    if ('path' in listen) {
+      try {
+        forward.unix = await bindUnixDatagram(listen.path, (msg, from) => this.fromLocalUnix(forward, msg, from), {
+          mask: this.options.streamLocalBindMask,
+          unlink: this.options.streamLocalBindUnlink,
+        });
+      } catch (err) {
+        throw new Error(`cannot listen on ${listen.path}: ${describeUnixDatagramError(err)}`);
+      }
+    } else {
+      try {
+        forward.listener = await listenUdp(clientBindPlan(listen.host, this.options.gatewayPorts), listen.port, (socket, msg, from) => this.fromLocal(forward, socket, msg, from));
+      } catch (err) {
+        throw new Error(`cannot listen on UDP ${describeTarget(listen)}: ${describeSocketError(err)}`);
+      }
+    }
     if (this.closed) {
-      listener.close();
+      forward.listener?.close();
+      forward.unix?.close();
       throw new Error('the forwarder is closed');
     }
     this.locals.add(forward);
-    return { port: listener.port, close: () => this.closeLocal(forward) };
+    const handle: UdpForwardHandle = { close: () => this.closeLocal(forward) };
+    if (forward.listener) handle.port = forward.listener.port;
+    return handle;
   }
 
-  /** -R udp: ask tsshd to listen; each source it hears is relayed to `target` here. */
-  remoteForward(bind: { host?: string; port: number }, target: HostPort): Promise<UdpForwardHandle> {
+  /** -R udp: ask tsshd to listen (a UDP port or a Unix datagram socket there); each source it hears is relayed to `target` here. */
+  remoteForward(bind: { host?: string; port: number } | { path: string }, target: ForwardTarget): Promise<UdpForwardHandle> {
     const control = this.ensureControl();
     const id = this.nextId++;
-    const host = remoteBindHost(bind.host);
-    const wireBind: ListenBind = host === undefined ? { port: bind.port } : { host, port: bind.port };
+    const host = 'path' in bind ? undefined : remoteBindHost(bind.host);
+    const wireBind: ListenBind = 'path' in bind ? { path: bind.path } : host === undefined ? { port: bind.port } : { host, port: bind.port };
     const forward: RemoteForward = { id, target, associations: 0, bind: wireBind };
     this.remotes.set(id, forward);
-    return new Promise<number>((resolve, reject) => {
+    return new Promise<number | undefined>((resolve, reject) => {
       forward.settle = { resolve, reject };
       this.send({ type: 'listen', id, bind: wireBind, idleMs: this.options.idleMs });
       if (this.controlGone || control.destroyed) this.failPending('the connection closed');
-    }).then((port) => ({ port, close: () => this.closeRemote(forward) }));
+    }).then((port) => {
+      const handle: UdpForwardHandle = { close: () => this.closeRemote(forward) };
+      if (port !== undefined) handle.port = port;
+      return handle;
+    });
   }
 
   /** Close every UDP forward and the control stream. */
@@ -175,6 +201,7 @@ export class UdpForwarder {
     this.failPending('the forwarder was closed');
     this.remotes.clear();
     this.early.clear();
+    this.sockets.close();
     if (this.control && !this.control.destroyed) this.control.end();
   }
 
@@ -230,7 +257,7 @@ export class UdpForwarder {
         const settle = forward?.settle;
         if (!forward || !settle) return;
         forward.settle = undefined;
-        if (message.type === 'listen-ok' && message.port !== undefined) return settle.resolve(message.port);
+        if (message.type === 'listen-ok' && (message.port !== undefined || 'path' in forward.bind)) return settle.resolve(message.port);
         this.remotes.delete(message.id);
         const why = message.type === 'listen-error' ? message.message : 'tsshd did not say which port it bound';
         return settle.reject(new Error(`remote UDP forwarding failed for listen ${describeTarget(forward.bind)}: ${why}`));
@@ -247,32 +274,53 @@ export class UdpForwarder {
   // ---- -L udp ----
 
   private fromLocal(forward: LocalForward, socket: UdpSocket, msg: Buffer, from: RemoteInfo): void {
-    if (!forward.sweeper) return; // still binding
+    if (!forward.listener) return; // still binding
     const key = `${forward.listener.sockets.indexOf(socket)}|${from.address}|${from.port}`;
-    let a = forward.sources.get(key);
-    if (!a) {
-      const channel = forward.sources.size < this.options.maxAssociations ? this.channels.allocate() : null;
-      if (channel === null) {
-        this.counters.dropped++;
-        if (!forward.warnedFull) {
-          forward.warnedFull = true;
-          this.options.log(`UDP forward to ${describeTarget(forward.target)}: too many sources (at most ${this.options.maxAssociations}); datagrams from new ones are dropped`);
-        }
-        return;
+    const a = forward.sources.get(key) ?? this.newLocalSource(forward, key, (payload) => socket.send(payload, from.port, from.address, this.sent));
+    if (a) this.fromKnownLocal(a, msg);
+  }
+
+  /** A datagram at a local Unix listener; `from` is the sender's socket path, null if it has none. */
+  private fromLocalUnix(forward: LocalForward, msg: Buffer, from: string | null): void {
+    const unix = forward.unix;
+    if (!unix) return; // still binding
+    const key = from ?? '';
+    const a = forward.sources.get(key) ?? this.newLocalSource(forward, key, from === null ? null : (payload) => unix.send(payload, from, this.sent));
+    if (a) this.fromKnownLocal(a, msg);
+  }
+
+  /** A new local source: a channel, announced with udp-open; null (the datagram dropped) at the limit. */
+  private newLocalSource(forward: LocalForward, key: string, reply: LocalAssociation['reply']): LocalAssociation | null {
+    const channel = forward.sources.size < this.options.maxAssociations ? this.channels.allocate() : null;
+    if (channel === null) {
+      this.counters.dropped++;
+      if (!forward.warnedFull) {
+        forward.warnedFull = true;
+        this.options.log(`UDP forward to ${describeTarget(forward.target)}: too many sources (at most ${this.options.maxAssociations}); datagrams from new ones are dropped`);
       }
-      a = { channel, key, forward, socket, address: from.address, port: from.port, refused: false, warnedOversize: false };
-      forward.sources.set(key, a);
-      this.localChannels.set(channel, a);
-      // Announced before the first datagram; a datagram that overtakes it waits at tsshd.
-      this.send({ type: 'udp-open', channel, target: forward.target });
+      return null;
     }
-    forward.sweeper.touch(a.channel);
+    const a: LocalAssociation = { channel, key, forward, reply, refused: false, warnedOversize: false, warnedNoPath: false };
+    forward.sources.set(key, a);
+    this.localChannels.set(channel, a);
+    // Announced before the first datagram; a datagram that overtakes it waits at tsshd.
+    this.send({ type: 'udp-open', channel, target: forward.target });
+    return a;
+  }
+
+  private fromKnownLocal(a: LocalAssociation, msg: Buffer): void {
+    a.forward.sweeper.touch(a.channel);
     if (a.refused) {
       this.counters.dropped++;
       return;
     }
-    this.toServer(a.channel, msg, a, forward.target);
+    this.toServer(a.channel, msg, a, a.forward.target);
   }
+
+  /** Completion of every send: a failed one is a lost datagram. */
+  private readonly sent = (err?: Error | null): void => {
+    if (err) this.counters.dropped++;
+  };
 
   private expireLocal(channel: number): void {
     const a = this.localChannels.get(channel);
@@ -290,7 +338,8 @@ export class UdpForwarder {
 
   private closeLocal(forward: LocalForward, tell = true): void {
     if (!this.locals.delete(forward)) return;
-    forward.listener.close();
+    forward.listener?.close();
+    forward.unix?.close();
     forward.sweeper.close();
     for (const a of [...forward.sources.values()]) {
       this.forgetLocal(a);
@@ -313,25 +362,13 @@ export class UdpForwarder {
     this.remoteChannels.set(channel, a);
     forward.associations++;
     const { target } = forward;
-    let socket: UdpSocket | null = null;
+    let socket: DatagramTarget;
     try {
-      const address = isIP(target.host) ? target.host : (await lookup(target.host)).address;
-      if (this.remoteChannels.get(channel) !== a) return;
-      socket = createSocket({ type: isIP(address) === 6 ? 'udp6' : 'udp4' });
-      const s = socket;
-      s.on('message', (msg) => this.toServer(channel, msg, a, target));
-      await new Promise<void>((resolve, reject) => {
-        s.once('error', reject);
-        s.connect(target.port, address, () => {
-          s.off('error', reject);
-          resolve();
-        });
-      });
+      socket = await openDatagramTarget(target, (msg) => this.toServer(channel, msg, a, target), this.sockets);
     } catch (err) {
-      socket?.close();
       if (this.remoteChannels.get(channel) !== a) return;
       this.forgetRemote(a);
-      const why = `${hostPort(target.host, target.port)}: ${describeSocketError(err)}`;
+      const why = `${describeTarget(target)}: ${(err as Error).message}`;
       this.options.log(`UDP remote forward to ${why}`);
       return refuse(why);
     }
@@ -339,16 +376,13 @@ export class UdpForwarder {
       socket.close();
       return;
     }
-    socket.on('error', () => undefined); // ICMP port unreachable and the like: UDP carries on
     a.socket = socket;
     for (const payload of this.early.take(channel)) this.toTarget(a, payload);
   }
 
   private toTarget(a: RemoteAssociation, payload: Buffer): void {
     this.counters.fromServer++;
-    a.socket!.send(payload, (err) => {
-      if (err) this.counters.dropped++;
-    });
+    a.socket!.send(payload, this.sent);
   }
 
   private forgetRemote(a: RemoteAssociation): void {
@@ -391,9 +425,8 @@ export class UdpForwarder {
       if (local.refused) return;
       local.forward.sweeper.touch(channel);
       this.counters.fromServer++;
-      local.socket.send(payload, local.port, local.address, (err) => {
-        if (err) this.counters.dropped++;
-      });
+      if (local.reply) local.reply(payload);
+      else this.unanswerable(local);
       return;
     }
     const remote = this.remoteChannels.get(channel);
@@ -407,7 +440,15 @@ export class UdpForwarder {
     else this.counters.dropped++;
   };
 
-  private toServer(channel: number, msg: Buffer, a: { warnedOversize: boolean }, target: HostPort): void {
+  /** A reply for a local Unix sender with no socket path: it cannot receive, so the reply is lost (logged once per source). */
+  private unanswerable(a: LocalAssociation): void {
+    this.counters.dropped++;
+    if (a.warnedNoPath) return;
+    a.warnedNoPath = true;
+    this.options.log(`UDP forward to ${describeTarget(a.forward.target)}: a reply to a sender with no socket path (an unbound socket) cannot be delivered; dropped`);
+  }
+
+  private toServer(channel: number, msg: Buffer, a: { warnedOversize: boolean }, target: ForwardTarget): void {
     const max = this.conn.maxDatagramSize;
     if (msg.length > max) {
       this.counters.oversizeDropped++;

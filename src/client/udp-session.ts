@@ -275,7 +275,7 @@ class UdpSession {
       .then(
         (status: ExitStatus) => {
           const message = this.pty && !o.quiet ? `Connection to ${o.host} closed.` : undefined;
-          void this.finish(exitCodeOf(status), message);
+          void this.afterSession(exitCodeOf(status), message);
         },
         (err: Error) => {
           const what =
@@ -287,6 +287,32 @@ class UdpSession {
           void this.finish(EXIT_FAILURE, `tssh: ${what}`);
         },
       );
+  }
+
+  /**
+   * The session ended. As ssh, stay (printing nothing, the terminal given
+   * back) while forwarded connections are still open, then exit with the
+   * session's status; tsshd waits for them too (lifetime.ts).
+   */
+  private async afterSession(code: number, message: string | undefined): Promise<void> {
+    const forwarder = this.forwarder;
+    if (forwarder !== null && forwarder.openConnections > 0 && !this.finishing) {
+      this.terminal.restore();
+      if (!this.input.writableEnded) this.input.end();
+      // Out of raw mode the terminal's signal handlers are gone: a signal still ends tssh like ssh.
+      if (this.pty) {
+        for (const signal of FATAL_SIGNALS) {
+          const handler = (): void => this.onFatalSignal(signal);
+          process.on(signal, handler);
+          this.cleanups.push(() => process.off(signal, handler));
+        }
+      }
+      let onClose = (): void => undefined;
+      const closed = new Promise<void>((resolve) => this.conn.once('close', (onClose = resolve)));
+      await Promise.race([forwarder.whenNoConnections(), closed]);
+      this.conn.off('close', onClose);
+    }
+    void this.finish(code, message);
   }
 
   /** -W: stdin to host:port through tsshd, its answer to stdout; over when both directions are. */

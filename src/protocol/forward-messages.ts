@@ -139,19 +139,19 @@ export interface ListenErrorMessage {
   message: string;
 }
 
-/** C→S (udp-control): a new association on `channel` (client range) to `target`. */
+/** C→S (udp-control): a new association on `channel` (client range) to `target` (host:port or a Unix datagram socket). */
 export interface UdpOpenMessage {
   type: 'udp-open';
   channel: number;
-  target: HostPort;
+  target: ForwardTarget;
 }
 
-/** S→C (udp-control): UDP listener `id` heard a new source `originator`, now on `channel` (server range). */
+/** S→C (udp-control): UDP listener `id` heard a new source `originator` (absent for a Unix socket listener), now on `channel` (server range). */
 export interface UdpIncomingMessage {
   type: 'udp-incoming';
   channel: number;
   id: number;
-  originator: HostPort;
+  originator?: HostPort;
 }
 
 /** Either way (udp-control): the association on `channel` is over; `message` says why if it failed. */
@@ -266,7 +266,6 @@ function parseListenFamily(o: Fields, type: string, udp: boolean): ListenMessage
   if (type !== 'listen') return null;
   const m: ListenMessage = { type, id: listenId(o), bind: parseBind(o.bind) };
   if (udp) {
-    if ('path' in m.bind) throw bad('a UDP listener needs a port, not a socket path');
     if (has(o, 'idleMs')) m.idleMs = integer(o, 'idleMs', 1, MAX_UDP_IDLE_MS);
   }
   return m;
@@ -355,7 +354,7 @@ export function parseUdpClientMessage(value: unknown): UdpClientMessage {
   const o = asFields(value, 'message');
   const type = typeOf(o);
   if (type === 'udp-open') {
-    return { type, channel: channelIn(o, CLIENT_UDP_CHANNELS), target: parseHostPort(o.target, 'target') };
+    return { type, channel: channelIn(o, CLIENT_UDP_CHANNELS), target: parseTarget(o.target) };
   }
   if (type === 'udp-close') return parseUdpClose(o);
   const m = parseListenFamily(o, type, true);
@@ -368,8 +367,10 @@ export function parseUdpServerMessage(value: unknown): UdpServerMessage {
   const o = asFields(value, 'message');
   const type = typeOf(o);
   if (type === 'udp-incoming') {
-    const originator = parseHostPort(o.originator, 'originator', 0);
-    return { type, channel: channelIn(o, SERVER_UDP_CHANNELS), id: listenId(o), originator };
+    const m: UdpIncomingMessage = { type, channel: channelIn(o, SERVER_UDP_CHANNELS), id: listenId(o) };
+    const originator = originatorOf(o);
+    if (originator) m.originator = originator;
+    return m;
   }
   if (type === 'udp-close') return parseUdpClose(o);
   const m = parseListenReply(o, type);

@@ -28,6 +28,7 @@ export class RelaySet {
   private pendingCount = 0;
   private openCount = 0;
   private closed = false;
+  private idleWaiters: Array<() => void> = [];
   /** Connections refused because a limit was reached. */
   refused = 0;
 
@@ -61,8 +62,19 @@ export class RelaySet {
         if (state === 'pending') this.pendingCount--;
         state = 'done';
         this.openCount--;
+        if (this.openCount === 0) this.wakeIdle();
       },
     };
+  }
+
+  /** Resolves once no connection is open (at once if none is, or the set is closed). */
+  whenIdle(): Promise<void> {
+    if (this.openCount === 0 || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private wakeIdle(): void {
+    for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
   /** Keep `thing` until it closes, so closeAll() can destroy it. */
@@ -80,5 +92,6 @@ export class RelaySet {
     this.closed = true;
     for (const thing of this.live) thing.destroy();
     this.live.clear();
+    this.wakeIdle();
   }
 }

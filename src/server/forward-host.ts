@@ -75,6 +75,16 @@ export class ForwardHost {
     conn.once('close', () => this.close());
   }
 
+  /** Forwarded connections (-L, -D, -W, -R) open now, set up or not. */
+  get openConnections(): number {
+    return this.relays.open;
+  }
+
+  /** Resolves once no forwarded connection is open: tsshd outlives its last session until then, as sshd does. */
+  whenNoConnections(): Promise<void> {
+    return this.relays.whenIdle();
+  }
+
   stats(): ForwardHostStats {
     return { ...this.counters, limited: this.relays.refused, open: this.relays.open, pending: this.relays.pending, udp: this.udp.stats() };
   }

@@ -49,10 +49,18 @@ function disabledReason(policy: ForwardPolicy, unix: boolean, direction: 'local'
   return null;
 }
 
+/**
+ * A UDP forward to or from a Unix datagram socket needs both the UDP gate
+ * (AllowTcpForwarding) and the Unix socket gate (AllowStreamLocalForwarding).
+ */
+function disabledUnixUdp(policy: ForwardPolicy, direction: 'local' | 'remote'): string | null {
+  return disabledReason(policy, false, direction) ?? disabledReason(policy, true, direction);
+}
+
 /** May a client-opened forward (-L, -D, -W, -L udp) connect to `target`? */
 export function refuseOpen(policy: ForwardPolicy, target: ForwardTarget, proto: ForwardProto = 'tcp'): string | null {
   const unix = 'path' in target;
-  if (unix && proto === 'udp') return 'UDP forwarding to a Unix socket is not supported';
+  if (unix && proto === 'udp') return disabledUnixUdp(policy, 'local');
   const disabled = disabledReason(policy, unix, 'local');
   if (disabled || unix) return disabled; // PermitOpen covers TCP targets only, as in sshd
   const list = policy.permitOpen;
@@ -76,7 +84,7 @@ export function requestedListenHost(bind: { host?: string }): string {
 /** May the client ask for a listener (-R, -R udp) at `bind`? */
 export function refuseListen(policy: ForwardPolicy, bind: ListenBind, proto: ForwardProto = 'tcp'): string | null {
   const unix = 'path' in bind;
-  if (unix && proto === 'udp') return 'UDP forwarding from a Unix socket is not supported';
+  if (unix && proto === 'udp') return disabledUnixUdp(policy, 'remote');
   const disabled = disabledReason(policy, unix, 'remote');
   if (disabled || unix) return disabled; // PermitListen covers TCP listeners only, as in sshd
   const list = policy.permitListen;

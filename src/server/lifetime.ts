@@ -7,7 +7,8 @@ import type { SessionRequest } from '../protocol/messages.js';
 /**
  * When tsshd ends, and how it winds down. It ends:
  *  - after the last session ended and its output was delivered ('idle'; a
- *    client that never opens one, as `tssh -N`, is served until it leaves),
+ *    client that never opens one, as `tssh -N`, is served until it leaves)
+ *    and, as sshd, the forwarded connections still open then have closed,
  *  - when the client says goodbye (bus or path) or its connection closes,
  *  - when no client authenticated within --connect-timeout,
  *  - after UdpAliveTimeout without contact (the path's 'gave-up'),
@@ -24,6 +25,12 @@ export const CLOSE_GRACE_MS = 6000;
 
 /** Signals that end tsshd with a goodbye to the client. */
 const ENDING_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGINT'];
+
+/** What the lifetime needs of the forwarded connections. */
+export interface ForwardedConnections {
+  readonly openConnections: number;
+  whenNoConnections(): Promise<void>;
+}
 
 /** What ended the server, with the exit status the daemon uses. */
 export interface Ending {
@@ -58,6 +65,8 @@ export class ServerLifetime {
     private readonly host: SessionHost,
     private readonly log: DebugLog,
     connectTimeoutMs: number,
+    /** The forwarded connections (ForwardHost), which the end of the last session waits for. */
+    private readonly forwards: ForwardedConnections = { openConnections: 0, whenNoConnections: () => Promise.resolve() },
   ) {
     this.ended = new Promise((resolve) => (this.settle = resolve));
     this.connectTimer = setTimeout(() => {
@@ -90,8 +99,19 @@ export class ServerLifetime {
     host.on('redraw', (id: number) => log.log(`session ${id}: redraw (SIGWINCH)`));
     host.on('protocol-error', (err: Error) => log.log(`client protocol error: ${err.message}`));
     host.on('goodbye', (reason: string) => void this.shutdown(`the client said goodbye: ${reason.slice(0, 200)}`, 0, {}));
-    host.on('idle', () => void this.shutdown('the last session ended', 0, {}));
+    host.on('idle', () => void this.idle());
     for (const signal of ENDING_SIGNALS) process.on(signal, this.onSignal);
+  }
+
+  /** The last session ended: end once the forwarded connections still open have closed too (unless a session started meanwhile). */
+  private async idle(): Promise<void> {
+    const waited = this.forwards.openConnections > 0;
+    if (waited) {
+      this.log.log(`the last session ended; waiting for ${this.forwards.openConnections} forwarded connection(s) to close`);
+      await this.forwards.whenNoConnections();
+    }
+    if (this.host.sessionCount > 0) return;
+    void this.shutdown(waited ? 'the last session ended and its forwarded connections closed' : 'the last session ended', 0, {});
   }
 
   /** End now without waiting for a client: hang up, destroy the connection. */

@@ -96,7 +96,7 @@ export async function startServer(
   const handler = compose(serve.middleware ?? [], serve.handler ?? shellHandler({ subsystems: policy.session.subsystems, loginEnv: policy.session.loginEnv }));
   const host = new SessionHost(conn, { ...policy.session, forwarding: new SessionForwarding(sshd, (line) => log.log(line)) }, { handler, peer: () => path.stats().peer });
   const forwards = new ForwardHost(conn, sshd, { log: (line) => log.log(line) });
-  const lifetime = new ServerLifetime(path, conn, host, log, options.connectTimeout * 1000);
+  const lifetime = new ServerLifetime(path, conn, host, log, options.connectTimeout * 1000, forwards);
   void lifetime.ended.then(() => forwards.close());
   const bootstrapLine = encodeBootstrap({
     serverVersion: VERSION,

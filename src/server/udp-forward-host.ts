@@ -11,19 +11,22 @@
  * go on that channel; replies on the channel go back to that source. We
  * expire idle associations (the client's idleMs) and say udp-close.
  *
+ * Either end may be a Unix datagram socket instead (a target path, or a
+ * listener bound at a path: unix-datagram.ts).
+ *
  * A datagram larger than the connection's maxDatagramSize is dropped and
  * counted, with one log line per association: UDP may lose datagrams, and
  * splitting one would break applications that rely on their boundaries.
  */
-import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
+import type { RemoteInfo, Socket as UdpSocket } from 'node:dgram';
+import { openDatagramTarget, SocketDirectory, type DatagramTarget } from '../protocol/datagram-target.js';
 import { describeSocketError, listenUdp, type DatagramListener } from '../protocol/forward-listeners.js';
 import {
   CLIENT_UDP_CHANNELS,
   describeTarget,
   parseUdpClientMessage,
   SERVER_UDP_CHANNELS,
+  type ForwardTarget,
   type HostPort,
   type ListenMessage,
   type UdpServerMessage,
@@ -31,6 +34,7 @@ import {
 import { encodeMessage, readMessages } from '../protocol/message-codec.js';
 import { ProtocolError } from '../protocol/messages.js';
 import { ChannelAllocator, EarlyDatagrams, IdleSweeper } from '../protocol/udp-channels.js';
+import { bindUnixDatagram, describeUnixDatagramError, type UnixDatagramSocket } from '../protocol/unix-datagram.js';
 import type { Connection, Stream } from '../transport/connection.js';
 import { refuseListen, refuseOpen, serverBindPlan, type ForwardPolicy } from './forward-policy.js';
 
@@ -63,12 +67,12 @@ export interface UdpHostStats {
   associations: number;
 }
 
-/** A client-announced association (-L udp): one connected UDP socket towards the target. */
+/** A client-announced association (-L udp): one socket towards the target. */
 interface Outbound {
   channel: number;
-  target: HostPort;
+  target: ForwardTarget;
   /** Null while resolving and connecting; datagrams wait in the early pen meanwhile. */
-  socket: UdpSocket | null;
+  socket: DatagramTarget | null;
   warnedOversize: boolean;
 }
 
@@ -77,17 +81,21 @@ interface Inbound {
   channel: number;
   key: string;
   listener: UdpListener;
-  socket: UdpSocket;
-  address: string;
-  port: number;
+  /** Sends a reply to the source; null for a Unix socket with no path (it cannot be answered). */
+  reply: ((payload: Buffer) => void) | null;
+  /** For log lines: host:port or the socket path. */
+  name: string;
   /** The client refused it: drop its datagrams until it goes idle. */
   refused: boolean;
   warnedOversize: boolean;
+  warnedNoPath: boolean;
 }
 
 interface UdpListener {
   id: number;
   bound?: DatagramListener;
+  /** A listener at a socket path instead of a port. */
+  unix?: UnixDatagramSocket;
   sources: Map<string, Inbound>;
   sweeper?: IdleSweeper<number>;
   warnedFull: boolean;
@@ -101,6 +109,7 @@ export class UdpForwardHost {
   private readonly listeners = new Map<number, UdpListener>();
   private readonly early = new EarlyDatagrams();
   private readonly channels = new ChannelAllocator(SERVER_UDP_CHANNELS);
+  private readonly sockets = new SocketDirectory('tsshd-udp-');
   private readonly counters = { toClient: 0, fromClient: 0, oversizeDropped: 0, dropped: 0 };
   private closed = false;
 
@@ -145,6 +154,7 @@ export class UdpForwardHost {
     this.closed = true;
     this.conn.off('datagram', this.onDatagram);
     if (this.control) this.detach(this.control);
+    this.sockets.close();
   }
 
   /** The control stream is gone: every association and listener goes with it. */
@@ -194,7 +204,7 @@ export class UdpForwardHost {
 
   // ---- -L udp: associations the client opens ----
 
-  private async open(channel: number, target: HostPort): Promise<void> {
+  private async open(channel: number, target: ForwardTarget): Promise<void> {
     const refuse = (why: string): void => {
       this.counters.dropped += this.early.take(channel).length;
       this.send({ type: 'udp-close', channel, message: why });
@@ -208,51 +218,41 @@ export class UdpForwardHost {
     }
     const o: Outbound = { channel, target, socket: null, warnedOversize: false };
     this.outbound.set(channel, o);
-    let socket: UdpSocket | null = null;
+    let socket: DatagramTarget;
     try {
-      const address = isIP(target.host) ? target.host : (await lookup(target.host)).address;
-      if (this.outbound.get(channel) !== o) return; // closed while resolving
-      socket = createSocket({ type: isIP(address) === 6 ? 'udp6' : 'udp4' });
-      const s = socket;
-      s.on('message', (msg) => this.toClient(channel, msg, o));
-      await new Promise<void>((resolve, reject) => {
-        s.once('error', reject);
-        s.connect(target.port, address, () => {
-          s.off('error', reject);
-          resolve();
-        });
-      });
+      socket = await openDatagramTarget(target, (msg) => this.toClient(channel, msg, o), this.sockets);
     } catch (err) {
-      socket?.close();
       if (this.outbound.get(channel) !== o) return;
       this.outbound.delete(channel);
       this.counters.dropped += this.early.take(channel).length;
-      this.send({ type: 'udp-close', channel, message: `${describeTarget(target)}: ${describeSocketError(err)}` });
+      const why = `${describeTarget(target)}: ${(err as Error).message}`;
+      if ('path' in target) this.log(`UDP forward to ${why}`);
+      this.send({ type: 'udp-close', channel, message: why });
       return;
     }
     if (this.outbound.get(channel) !== o) {
       socket.close();
       return;
     }
-    // ICMP errors (port unreachable) surface here; UDP carries on regardless.
-    socket.on('error', () => undefined);
     o.socket = socket;
     for (const payload of this.early.take(channel)) this.fromClientTo(o, payload);
   }
 
   private fromClientTo(o: Outbound, payload: Buffer): void {
     this.counters.fromClient++;
-    o.socket!.send(payload, (err) => {
-      if (err) this.counters.dropped++;
-    });
+    o.socket!.send(payload, this.sent);
   }
+
+  /** Completion of every send: a failed one is a lost datagram. */
+  private readonly sent = (err?: Error | null): void => {
+    if (err) this.counters.dropped++;
+  };
 
   // ---- -R udp: listeners the client asks for ----
 
   private async listen(message: ListenMessage): Promise<void> {
     const { id, bind } = message;
     const fail = (why: string): void => this.send({ type: 'listen-error', id, message: why });
-    if ('path' in bind) return fail('UDP forwarding from a Unix socket is not supported');
     if (this.listeners.has(id)) return fail(`listener id ${id} is already in use`);
     if (this.listeners.size >= this.limits.maxListeners) return fail(`too many UDP remote forwards (at most ${this.limits.maxListeners})`);
     const refusal = refuseListen(this.policy, bind, 'udp');
@@ -262,6 +262,28 @@ export class UdpForwardHost {
     }
     const l: UdpListener = { id, sources: new Map(), warnedFull: false };
     this.listeners.set(id, l);
+    if ('path' in bind) {
+      let unix: UnixDatagramSocket;
+      try {
+        unix = await bindUnixDatagram(bind.path, (msg, from) => this.fromUnixSource(l, msg, from), {
+          mask: this.policy.streamLocalBindMask,
+          unlink: this.policy.streamLocalBindUnlink,
+        });
+      } catch (err) {
+        if (this.listeners.get(id) === l) this.listeners.delete(id);
+        const why = `cannot listen on ${bind.path}: ${describeUnixDatagramError(err)}`;
+        this.log(`UDP remote forward: ${why}`);
+        return fail(why);
+      }
+      if (this.listeners.get(id) !== l) {
+        unix.close();
+        return;
+      }
+      l.unix = unix;
+      l.sweeper = new IdleSweeper(message.idleMs ?? DEFAULT_UDP_IDLE_MS, (channel) => this.expire(channel));
+      this.send({ type: 'listen-ok', id });
+      return;
+    }
     let bound: DatagramListener;
     try {
       bound = await listenUdp(serverBindPlan(this.policy, bind), bind.port, (socket, msg, from) => this.fromSource(l, socket, msg, from));
@@ -282,6 +304,7 @@ export class UdpForwardHost {
 
   private closeListener(l: UdpListener): void {
     l.bound?.close();
+    l.unix?.close();
     l.sweeper?.close();
     for (const source of l.sources.values()) {
       this.inbound.delete(source.channel);
@@ -291,25 +314,41 @@ export class UdpForwardHost {
   }
 
   private fromSource(l: UdpListener, socket: UdpSocket, msg: Buffer, from: RemoteInfo): void {
-    if (!l.bound || !l.sweeper) return;
+    if (!l.bound) return;
     const key = `${l.bound.sockets.indexOf(socket)}|${from.address}|${from.port}`;
-    let source = l.sources.get(key);
-    if (!source) {
-      const channel = l.sources.size < this.limits.maxPerListener ? this.channels.allocate() : null;
-      if (channel === null) {
-        this.counters.dropped++;
-        if (!l.warnedFull) {
-          l.warnedFull = true;
-          this.log(`UDP remote forward ${l.id}: too many sources (at most ${this.limits.maxPerListener}); datagrams from new ones are dropped`);
-        }
-        return;
+    const source = l.sources.get(key) ?? this.newSource(l, key, `${from.address}:${from.port}`, { host: from.address, port: from.port }, (payload) => socket.send(payload, from.port, from.address, this.sent));
+    if (source) this.fromKnownSource(source, msg);
+  }
+
+  /** A datagram at a Unix listener; `from` is the sender's socket path, null if it has none. */
+  private fromUnixSource(l: UdpListener, msg: Buffer, from: string | null): void {
+    const unix = l.unix;
+    if (!unix) return;
+    const key = from ?? '';
+    const source = l.sources.get(key) ?? this.newSource(l, key, from ?? 'a socket with no path', undefined, from === null ? null : (payload) => unix.send(payload, from, this.sent));
+    if (source) this.fromKnownSource(source, msg);
+  }
+
+  /** A new source on listener `l`: a channel and a udp-incoming, or null (and the datagram dropped) at the limit. */
+  private newSource(l: UdpListener, key: string, name: string, originator: HostPort | undefined, reply: Inbound['reply']): Inbound | null {
+    const channel = l.sources.size < this.limits.maxPerListener ? this.channels.allocate() : null;
+    if (channel === null) {
+      this.counters.dropped++;
+      if (!l.warnedFull) {
+        l.warnedFull = true;
+        this.log(`UDP remote forward ${l.id}: too many sources (at most ${this.limits.maxPerListener}); datagrams from new ones are dropped`);
       }
-      source = { channel, key, listener: l, socket, address: from.address, port: from.port, refused: false, warnedOversize: false };
-      l.sources.set(key, source);
-      this.inbound.set(channel, source);
-      this.send({ type: 'udp-incoming', channel, id: l.id, originator: { host: from.address, port: from.port } });
+      return null;
     }
-    l.sweeper.touch(source.channel);
+    const source: Inbound = { channel, key, listener: l, reply, name, refused: false, warnedOversize: false, warnedNoPath: false };
+    l.sources.set(key, source);
+    this.inbound.set(channel, source);
+    this.send(originator ? { type: 'udp-incoming', channel, id: l.id, originator } : { type: 'udp-incoming', channel, id: l.id });
+    return source;
+  }
+
+  private fromKnownSource(source: Inbound, msg: Buffer): void {
+    source.listener.sweeper?.touch(source.channel);
     if (source.refused) {
       this.counters.dropped++;
       return;
@@ -348,7 +387,7 @@ export class UdpForwardHost {
       return;
     }
     // Refused by the client: keep the source, silently dropping, until it goes idle.
-    if (!source.refused) this.log(`UDP remote forward ${source.listener.id}: the client refused ${source.address}:${source.port}: ${why}`);
+    if (!source.refused) this.log(`UDP remote forward ${source.listener.id}: the client refused ${source.name}: ${why}`);
     source.refused = true;
   }
 
@@ -364,9 +403,8 @@ export class UdpForwardHost {
       if (source.refused) return;
       source.listener.sweeper?.touch(channel);
       this.counters.fromClient++;
-      source.socket.send(payload, source.port, source.address, (err) => {
-        if (err) this.counters.dropped++;
-      });
+      if (source.reply) source.reply(payload);
+      else this.unanswerable(source);
       return;
     }
     // An association whose announcement (or even control stream) the datagram overtook.
@@ -377,7 +415,15 @@ export class UdpForwardHost {
     }
   };
 
-  private toClient(channel: number, msg: Buffer, assoc: { warnedOversize: boolean; target?: HostPort }): void {
+  /** A reply for a Unix sender with no socket path: it cannot receive, so the reply is lost (logged once per source). */
+  private unanswerable(source: Inbound): void {
+    this.counters.dropped++;
+    if (source.warnedNoPath) return;
+    source.warnedNoPath = true;
+    this.log(`UDP remote forward ${source.listener.id}: a reply to a sender with no socket path (an unbound socket) cannot be delivered; dropped`);
+  }
+
+  private toClient(channel: number, msg: Buffer, assoc: { warnedOversize: boolean }): void {
     const max = this.conn.maxDatagramSize;
     if (msg.length > max) {
       this.counters.oversizeDropped++;

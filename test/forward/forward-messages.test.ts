@@ -67,7 +67,7 @@ test('replies and control messages', () => {
   rejects(parseControlReply, { type: 'listen' }, 'unknown-type');
 });
 
-test('UDP control: channels must be in the sender\'s range; listeners need a port', () => {
+test('UDP control: channels must be in the sender\'s range; targets and listeners may be Unix socket paths', () => {
   const c = CLIENT_UDP_CHANNELS.first;
   const s = SERVER_UDP_CHANNELS.first;
   assert.deepEqual(parseUdpClientMessage({ type: 'udp-open', channel: c, target: { host: '127.0.0.1', port: 53 } }), {
@@ -76,10 +76,12 @@ test('UDP control: channels must be in the sender\'s range; listeners need a por
     target: { host: '127.0.0.1', port: 53 },
   });
   rejects(parseUdpClientMessage, { type: 'udp-open', channel: s, target: { host: 'a', port: 53 } }, 'bad-message', /channel/);
-  rejects(parseUdpClientMessage, { type: 'udp-open', channel: c, target: { path: '/x' } }, 'bad-message');
+  assert.deepEqual(parseUdpClientMessage({ type: 'udp-open', channel: c, target: { path: '/run/x.sock' } }), { type: 'udp-open', channel: c, target: { path: '/run/x.sock' } });
+  rejects(parseUdpClientMessage, { type: 'udp-open', channel: c, target: { path: '' } }, 'bad-message');
   assert.deepEqual(parseUdpClientMessage({ type: 'udp-close', channel: s, message: 'refused' }), { type: 'udp-close', channel: s, message: 'refused' });
   assert.deepEqual(parseUdpClientMessage({ type: 'listen', id: 2, bind: { port: 0 }, idleMs: 1000 }), { type: 'listen', id: 2, bind: { port: 0 }, idleMs: 1000 });
-  rejects(parseUdpClientMessage, { type: 'listen', id: 2, bind: { path: '/x' } }, 'bad-message', /UDP listener needs a port/);
+  assert.deepEqual(parseUdpClientMessage({ type: 'listen', id: 2, bind: { path: '/x' } }), { type: 'listen', id: 2, bind: { path: '/x' } });
+  assert.deepEqual(parseUdpServerMessage({ type: 'udp-incoming', channel: s, id: 2 }), { type: 'udp-incoming', channel: s, id: 2 }, 'no originator for a Unix listener');
   assert.deepEqual(parseUdpServerMessage({ type: 'udp-incoming', channel: s, id: 2, originator: { host: '::1', port: 5 } }), {
     type: 'udp-incoming',
     channel: s,

@@ -204,7 +204,14 @@ test('policy rules: PermitOpen and PermitListen forms, GatewayPorts bind plans',
   assert.equal(refuseOpen(policyWith({ permitOpen: ['Example.COM:80'] }), { host: 'example.com', port: 80 }), null);
   assert.equal(refuseOpen(policyWith({ permitOpen: ['none'] }), { host: 'a', port: 1 }), 'a:1 is not permitted by PermitOpen (PermitOpen none)');
   assert.equal(refuseOpen(policyWith({ permitOpen: ['none'] }), { path: '/tmp/s' }), null, 'PermitOpen does not cover Unix sockets');
-  assert.equal(refuseOpen(p, { path: '/tmp/s' }, 'udp'), 'UDP forwarding to a Unix socket is not supported');
+  // UDP to or from a Unix datagram socket needs both gates: AllowTcpForwarding (UDP) and AllowStreamLocalForwarding (Unix).
+  assert.equal(refuseOpen(p, { path: '/tmp/s' }, 'udp'), null);
+  assert.equal(refuseOpen(policyWith({ allowStreamLocalForwarding: 'no' }), { path: '/tmp/s' }, 'udp'), 'Unix socket forwarding is disabled (AllowStreamLocalForwarding no)');
+  assert.equal(refuseOpen(policyWith({ allowTcpForwarding: 'no' }), { path: '/tmp/s' }, 'udp'), 'TCP forwarding is disabled (AllowTcpForwarding no)');
+  assert.equal(refuseOpen(policyWith({ allowTcpForwarding: 'remote' }), { path: '/tmp/s' }, 'udp'), 'local forwarding is not permitted (AllowTcpForwarding remote)');
+  assert.equal(refuseListen(policyWith({ allowStreamLocalForwarding: 'local' }), { path: '/tmp/s' }, 'udp'), 'remote forwarding is not permitted (AllowStreamLocalForwarding local)');
+  assert.equal(refuseListen(policyWith({ allowTcpForwarding: 'no' }), { path: '/tmp/s' }, 'udp'), 'TCP forwarding is disabled (AllowTcpForwarding no)');
+  assert.equal(refuseListen(policyWith({ permitListen: ['none'] }), { path: '/tmp/s' }, 'udp'), null, 'PermitListen does not cover Unix sockets');
   // A bare port in PermitListen means any listen host, as in sshd.
   assert.equal(refuseListen(policyWith({ permitListen: ['8080'] }), { host: '0.0.0.0', port: 8080 }), null);
   assert.equal(refuseListen(policyWith({ permitListen: ['localhost:*'] }), { port: 1234 }), null, 'no host means "localhost"');

@@ -121,13 +121,3 @@ test('UDP -L to a target PermitOpen forbids: the association is refused with a o
     await ends.close();
   }
 });
-
-test('UDP forwards reject Unix socket paths up front', T, async () => {
-  const ends = memoryEnds();
-  try {
-    await assert.rejects(ends.forwarder.udpLocalForward({ proto: 'udp', listen: { port: 5000 }, connect: { path: '/tmp/x.sock' } }), /Unix sockets are not supported for UDP$/);
-    await assert.rejects(ends.forwarder.udpRemoteForward({ proto: 'udp', listen: { path: '/tmp/x.sock' }, connect: { host: 'a', port: 1 } }), /Unix sockets are not supported for UDP$/);
-  } finally {
-    await ends.close();
-  }
-});
