@@ -23,11 +23,11 @@ after(async () => {
 });
 
 /**
- * How long tssh stays stopped. The issue says 60 s, but with 60 s the session was lost once in three CI runs
- * ("connection lost (connection closed)" after SIGCONT; issue 9 stays open for it), so CI stops it for 20 s as
- * before; TSSH_TEST_STOP_SECONDS=60 runs the issue's minute.
+ * How long tssh stays stopped: the issue's minute. (It once lost the session in CI: tsshd said goodbye as soon as
+ * its last bytes were acknowledged, and tssh dropped the output its stdout had not taken yet; see the test below
+ * 'a reader slower than the network'.) TSSH_TEST_STOP_SECONDS changes it for a quicker local run.
  */
-const STOP_SECONDS = Number(process.env.TSSH_TEST_STOP_SECONDS ?? 20);
+const STOP_SECONDS = Number(process.env.TSSH_TEST_STOP_SECONDS ?? 60);
 const PROMPT = /[$#>] ?$/m;
 
 function kill(pid: number, signal: NodeJS.Signals): void {

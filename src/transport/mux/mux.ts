@@ -229,8 +229,8 @@ export class Mux extends EventEmitter<MuxEvents> {
    */
   endByPeer(): MuxStream[] {
     if (this.state === CLOSED) return [];
-    const draining: MuxStream[] = [...this.unread];
-    for (const stream of this.streams.values()) {
+    const draining: MuxStream[] = [];
+    for (const stream of [...this.unread, ...this.streams.values()]) {
       if (stream.finReceived && !stream.destroyed && !stream.readableEnded) draining.push(stream);
     }
     this.shutdown(undefined, draining);
