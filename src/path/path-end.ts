@@ -8,6 +8,9 @@ import type { CommonPathConfig } from './path-options.js';
 import { emptyDrops, type PathStats } from './path-stats.js';
 import { Rekeyer, type RekeyHost } from './rekeyer.js';
 
+/** A timer that runs this much later than due means the process was stopped or the machine slept (see onDue). */
+export const STALL_MS = 1000;
+
 /**
  * What both ends of the path do alike: seal and open datagrams, count them,
  * watch liveness (contact lost after heartbeatTimeoutMs, give up after
@@ -17,6 +20,7 @@ import { Rekeyer, type RekeyHost } from './rekeyer.js';
  * rekeying, docs/REKEY.md) is the Rekeyer's: the transport above never notices.
  *
  * Events: 'contact-lost' (sinceMs); 'contact-restored' (); 'gave-up' (reason);
+ * 'resumed' (stalledMs) (this process ran again after a stop or sleep; the stall is not counted as silence);
  * 'close' (reason?: string) (after a local close(), a peer's goodbye or giving up).
  */
 export abstract class PathEnd extends EventEmitter implements DatagramPath {
@@ -213,9 +217,17 @@ export abstract class PathEnd extends EventEmitter implements DatagramPath {
     this.emit('close', reason);
   }
 
-  private readonly onDue = (): void => {
+  private readonly onDue = (meantAt: number): void => {
     if (this.closed) return;
     const now = performance.now();
+    const stalledMs = now - meantAt;
+    if (stalledMs > STALL_MS) {
+      // This process did not run (SIGSTOP, a sleeping laptop): nothing could be heard meanwhile, so that time
+      // is not the peer's silence. Liveness is judged from the resume, after the socket's backlog is read.
+      this.lastContactAt = Math.min(this.lastContactAt + stalledMs, now);
+      this.emit('resumed', stalledMs);
+      if (this.closed) return;
+    }
     const { heartbeatTimeoutMs, aliveTimeoutMs } = this.config;
     const silentMs = now - this.lastContactAt;
     if (silentMs >= aliveTimeoutMs) {

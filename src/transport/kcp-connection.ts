@@ -3,7 +3,9 @@ import { performance } from 'node:perf_hooks';
 import type { DatagramPath } from '../path/datagram-path.js';
 import { DatagramTooLargeError, type Connection, type Stream, type TransportStats } from './connection.js';
 import { Kcp, type KcpOptions } from './kcp/kcp.js';
+import { drainThenDestroy } from './mux/drain.js';
 import { Mux, type MuxOptions } from './mux/mux.js';
+import type { MuxStream } from './mux/stream.js';
 
 /** First byte of every path payload in KCP mode: what the rest of it is. */
 export const enum FrameClass {
@@ -65,6 +67,8 @@ export class KcpConnection extends EventEmitter implements Connection {
   private datagramsDropped = 0;
   private closed = false;
   private lingering: Promise<void> | null = null;
+  /** While streams drain after the peer's goodbye: end the wait now. */
+  private endDrain: (() => void) | null = null;
 
   constructor(private readonly path: DatagramPath, options: KcpConnectionOptions) {
     super();
@@ -116,6 +120,7 @@ export class KcpConnection extends EventEmitter implements Connection {
   destroy(err?: Error): void {
     for (const lane of this.lanes) lane.mux.destroy(err);
     this.finish(err);
+    this.endDrain?.();
   }
 
   stats(): TransportStats {
@@ -185,9 +190,17 @@ export class KcpConnection extends EventEmitter implements Connection {
   private finish(err?: Error): void {
     if (this.closed) return;
     this.closed = true;
+    // Ended without error (the peer's goodbye on the path): what arrived is still delivered. Streams the peer
+    // finished keep their Readable until read, and 'close' comes after their 'end', as QUIC does.
+    const draining: MuxStream[] = [];
+    for (const lane of this.lanes) {
+      if (err === undefined) draining.push(...lane.mux.endByPeer());
+      else lane.mux.destroy(err);
+    }
     for (const lane of this.lanes) lane.kcp.close();
     this.path.onDatagram = null;
     this.path.close();
-    this.emit('close', err);
+    if (draining.length === 0) this.emit('close', err);
+    else this.endDrain = drainThenDestroy(draining, CLOSE_LINGER_MS, () => this.emit('close', err));
   }
 }

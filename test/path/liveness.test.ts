@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { test } from 'node:test';
 import { waitFor, waitForEvent } from '../support/wait.js';
@@ -181,6 +182,43 @@ test('when data stops arriving the client sends one silence probe, long before i
     await waitFor('the silence probe at the server', () => server.stats().keepalivesReceived === heardBefore + 1, 5_000);
     assert.equal(client.stats().keepalivesSent, sentBefore + 1);
     assert.equal(client.stats().renewals, 0);
+  } finally {
+    pair.close();
+  }
+});
+
+/** Bytes waiting in the receive queue of this process's IPv4 UDP socket bound to `port` (/proc/net/udp). */
+function udpReceiveQueue(port: number): number {
+  for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length < 5 || parseInt(fields[1]!.split(':')[1]!, 16) !== port) continue;
+    return parseInt(fields[4]!.split(':')[1]!, 16);
+  }
+  return -1;
+}
+
+test('a stopped process (event loop stalled 3 s, as by SIGSTOP): on resume it reads its socket first, loses no contact and keeps its socket', async () => {
+  const timing = { heartbeatTimeoutMs: 1000, aliveTimeoutMs: 30_000 };
+  const pair = await startPair({ server: timing, client: timing });
+  try {
+    const { server, client } = pair;
+    const events: string[] = [];
+    client.on('contact-lost', () => events.push('client lost'));
+    client.on('resumed', (ms: number) => events.push(`client resumed after ${ms > 2000 ? '> 2 s' : `${ms} ms`}`));
+    const atClient: string[] = [];
+    client.onDatagram = (p) => atClient.push(p.toString());
+    const keepalivesBefore = client.stats().keepalivesReceived;
+    server.send(Buffer.from('while stopped'));
+    // dgram resolves the address on the next tick, then writes to the socket at once.
+    await new Promise((resolve) => process.nextTick(resolve));
+    assert.ok(udpReceiveQueue(client.stats().localPort) > 0, 'the datagram waits in the client socket');
+    // The stall itself is the fault under test: nothing in this process runs, as under SIGSTOP.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
+    await waitFor('the datagram sent before the stop', () => atClient.includes('while stopped'), 5_000);
+    await waitFor('a keepalive answer after the resume', () => client.stats().keepalivesReceived > keepalivesBefore, 5_000);
+    assert.deepEqual(events, ['client resumed after > 2 s']);
+    assert.equal(client.stats().renewals, 0, 'the socket (and what waited in it) was kept');
+    assert.equal(client.stats().contactLost, false);
   } finally {
     pair.close();
   }

@@ -231,6 +231,47 @@ export function defineConnectionSuite(name: string, factory: ConnectionFactory):
     }
   });
 
+  test(`${name}: the peer's close does not cut off what arrived: a reader that had not read yet gets every byte and the end before 'close'`, { timeout: 60_000 }, async () => {
+    const pair = await createTransportPair(factory);
+    try {
+      // Both half-open (client still writing, as a session's stdin) and fully finished streams, in both lanes.
+      const incoming: Stream[] = [];
+      pair.client.on('stream', (st: Stream) => incoming.push(st));
+      const writing = [writeChunks(pair.server.openStream(KIND_INTERACTIVE), 4, 11), writeChunks(pair.server.openStream(KIND_BULK), 4, 12)];
+      await waitFor('both streams at the client', () => incoming.length === 2, 20_000);
+      const a = incoming.find((st) => st.kind === KIND_INTERACTIVE)!;
+      const b = incoming.find((st) => st.kind === KIND_BULK)!;
+      b.end(); // the client finished its direction of one stream: the transport may forget that stream on the wire
+      // Nothing is read until the server is gone (its goodbye arrived), as when tssh's stdout is slower than the network.
+      await Promise.all(writing);
+      await pair.server.close();
+      await waitFor('the server goodbye to reach the client', () => pair.clientPath.isClosed, 20_000);
+      let closed = false;
+      pair.client.once('close', () => (closed = true));
+      const ended: boolean[] = [];
+      const results = await Promise.all(
+        [a, b].map((st) =>
+          readAll(st).then((r) => {
+            ended.push(closed);
+            return r;
+          }),
+        ),
+      );
+      assert.deepEqual(ended, [false, false], "each stream ended before the connection's 'close'");
+      assert.deepEqual(
+        results.map((r) => r.bytes),
+        [4 * CHUNK, 4 * CHUNK],
+      );
+      assert.deepEqual(
+        results.map((r) => r.sha),
+        await Promise.all(writing),
+      );
+      await waitFor("the client's 'close' after the reads", () => closed, 20_000);
+    } finally {
+      await pair.close();
+    }
+  });
+
   test(`${name}: graceful close delivers what was written, then both sides close`, { timeout: 60_000 }, async () => {
     const pair = await createTransportPair(factory, { clientToServer: { lossPct: 5 }, serverToClient: { lossPct: 5 }, seed: 3 });
     try {

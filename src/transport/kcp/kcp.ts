@@ -12,6 +12,8 @@ export type { KcpStats, KcpDropReason } from './stats.js';
 
 /** RTO ceiling, ms. */
 const MAX_RTO = 60_000;
+/** How far back probeTs is kept (ms, 2^30): older copies are long acknowledged or given up. */
+const PROBE_TS_HORIZON = 0x40000000;
 /** RTO before the first RTT sample, ms. */
 const INITIAL_RTO = 200;
 /** First and longest wait between window probes while the peer advertises 0, ms. */
@@ -98,6 +100,8 @@ export class Kcp implements ReliablePipe {
   private lastReorderBump = -Infinity;
   private fastNeeded = 0;
   private probeAll = false;
+  /** now32 of the last probeNow(): acks of copies sent before it give no RTT sample. */
+  private probeTs: number;
   private probeAt = Infinity;
   private probeWait = PROBE_INITIAL;
   private cwnd = 4;
@@ -189,6 +193,7 @@ export class Kcp implements ReliablePipe {
     this.opt = o;
     this.clock = options.clock ?? systemClock;
     const clock = this.clock;
+    this.probeTs = Math.floor(clock.now()) >>> 0;
     this.defer = clock.defer ? (fn) => clock.defer!(fn) : (fn) => void clock.setTimer(fn, 0);
     this.drainThreshold = o.drainThreshold;
     this.rmtWnd = o.rcvWnd;
@@ -264,6 +269,7 @@ export class Kcp implements ReliablePipe {
    */
   probeNow(): void {
     if (this.closed) return;
+    this.probeTs = Math.floor(this.clock.now()) >>> 0;
     if (this.inFlightCount > 0) this.probeAll = true;
     if (this.rmtWnd === 0 && this.queue.bytes > 0) {
       this.probeWait = PROBE_INITIAL;
@@ -336,6 +342,8 @@ export class Kcp implements ReliablePipe {
     if (size < SEGMENT_HEADER) return void this.drops.short++;
     const now = this.clock.now();
     const now32 = Math.floor(now) >>> 0;
+    // Keep probeTs within 2^30 ms of now, so the 32-bit comparison below never wraps.
+    if (((now32 - this.probeTs) >>> 0) > PROBE_TS_HORIZON) this.probeTs = (now32 - PROBE_TS_HORIZON) >>> 0;
     const conv = this.opt.conv;
     const sMask = this.sMask;
     const unaBefore = this.sndUna;
@@ -382,11 +390,14 @@ export class Kcp implements ReliablePipe {
       if (cmd === KcpCommand.Ack) {
         const slot = sn & sMask;
         if (ackAhead >= 0 && this.sData[slot] !== null) {
+          // A copy sent before the last outage ended (probeNow) may have waited in a stopped peer's socket: its
+          // "round trip" measured the outage, and says nothing of the RTT or of reordering.
+          const beforeOutage = ((ts - this.probeTs) | 0) < 0;
           const rtt = (now32 - ts) | 0;
-          if (rtt >= 0 && rtt <= MAX_RTO) this.sampleRtt(rtt);
+          if (rtt >= 0 && rtt <= MAX_RTO && !beforeOutage) this.sampleRtt(rtt);
           const earlierRound = ((ts - this.sRoundTs[slot]) | 0) < 0;
           // The original's ack arriving after the fast resend means reordering; a duplicate flag on the resend's ack means a lost ack.
-          if (this.sWasFast[slot] === 1 && (frg & ACK_DUPLICATE) === 0) this.judgeFastResend(earlierRound, now);
+          if (this.sWasFast[slot] === 1 && (frg & ACK_DUPLICATE) === 0 && !beforeOutage) this.judgeFastResend(earlierRound, now);
           if ((frg & ACK_DUPLICATE) === 0) {
             // An ack of this round counts the earlier rounds' copies as lost; one of an earlier round cannot tell.
             const earlier = earlierRound ? 0 : this.sLost[slot];

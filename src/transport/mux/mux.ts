@@ -114,6 +114,8 @@ export class Mux extends EventEmitter<MuxEvents> {
   private pingSeq = 0;
   private readonly pings = new Map<number, { start: number; resolve: (ms: number) => void; reject: (err: Error) => void }>();
   private closeWaiter: { promise: Promise<void>; resolve: () => void } | null = null;
+  /** Retired streams the peer finished whose reader has not reached 'end' yet (endByPeer() lets them drain). */
+  private readonly unread = new Set<MuxStream>();
 
   private streamsOpenedTotal = 0;
   private streamsRejected = 0;
@@ -216,6 +218,23 @@ export class Mux extends EventEmitter<MuxEvents> {
       this.framesOut++;
     }
     this.shutdown(err);
+  }
+
+  /**
+   * The pipe ended without error because the peer closed the connection: like
+   * destroy(), except that streams whose peer finished sending keep their
+   * Readable until the reader has taken every byte and 'end' was emitted
+   * (what arrived is delivered, as with a TCP FIN). Returns those streams; the
+   * caller bounds the wait and destroys them. Idempotent ([] once closed).
+   */
+  endByPeer(): MuxStream[] {
+    if (this.state === CLOSED) return [];
+    const draining: MuxStream[] = [];
+    for (const stream of [...this.unread, ...this.streams.values()]) {
+      if (stream.finReceived && !stream.destroyed && !stream.readableEnded) draining.push(stream);
+    }
+    this.shutdown(undefined, draining);
+    return draining;
   }
 
   /**
@@ -365,10 +384,20 @@ export class Mux extends EventEmitter<MuxEvents> {
     this.queueControl(encodeEmpty(Command.Rst, stream.id));
   }
 
-  /** Forget a stream: no frames go out or come in for it any more. */
+  /** Forget a stream: no frames go out or come in for it any more (one the peer finished stays in `unread` until read). */
   private retire(stream: MuxStream): void {
     if (stream.retired) return;
     stream.retired = true;
+    if (stream.finReceived && !stream.destroyed && !stream.readableEnded) {
+      this.unread.add(stream);
+      const read = (): void => {
+        stream.off('end', read);
+        stream.off('close', read);
+        this.unread.delete(stream);
+      };
+      stream.once('end', read);
+      stream.once('close', read);
+    }
     if (!stream.finSent) this.unfinished--;
     this.streams.delete(stream.id);
     if (stream.local) this.localOpen--;
@@ -381,8 +410,8 @@ export class Mux extends EventEmitter<MuxEvents> {
     this.shutdown(undefined);
   }
 
-  /** Enter CLOSED: detach from the pipe and end every stream still open. */
-  private shutdown(err: Error | undefined): void {
+  /** Enter CLOSED: detach from the pipe and end every stream still open, except those in `draining` (retired only). */
+  private shutdown(err: Error | undefined, draining: readonly MuxStream[] = []): void {
     this.state = CLOSED;
     this.decoder.stop();
     if (this.pipe.onData === this.onData) this.pipe.onData = null;
@@ -398,7 +427,8 @@ export class Mux extends EventEmitter<MuxEvents> {
     this.bulk.clear();
     const open = [...this.streams.values()];
     for (const stream of open) this.retire(stream);
-    for (const stream of open) stream.destroy(err);
+    const keep = new Set(draining);
+    for (const stream of open) if (!keep.has(stream)) stream.destroy(err);
     const closed = new MuxClosedError('closed');
     for (const ping of this.pings.values()) ping.reject(closed);
     this.pings.clear();

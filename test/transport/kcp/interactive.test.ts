@@ -198,6 +198,35 @@ test('probeNow resends at once after an outage instead of waiting for the backed
   assert.ok(waited.ms > 300, `without probeNow the backed-off RTO decides (${waited.ms} ms)`);
 });
 
+test("acks of copies that waited out a stop in the peer's socket give no RTT sample (the RTO stays a round trip)", () => {
+  const p = pair({}, { delayMs: 10 });
+  let got = 0;
+  p.b.onData = (c) => (got += c.length);
+  p.a.write(randomBytes(4000, 8));
+  assert.ok(p.clock.runUntil(() => got === 4000 && p.a.idle, p.clock.nowMs + 10_000));
+  const rttBefore = p.a.stats().srttMs;
+  assert.ok(rttBefore < 100);
+  // b is stopped for 30 s: what a sends (and resends) waits in b's socket buffer.
+  const waiting: Buffer[] = [];
+  p.ab.filter = (packet) => {
+    waiting.push(Buffer.from(packet));
+    return false;
+  };
+  p.a.write(randomBytes(20_000, 9));
+  p.clock.advance(30_000);
+  assert.ok(waiting.length > 0);
+  // b runs again: its first datagram restores contact (the path calls probeNow), then b reads its backlog, oldest first.
+  p.ab.filter = null;
+  p.a.probeNow();
+  for (const packet of waiting) p.b.input(packet);
+  assert.ok(p.clock.runUntil(() => got === 24_000 && p.a.idle, p.clock.nowMs + 10_000));
+  const { srttMs, rtoMs } = p.a.stats();
+  assert.ok(srttMs < 1000, `srtt ${srttMs} ms, not the 30 s the backlog waited`);
+  assert.ok(rtoMs < 1000, `rto ${rtoMs} ms`);
+  p.a.close();
+  p.b.close();
+});
+
 /** Type `keys` keystrokes through an echo at b, each waiting for its echo; returns latencies and both ends' stats. */
 function typeAndEcho(p: ReturnType<typeof pair>, keys: number, seed: number): number[] {
   p.b.onData = (c) => p.b.write(Buffer.from(c));
