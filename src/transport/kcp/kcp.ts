@@ -451,7 +451,7 @@ export class Kcp implements ReliablePipe {
     this.silentSince = now;
     if (this.outage) {
       // The peer is back: what it has not acknowledged goes again now, with the RTO backoff reset (once per
-      // outage; when it was answering our replay, part of this is needless, and it costs no more than a replay).
+      // outage; when it was answering our replay, part of this is needless).
       this.outage = false;
       this.replayAt = Infinity;
       if (this.inFlightCount > 0) this.probeAll = true;
