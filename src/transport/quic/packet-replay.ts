@@ -40,16 +40,33 @@ export class PacketReplay {
   /**
    * Bundle the packets made at or after `since`, oldest first, into `out`
    * (whose length is the path's payload budget) and hand each bundle to
-   * `send` (which must not keep it), at most `maxBundles` of them. Returns
-   * the packets sent.
+   * `send` (which must not keep it), at most `maxBundles` of them. The
+   * `newest` latest packets always go (they are the fresh ones: the peer's
+   * ACK of the newest packet is its RTT sample); if the rest does not fit
+   * beside them, the oldest of the rest go and the middle is left out.
+   * Returns the packets sent.
    */
-  replay(since: number, out: Buffer, maxBundles: number, send: (bundle: Buffer) => void): number {
+  replay(since: number, out: Buffer, maxBundles: number, newest: number, send: (bundle: Buffer) => void): number {
     let n = 0;
     while (n < this.count && this.madeAt[this.slotBack(n + 1)] >= since) n++;
+    if (newest > n) newest = n;
+    // Bytes that surely fit in maxBundles bundles, whatever the packing leaves at each bundle's end.
+    let room = maxBundles * (out.length - 1 - BUNDLE_ENTRY_HEADER - REPLAY_PACKET_MAX);
+    for (let k = newest; k > 0; k--) room -= BUNDLE_ENTRY_HEADER + this.lengths[this.slotBack(k)];
+    // Of the older ones (k from n down to newest + 1), as many as fit, the oldest first.
+    let olderKept = 0;
+    for (let k = n; k > newest; k--) {
+      room -= BUNDLE_ENTRY_HEADER + this.lengths[this.slotBack(k)];
+      if (room < 0) break;
+      olderKept++;
+    }
+    const skipAbove = newest;
+    const skipUpTo = n - olderKept;
     let bundles = 0;
     let packets = 0;
     let len = 0;
     for (let k = n; k > 0; k--) {
+      if (k > skipAbove && k <= skipUpTo) continue;
       const i = this.slotBack(k);
       const size = this.lengths[i];
       if (len > 0 && len + BUNDLE_ENTRY_HEADER + size > out.length) {

@@ -50,7 +50,7 @@ const POKE_LONG_INTERVAL_MS = 500;
 const REPLAY_BUNDLES = 4;
 /** A replay also covers packets made this long (or one RTT if longer) before the silence began: they may be unacknowledged. */
 const REPLAY_LOOKBACK_MS = 20;
-/** A probe replays only if the last replay is at least this old (a path event and the datagram behind it both probe). */
+/** A probe replays only if the last probe's replay is at least this old (a path event and the datagram behind it both probe). */
 const REPLAY_MIN_GAP_MS = 20;
 /** Held writes go into the engine at a poke only while the writers hold at most this many bytes (so their packets stay small). */
 const RELEASE_MAX_BYTES = 128;
@@ -155,10 +155,12 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
   private replays = 0;
   private packetsReplayed = 0;
   private bundlesReceived = 0;
-  private lastReplayAt = -Infinity;
+  /** When a probe last replayed (a poke's replay does not count: it may have gone into the outage). */
+  private lastProbeReplayAt = -Infinity;
   private lastFreshAt = -Infinity;
-  /** While set, sendPackets() keeps small packets for the replay that follows instead of sending them. */
+  /** While set, sendPackets() keeps small packets for the replay that follows instead of sending them (and counts them). */
   private capture = false;
+  private captured = 0;
   /** While set, pumpWrite() ignores holdWrites (a poke hands the engine what was written since the last one). */
   private releasing = false;
   /** When the peer's silence started to count: its last datagram, or our first packet in flight after none. */
@@ -529,7 +531,10 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
       if (r === null) break;
       const packet = out.subarray(0, r[0]);
       // Small packets are kept for a replay; while capturing (a poke) they go out only inside it.
-      if (this.replayKeep.record(packet, now) && this.capture) continue;
+      if (this.replayKeep.record(packet, now) && this.capture) {
+        this.captured++;
+        continue;
+      }
       const copies = this.copies.copiesFor(packet.length, now);
       for (let k = 0; k < copies; k++) this.path.send(packet);
       if (n === this.tuning.sendBurst - 1) this.scheduleFlush();
@@ -585,8 +590,18 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
 
   /** Silence after which the peer counts as out of reach while ours are in flight: 250 ms, or 3 RTTs on slow links. */
   private silenceMs(): number {
-    const rtt = this.engineRtt();
-    return Math.max(SILENCE_PROBE_MS, 3 * (Number.isFinite(rtt) ? rtt : 0));
+    return Math.max(SILENCE_PROBE_MS, 3 * this.networkRtt());
+  }
+
+  /**
+   * The path's own RTT (from its echoed timestamps), else the engine's, else 0. For outage timing: the engine's
+   * smoothed RTT runs well above the network's with delayed ACKs of small packets (160 ms at 100 ms RTT).
+   */
+  private networkRtt(): number {
+    const rtt = this.path.srttMs;
+    if (Number.isFinite(rtt)) return rtt;
+    const engine = this.engineRtt();
+    return Number.isFinite(engine) ? engine : 0;
   }
 
   private followUpIntervalMs(): number {
@@ -628,23 +643,22 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
       this.askForAck();
     }
     this.capture = true;
+    this.captured = 0;
     try {
       this.sendPackets();
     } finally {
       this.capture = false;
     }
-    if (this.replay(now) === 0) this.path.send(this.poke);
+    if (this.replay(this.captured) === 0) this.path.send(this.poke);
   }
 
-  /** Replay (bundled) our small packets since the peer's silence began; returns how many went. */
-  private replay(now: number): number {
-    const rtt = this.engineRtt();
-    const since = this.silentSince - Math.max(REPLAY_LOOKBACK_MS, Number.isFinite(rtt) ? rtt : 0);
-    const n = this.replayKeep.replay(since, this.replayOut, REPLAY_BUNDLES, this.sendPayload);
+  /** Replay (bundled) our small packets since the peer's silence began, the `fresh` newest always among them; returns how many went. */
+  private replay(fresh = 0): number {
+    const since = this.silentSince - Math.max(REPLAY_LOOKBACK_MS, this.networkRtt());
+    const n = this.replayKeep.replay(since, this.replayOut, REPLAY_BUNDLES, fresh, this.sendPayload);
     if (n > 0) {
       this.replays++;
       this.packetsReplayed += n;
-      this.lastReplayAt = now;
     }
     return n;
   }
@@ -662,7 +676,10 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
     if (this.closed || !this.ready) return;
     this.probes++;
     const now = performance.now();
-    if (now - this.lastReplayAt >= REPLAY_MIN_GAP_MS) this.replay(now);
+    if (now - this.lastProbeReplayAt >= REPLAY_MIN_GAP_MS) {
+      this.lastProbeReplayAt = now;
+      this.replay();
+    }
     this.askForAck();
     this.followUps = PROBE_FOLLOW_UPS;
     this.followUpAt = performance.now() + this.followUpIntervalMs();
