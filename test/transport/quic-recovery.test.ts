@@ -1,8 +1,10 @@
 /**
  * After an outage, the QUIC engine's loss-detection timer has backed off to
- * seconds. The path's 'contact-restored'/'peer-moved'/'renewed' events make
- * QuicConnection probe at once, so a byte written during the outage arrives
- * well before that timer would have fired. The control run (probing off)
+ * seconds. With probing on, QuicConnection does not wait for it: during the
+ * outage it replays its packets (bundled) with each poke, and the path's
+ * 'contact-restored'/'peer-moved'/'renewed' events make it probe at once.
+ * (The fresh packet each poke makes also keeps the timer from backing off,
+ * so this run no longer waits for that.) The control run (probing off)
  * shows the same byte really waits for the timer.
  */
 import assert from 'node:assert/strict';
@@ -33,7 +35,7 @@ function factory(probeOnReconnect: boolean): ConnectionFactory {
 }
 
 /** Cut the link, write a byte, wait for a long backed-off timer, restore the link with a rebind; when did the byte arrive, and when would the timer have fired? */
-async function outageThenRebind(probe: boolean): Promise<{ arrivedAt: number; timerAt: number; probes: number }> {
+async function outageThenRebind(probe: boolean): Promise<{ arrivedAt: number; rebindAt: number; timerAt: number; probes: number; bundles: number }> {
   // Short heartbeats: the client's keepalives (which bring the server back into contact) come every 500 ms.
   const pair = await createTransportPair(factory(probe), { heartbeatTimeoutMs: 1500 });
   try {
@@ -59,27 +61,31 @@ async function outageThenRebind(probe: boolean): Promise<{ arrivedAt: number; ti
       'the engine to back off',
       () => {
         const ms = client.quicStats().nextTimeoutMs;
-        return performance.now() - cutAt >= MIN_OUTAGE_MS && ms !== null && ms >= MIN_BACKOFF_MS ? ms : null;
+        // With probing, the fresh packet each poke carries keeps the engine's timer from backing off: the outage's length is enough.
+        return performance.now() - cutAt >= MIN_OUTAGE_MS && ms !== null && (probe || ms >= MIN_BACKOFF_MS) ? ms : null;
       },
       30_000,
     );
     const timerAt = performance.now() + remaining;
     const probesBefore = client.quicStats().probes + server.quicStats().probes;
+    const bundlesBefore = server.quicStats().bundlesReceived;
+    const rebindAt = performance.now();
     pair.proxy.c2s.endOutage();
     pair.proxy.s2c.endOutage();
     await pair.proxy.rebind();
     await waitFor('the byte written during the outage', () => received === 'ab', 30_000);
-    return { arrivedAt, timerAt, probes: client.quicStats().probes + server.quicStats().probes - probesBefore };
+    const probes = client.quicStats().probes + server.quicStats().probes - probesBefore;
+    return { arrivedAt, rebindAt, timerAt, probes, bundles: server.quicStats().bundlesReceived - bundlesBefore };
   } finally {
     await pair.close();
   }
 }
 
-test('quic: after a 5 s outage and a rebind, data flows again before the backed-off PTO would fire', { timeout: 60_000 }, async (t) => {
+test('quic: after a 5 s outage and a rebind, the byte written during it arrives and the engine probes', { timeout: 60_000 }, async (t) => {
   const r = await outageThenRebind(true);
-  t.diagnostic(`byte arrived ${Math.round(r.timerAt - r.arrivedAt)} ms before the engine's timer; ${r.probes} probes`);
+  // Usually a replay carries it (quic-replay.test.ts checks that one does); now and then the engine's own timer fires first.
+  t.diagnostic(`byte arrived ${Math.round(r.arrivedAt - r.rebindAt)} ms after the rebind; ${r.probes} probes, ${r.bundles} replays received`);
   assert.ok(r.probes > 0, 'the path events made the engine probe');
-  assert.ok(r.arrivedAt < r.timerAt, `the byte arrived ${Math.round(r.timerAt - r.arrivedAt)} ms before the engine's timer would have fired`);
 });
 
 test('quic: control: without the probe, the same byte waits for the backed-off PTO', { timeout: 60_000 }, async (t) => {

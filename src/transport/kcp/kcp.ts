@@ -21,6 +21,14 @@ const PROBE_INITIAL = 200;
 const PROBE_MAX = 5_000;
 /** Small packets whose copies may be pending at once; more are simply not copied. */
 const COPY_SLOTS = 64;
+/** The peer silent this long (or 3 smoothed RTTs if longer) while ours are in flight: it is out of reach (an outage). */
+const OUTAGE_SILENCE_MS = 250;
+/** During an outage, one replay of what is in flight every this many ms; every REPLAY_LONG_INTERVAL_MS once silent for LONG_SILENCE_MS. */
+const REPLAY_INTERVAL_MS = 50;
+const LONG_SILENCE_MS = 5_000;
+const REPLAY_LONG_INTERVAL_MS = 500;
+/** Bytes of segments one replay may carry, in packets of mtu (the oldest in flight first, then queued data). */
+const REPLAY_PACKETS = 4;
 
 const enum Resend {
   None = 0,
@@ -102,6 +110,19 @@ export class Kcp implements ReliablePipe {
   private probeAll = false;
   /** now32 of the last probeNow(): acks of copies sent before it give no RTT sample. */
   private probeTs: number;
+  /**
+   * Outage: ours in flight and not a word from the peer for silenceMs(). Then
+   * neither RTO resends nor new data go out one by one; every replay interval
+   * one replay carries the oldest segments in flight and what was queued
+   * (coalesced), so whichever datagram first gets through after the outage
+   * (e.g. from a new NAT binding) already holds the data, and the peer's
+   * answer holds the reply: recovery costs half a round trip from then, not
+   * one and a half. Any packet from the peer ends it.
+   */
+  private outage = false;
+  /** When the peer's silence started to count: its last packet, or our first send with nothing in flight. */
+  private silentSince: number;
+  private replayAt = Infinity;
   private probeAt = Infinity;
   private probeWait = PROBE_INITIAL;
   private cwnd = 4;
@@ -177,6 +198,9 @@ export class Kcp implements ReliablePipe {
     fastRetransmissions: 0,
     timeoutRetransmissions: 0,
     probeRetransmissions: 0,
+    outages: 0,
+    replaysSent: 0,
+    replayedSegments: 0,
     redundantPacketsSent: 0,
     redundantBytesSent: 0,
     duplicatesReceived: 0,
@@ -220,6 +244,7 @@ export class Kcp implements ReliablePipe {
     this.out = Buffer.allocUnsafe(o.mtu);
     this.tokens = o.redundancy.maxBytesPerSecond;
     this.tokensAt = clock.now();
+    this.silentSince = this.tokensAt;
   }
 
   /** Bytes accepted by write() but not yet sent for the first time. */
@@ -271,6 +296,10 @@ export class Kcp implements ReliablePipe {
     if (this.closed) return;
     this.probeTs = Math.floor(this.clock.now()) >>> 0;
     if (this.inFlightCount > 0) this.probeAll = true;
+    // The caller has reason to think the way is open again: no longer an outage (its silence counts anew).
+    this.outage = false;
+    this.replayAt = Infinity;
+    this.silentSince = this.clock.now();
     if (this.rmtWnd === 0 && this.queue.bytes > 0) {
       this.probeWait = PROBE_INITIAL;
       this.probeAt = -Infinity;
@@ -319,6 +348,9 @@ export class Kcp implements ReliablePipe {
       fastRetransmissions: c.fastRetransmissions,
       timeoutRetransmissions: c.timeoutRetransmissions,
       probeRetransmissions: c.probeRetransmissions,
+      outages: c.outages,
+      replaysSent: c.replaysSent,
+      replayedSegments: c.replayedSegments,
       redundantPacketsSent: c.redundantPacketsSent,
       redundantBytesSent: c.redundantBytesSent,
       duplicatesReceived: c.duplicatesReceived,
@@ -427,6 +459,14 @@ export class Kcp implements ReliablePipe {
     // Skip over segments acknowledged selectively.
     while (this.sndUna !== this.sndNxt && this.sData[this.sndUna & sMask] === null) this.sndUna = (this.sndUna + 1) >>> 0;
     if (acked > 0 && this.opt.fastResend > 0) this.countFastAcks(maxAckSn, acked, now);
+    this.silentSince = now;
+    if (this.outage) {
+      // The peer is back: what it has not acknowledged goes again now, with the RTO backoff reset (once per
+      // outage; when it was answering our replay, part of this is needless).
+      this.outage = false;
+      this.replayAt = Infinity;
+      if (this.inFlightCount > 0) this.probeAll = true;
+    }
     const advanced = (this.sndUna - unaBefore) >>> 0;
     if (advanced > 0 && this.opt.congestionControl) this.growCwnd(advanced);
     if (this.inFlightCount === 0 && this.cCount > 0) this.clearCopies();
@@ -622,8 +662,14 @@ export class Kcp implements ReliablePipe {
     this.nowMs = now;
     this.now32 = now32;
     this.curWnd = this.windowUnused();
-    this.copiesNow = this.redundancyFactor();
-    const o = this.opt;
+    if (!this.outage && this.inFlightCount > 0 && now - this.silentSince >= this.silenceMs()) {
+      this.outage = true;
+      this.replayAt = now;
+      this.c.outages++;
+      // Copies into the void would only spend the budget.
+      this.clearCopies();
+    }
+    this.copiesNow = this.outage ? 1 : this.redundancyFactor();
 
     for (let i = 0; i < this.ackCount; i++) {
       this.writeControl(KcpCommand.Ack, this.ackFlag[i], this.ackTs[i], this.ackSn[i]);
@@ -648,19 +694,85 @@ export class Kcp implements ReliablePipe {
       this.writeControl(KcpCommand.WindowTell, 0, now32, 0);
     }
 
-    // Resends first: they fill the holes that hold back the peer's delivery.
-    if (this.inFlightCount > 0 && (this.fastPending || this.probeAll || now >= this.nextRtoCheck)) this.resend(now);
-    this.fastPending = false;
-    this.probeAll = false;
+    if (this.outage) {
+      if (now >= this.replayAt) this.replay(now);
+    } else {
+      // Resends first: they fill the holes that hold back the peer's delivery.
+      if (this.inFlightCount > 0 && (this.fastPending || this.probeAll || now >= this.nextRtoCheck)) this.resend(now);
+      this.fastPending = false;
+      this.probeAll = false;
+      this.sendNew(now, Infinity);
+    }
+    if (this.closed) return;
+    this.emit(now);
+    if (this.cCount > 0) this.sendDueCopies(now);
+    if (this.aboveDrain && this.queue.bytes <= this.drainThreshold) {
+      this.aboveDrain = false;
+      this.onDrain?.();
+    }
+    // output() or onDrain may have closed us.
+    if (!this.closed) this.arm(now);
+  }
 
+  /** How long the peer may be silent, with ours in flight, before it counts as out of reach. */
+  private silenceMs(): number {
+    const s = this.hasRtt ? 3 * this.srtt : 0;
+    return s > OUTAGE_SILENCE_MS ? s : OUTAGE_SILENCE_MS;
+  }
+
+  /**
+   * One replay during an outage: the oldest segments in flight, then queued
+   * data cut into new segments, together at most REPLAY_PACKETS packets' worth.
+   * No backoff: the replay interval paces it.
+   */
+  private replay(now: number): void {
+    const budget = REPLAY_PACKETS * this.opt.mtu;
+    const sMask = this.sMask;
+    let used = 0;
+    for (let sn = this.sndUna; sn !== this.sndNxt; sn = (sn + 1) >>> 0) {
+      const slot = sn & sMask;
+      const data = this.sData[slot];
+      if (data === null) continue;
+      const size = SEGMENT_HEADER + data.length;
+      if (used + size > budget) break;
+      used += size;
+      this.sRto[slot] = this.rto;
+      this.sResendAt[slot] = now + this.rto;
+      this.sFast[slot] = 0;
+      this.sWasFast[slot] = 0;
+      this.sSeq[slot] = ++this.txSeq;
+      this.sCopies[slot] = 1;
+      // An outage says nothing about the loss rate.
+      this.sLost[slot] = 0;
+      this.sRoundTs[slot] = this.now32;
+      this.c.replayedSegments++;
+      this.writePush(sn, data);
+      if (this.closed) return;
+    }
+    this.sendNew(now, budget - used);
+    this.c.replaysSent++;
+    this.replayAt = now + (now - this.silentSince >= LONG_SILENCE_MS ? REPLAY_LONG_INTERVAL_MS : REPLAY_INTERVAL_MS);
+    this.probeAll = false;
+    this.fastPending = false;
+  }
+
+  /** Cut queued data into new segments and send them, while the windows allow and at most `budget` bytes of segments. */
+  private sendNew(now: number, budget: number): void {
+    const o = this.opt;
     let limit = o.sndWnd < this.rmtWnd ? o.sndWnd : this.rmtWnd;
     if (o.congestionControl) {
       const cw = Math.max(1, Math.floor(this.cwnd));
       if (cw < limit) limit = cw;
     }
     const sMask = this.sMask;
+    const now32 = this.now32;
     while (this.queue.bytes > 0 && ((this.sndNxt - this.sndUna) >>> 0) < limit) {
-      const data = this.queue.take(o.mss);
+      const room = budget - SEGMENT_HEADER;
+      if (room <= 0) break;
+      const data = this.queue.take(room < o.mss ? room : o.mss);
+      budget -= SEGMENT_HEADER + data.length;
+      // Something in flight again after nothing: the peer's silence counts from now.
+      if (this.inFlightCount === 0) this.silentSince = now;
       const sn = this.sndNxt;
       this.sndNxt = (sn + 1) >>> 0;
       const slot = sn & sMask;
@@ -682,14 +794,6 @@ export class Kcp implements ReliablePipe {
       this.c.dataBytesSent += data.length;
       if (this.closed) return;
     }
-    this.emit(now);
-    if (this.cCount > 0) this.sendDueCopies(now);
-    if (this.aboveDrain && this.queue.bytes <= this.drainThreshold) {
-      this.aboveDrain = false;
-      this.onDrain?.();
-    }
-    // output() or onDrain may have closed us.
-    if (!this.closed) this.arm(now);
   }
 
   /** Resend what is fast-acked, timed out, or everything (probeNow). */
@@ -856,9 +960,13 @@ export class Kcp implements ReliablePipe {
   /** Arm the timer for the earliest due event, or disarm it when nothing is due. */
   private arm(now: number): void {
     let due = Infinity;
-    if (this.inFlightCount > 0) {
+    if (this.outage) {
+      due = this.replayAt;
+    } else if (this.inFlightCount > 0) {
       const paced = this.lastRtoScan + this.opt.interval;
       due = this.nextRtoCheck > paced ? this.nextRtoCheck : paced;
+      const quietAt = this.silentSince + this.silenceMs();
+      if (quietAt < due) due = quietAt;
     }
     if (this.probeAt < due) due = this.probeAt;
     if (this.cCount > 0) {

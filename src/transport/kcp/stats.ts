@@ -41,6 +41,10 @@ export interface KcpStats {
   timeoutRetransmissions: number;
   /** Segments resent by probeNow(). */
   probeRetransmissions: number;
+  /** Outages (the peer silent while ours were in flight), replays sent during them, and the segments they resent. */
+  outages: number;
+  replaysSent: number;
+  replayedSegments: number;
   /** Redundant copies of small packets sent, and their bytes. */
   redundantPacketsSent: number;
   redundantBytesSent: number;

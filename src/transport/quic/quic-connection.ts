@@ -16,6 +16,7 @@ import {
 import { loadQuicEngine, type EngineConnection, type EngineHost, type QuicEngine } from './engine.js';
 import { QuicAppError, QuicConnectionError, QuicIdentityError } from './errors.js';
 import { QuicStream, type QuicStreamHost } from './quic-stream.js';
+import { BUNDLE, bundledPackets, PacketReplay } from './packet-replay.js';
 import { SmallPacketCopies } from './small-packet-copies.js';
 
 /** Stand-in addresses for the engine (never used for a socket): the engine's peer never moves. */
@@ -42,6 +43,19 @@ const PROBE_FOLLOW_UP_MS = 50;
  */
 const POKE = 0x00;
 const POKE_INTERVAL_MS = 50;
+/** Once the peer has been silent this long, pokes go every POKE_LONG_INTERVAL_MS instead. */
+const LONG_SILENCE_MS = 5_000;
+const POKE_LONG_INTERVAL_MS = 500;
+/** Most path datagrams one replay (see PacketReplay) may fill. */
+const REPLAY_BUNDLES = 4;
+/** A replay also covers packets made this long (or one RTT if longer) before the silence began: they may be unacknowledged. */
+const REPLAY_LOOKBACK_MS = 20;
+/** A probe replays only if the last probe's replay is at least this old (a path event and the datagram behind it both probe). */
+const REPLAY_MIN_GAP_MS = 20;
+/** Held writes go into the engine at a poke only while the writers hold at most this many bytes (so their packets stay small). */
+const RELEASE_MAX_BYTES = 128;
+/** Without new data to carry, a poke makes a fresh ack-eliciting packet at most this often (it keeps the peer's ACK a fair RTT sample). */
+const FRESH_PACKET_MS = 250;
 
 export interface QuicConnectionOptions {
   role: 'client' | 'server';
@@ -69,8 +83,12 @@ export interface QuicStats {
   packetsRetransmitted: number;
   /** Immediate probes made because the path renewed or regained contact. */
   probes: number;
-  /** Pokes sent while the peer was silent (see POKE). */
+  /** Pokes sent while the peer was silent (see POKE), replays sent (at pokes and probes) and the packets they carried. */
   pokes: number;
+  replays: number;
+  packetsReplayed: number;
+  /** Bundles (the peer's replays) received. */
+  bundlesReceived: number;
   /** ms until the engine's next timer (loss detection / PTO), or null when none is armed. */
   nextTimeoutMs: number | null;
   /** Copies per small packet now (1 = none), the estimated loss rate behind it, and the extra packets sent. */
@@ -132,6 +150,22 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
   private pokeAt = Infinity;
   private lastPokeAt = -Infinity;
   private readonly poke = Buffer.from([POKE]);
+  private readonly replayKeep = new PacketReplay();
+  private readonly replayOut: Buffer;
+  private replays = 0;
+  private packetsReplayed = 0;
+  private bundlesReceived = 0;
+  /** When a probe last replayed (a poke's replay does not count: it may have gone into the outage). */
+  private lastProbeReplayAt = -Infinity;
+  private lastFreshAt = -Infinity;
+  /** While set, sendPackets() keeps small packets for the replay that follows instead of sending them (and counts them). */
+  private capture = false;
+  private captured = 0;
+  /** While set, pumpWrite() ignores holdWrites (a poke hands the engine what was written since the last one). */
+  private releasing = false;
+  /** When the peer's silence started to count: its last datagram, or our first packet in flight after none. */
+  private silentSince = performance.now();
+  private engineBusy = false;
   /**
    * The peer has been silent while ours were in flight: new stream data and datagrams stay out of the
    * engine until it speaks again. Whatever went out now would be lost and would fill the congestion
@@ -140,7 +174,6 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
    */
   private holdWrites = false;
   private readonly probeOnReconnect: boolean;
-  private lastReceiveAt = performance.now();
   /** Follow-up probes still due after a probe, and when the next one is (on the engine's one timer). */
   private followUps = 0;
   private followUpAt = Infinity;
@@ -159,6 +192,7 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
     if (packetSize < MIN_QUIC_PACKET) throw new RangeError(`QUIC needs a path payload budget of at least ${MIN_QUIC_PACKET} bytes, got ${packetSize}`);
     this.maxDatagramSize = packetSize - DATAGRAM_PACKET_OVERHEAD - DATAGRAM_CHANNEL_BYTES;
     this.out = Buffer.allocUnsafe(packetSize);
+    this.replayOut = Buffer.allocUnsafe(packetSize);
     const config = buildEngineConfig(engine, this.role, packetSize, this.tuning, options.credentials);
     const scid = randomBytes(CONNECTION_ID_BYTES);
     if (this.role === 'server') {
@@ -268,6 +302,9 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
       packetsRetransmitted: s.retrans,
       probes: this.probes,
       pokes: this.pokes,
+      replays: this.replays,
+      packetsReplayed: this.packetsReplayed,
+      bundlesReceived: this.bundlesReceived,
       nextTimeoutMs: this.closed ? null : this.conn.timeout(),
       smallPacketCopies: this.copies.copies,
       lossRate: this.copies.lossRate,
@@ -289,7 +326,7 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
   /** @internal */
   pumpWrite(s: QuicStream): void {
     if (this.closed && !s.destroyed) return this.refuseWrite(s);
-    if (!this.ready || this.holdWrites || s.destroyed || s.pumping) {
+    if (!this.ready || (this.holdWrites && !this.releasing) || s.destroyed || s.pumping) {
       if (!s.destroyed && s.writePending) this.blockedWriters.add(s);
       return;
     }
@@ -423,22 +460,37 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
   private receive(payload: Buffer): void {
     if (this.closed) return;
     const now = performance.now();
-    const silentMs = now - this.lastReceiveAt;
-    this.lastReceiveAt = now;
+    const silentMs = now - this.silentSince;
     this.holdWrites = false;
     if (payload.length === 1 && payload[0] === POKE) {
-      // The peer is back and has packets in flight: answer with an ack-eliciting packet of ours.
+      // The peer is back and has packets in flight: answer with an ack-eliciting packet of ours (and a replay of ours).
       if (this.probeOnReconnect) this.probe();
+      this.silentSince = now;
       return;
     }
+    if (payload.length > 0 && payload[0] === BUNDLE) {
+      // The peer's replay during its outage: its packets, then (as for a poke) our answer at once.
+      const packets = bundledPackets(payload);
+      this.bundlesReceived++;
+      if (packets !== null) for (const packet of packets) this.recvPacket(packet);
+      if (this.probeOnReconnect) this.probe();
+      this.silentSince = now;
+      this.scheduleFlush();
+      return;
+    }
+    this.recvPacket(payload);
+    // The peer is back after an outage too short for the path to call it lost: if ours are in flight, their timer has backed off.
+    if (silentMs >= SILENCE_PROBE_MS && this.probeOnReconnect && silentMs >= this.silenceMs() && this.conn.timeout() !== null) this.probe();
+    this.silentSince = now;
+    this.scheduleFlush();
+  }
+
+  private recvPacket(packet: Buffer): void {
     try {
-      this.conn.recv(payload, this.recvInfo);
+      this.conn.recv(packet, this.recvInfo);
     } catch {
       // Undecryptable or stray packets are the engine's to ignore; a fatal error shows up as isClosed() at the flush.
     }
-    // The peer is back after an outage too short for the path to call it lost: if ours are in flight, their timer has backed off.
-    if (silentMs >= SILENCE_PROBE_MS && this.probeOnReconnect && silentMs >= this.silenceMs() && this.conn.timeout() !== null) this.probe();
-    this.scheduleFlush();
   }
 
   private scheduleFlush(): void {
@@ -478,6 +530,11 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
       }
       if (r === null) break;
       const packet = out.subarray(0, r[0]);
+      // Small packets are kept for a replay; while capturing (a poke) they go out only inside it.
+      if (this.replayKeep.record(packet, now) && this.capture) {
+        this.captured++;
+        continue;
+      }
       const copies = this.copies.copiesFor(packet.length, now);
       for (let k = 0; k < copies; k++) this.path.send(packet);
       if (n === this.tuning.sendBurst - 1) this.scheduleFlush();
@@ -489,8 +546,12 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
   private armTimer(): void {
     const ms = this.conn.timeout();
     const now = performance.now();
+    // Something in flight again after nothing: the peer's silence counts from now, not from its last word.
+    if (ms !== null && !this.engineBusy) this.silentSince = Math.max(this.silentSince, now);
+    this.engineBusy = ms !== null;
     // While ours are in flight, a silent peer gets poked (see POKE), on the same timer.
-    this.pokeAt = ms === null || !this.ready || !this.probeOnReconnect ? Infinity : Math.max(this.lastReceiveAt + this.silenceMs(), this.lastPokeAt + POKE_INTERVAL_MS);
+    const interval = now - this.silentSince >= LONG_SILENCE_MS ? POKE_LONG_INTERVAL_MS : POKE_INTERVAL_MS;
+    this.pokeAt = ms === null || !this.ready || !this.probeOnReconnect ? Infinity : Math.max(this.silentSince + this.silenceMs(), this.lastPokeAt + interval);
     const due = Math.min(ms === null ? Infinity : now + ms, this.followUpAt, this.pokeAt);
     if (due === Infinity) {
       if (this.timer !== null) clearTimeout(this.timer);
@@ -521,7 +582,7 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
       this.holdWrites = true;
       this.lastPokeAt = now;
       this.pokes++;
-      this.path.send(this.poke);
+      this.pokeWithReplay(now);
     }
     this.conn.onTimeout();
     this.flush();
@@ -529,8 +590,18 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
 
   /** Silence after which the peer counts as out of reach while ours are in flight: 250 ms, or 3 RTTs on slow links. */
   private silenceMs(): number {
-    const rtt = this.engineRtt();
-    return Math.max(SILENCE_PROBE_MS, 3 * (Number.isFinite(rtt) ? rtt : 0));
+    return Math.max(SILENCE_PROBE_MS, 3 * this.networkRtt());
+  }
+
+  /**
+   * The path's own RTT (from its echoed timestamps), else the engine's, else 0. For outage timing: the engine's
+   * smoothed RTT runs well above the network's with delayed ACKs of small packets (160 ms at 100 ms RTT).
+   */
+  private networkRtt(): number {
+    const rtt = this.path.srttMs;
+    if (Number.isFinite(rtt)) return rtt;
+    const engine = this.engineRtt();
+    return Number.isFinite(engine) ? engine : 0;
   }
 
   private followUpIntervalMs(): number {
@@ -546,10 +617,69 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
     }
   }
 
-  /** The path renewed or regained contact: ask the engine for an ack-eliciting packet now, so loss recovery restarts after one RTT, not after a backed-off PTO. */
+  /**
+   * A poke during an outage: what was written since the last one goes into the engine now (if it is little),
+   * and the packets that makes go out only in a replay of all ours the peer may have missed since its
+   * silence began, so the first datagram to get through carries them all. A bare poke if there is nothing
+   * to replay (e.g. only bulk packets in flight).
+   */
+  private pokeWithReplay(now: number): void {
+    let released = false;
+    if (this.blockedWriters.size > 0) {
+      let bytes = 0;
+      for (const s of this.blockedWriters) bytes += s.writableLength;
+      if (bytes <= RELEASE_MAX_BYTES) {
+        this.releasing = true;
+        try {
+          for (const s of [...this.blockedWriters]) this.pumpWrite(s);
+        } finally {
+          this.releasing = false;
+        }
+        released = true;
+      }
+    }
+    if (released || now - this.lastFreshAt >= FRESH_PACKET_MS) {
+      this.lastFreshAt = now;
+      this.askForAck();
+    }
+    this.capture = true;
+    this.captured = 0;
+    try {
+      this.sendPackets();
+    } finally {
+      this.capture = false;
+    }
+    if (this.replay(this.captured) === 0) this.path.send(this.poke);
+  }
+
+  /** Replay (bundled) our small packets since the peer's silence began, the `fresh` newest always among them; returns how many went. */
+  private replay(fresh = 0): number {
+    const since = this.silentSince - Math.max(REPLAY_LOOKBACK_MS, this.networkRtt());
+    const n = this.replayKeep.replay(since, this.replayOut, REPLAY_BUNDLES, fresh, this.sendPayload);
+    if (n > 0) {
+      this.replays++;
+      this.packetsReplayed += n;
+    }
+    return n;
+  }
+
+  private readonly sendPayload = (payload: Buffer): void => {
+    this.path.send(payload);
+  };
+
+  /**
+   * The path renewed or regained contact, or the peer is back after a silence: replay ours it may have
+   * missed and ask the engine for an ack-eliciting packet now, so loss recovery restarts at once, not
+   * after a backed-off PTO.
+   */
   private probe(): void {
     if (this.closed || !this.ready) return;
     this.probes++;
+    const now = performance.now();
+    if (now - this.lastProbeReplayAt >= REPLAY_MIN_GAP_MS) {
+      this.lastProbeReplayAt = now;
+      this.replay();
+    }
     this.askForAck();
     this.followUps = PROBE_FOLLOW_UPS;
     this.followUpAt = performance.now() + this.followUpIntervalMs();

@@ -317,3 +317,49 @@ test('copies are dropped by the receiver without an ack of their own', () => {
   p.a.close();
   p.b.close();
 });
+
+test('during an outage each replay carries everything in flight and queued, and the peer answers it with everything it owes at once', () => {
+  // Copies off: the point is what one replay holds, not redundancy.
+  const p = pair({ redundancy: false }, { delayMs: 50 });
+  p.b.onData = (c) => p.b.write(Buffer.from(c));
+  let typed = 0;
+  let echoed = 0;
+  p.a.onData = (c) => (echoed += c.length);
+  let typing = true;
+  const type = (): void => {
+    if (!typing) return;
+    p.a.write(Buffer.from('k'));
+    typed++;
+    p.clock.at(10, type);
+  };
+  type();
+  p.clock.advance(500);
+  p.ab.down = true;
+  p.ba.down = true;
+  p.clock.advance(2000);
+  typing = false;
+  p.clock.runDeferred();
+  assert.equal(p.a.stats().outages, 1, 'the silence was taken for an outage');
+  const replaysDuringOutage = p.a.stats().replaysSent;
+  // About 2 s / 50 ms replays, not one packet per keystroke: bounded.
+  assert.ok(replaysDuringOutage >= 20 && replaysDuringOutage <= 45, `${replaysDuringOutage} replays in 2 s`);
+  // Back up, but only the packets of one instant get through each way: a's next replay, then b's answer to it.
+  p.ab.down = false;
+  p.ba.down = false;
+  let abAt = -1;
+  p.ab.filter = () => {
+    if (abAt < 0) abAt = p.clock.nowMs;
+    return p.clock.nowMs === abAt;
+  };
+  const bHeardBefore = p.b.stats().packetsReceived;
+  let baAt = -1;
+  p.ba.filter = () => {
+    if (p.b.stats().packetsReceived === bHeardBefore) return false;
+    if (baAt < 0) baAt = p.clock.nowMs;
+    return p.clock.nowMs === baAt;
+  };
+  assert.ok(p.clock.runUntil(() => echoed === typed, p.clock.nowMs + 5000), `echoed ${echoed} of ${typed} from one replay and one answer`);
+  assert.ok(p.a.stats().replayedSegments > 0);
+  p.a.close();
+  p.b.close();
+});
