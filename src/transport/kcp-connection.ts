@@ -56,10 +56,10 @@ interface KcpLane {
  * renewed or regained contact, so recovery costs one RTT, not a backed-off RTO.
  */
 export class KcpConnection extends EventEmitter implements Connection {
-  readonly maxDatagramSize: number;
+  maxDatagramSize: number;
   private readonly lanes: readonly [KcpLane, KcpLane];
   private readonly laneOf: (kind: number) => Lane;
-  private readonly out: Buffer;
+  private out: Buffer;
   private datagramsSent = 0;
   private datagramsReceived = 0;
   private datagramsDropped = 0;
@@ -87,6 +87,7 @@ export class KcpConnection extends EventEmitter implements Connection {
     path.on('renewed', probe);
     path.on('contact-restored', probe);
     path.on('peer-moved', probe);
+    path.on('payload-budget', this.onPayloadBudget);
     path.once('close', () => this.finish());
   }
 
@@ -155,6 +156,14 @@ export class KcpConnection extends EventEmitter implements Connection {
     return this.lingering;
   }
 
+  /** The path can carry larger datagrams now (a server whose peer turned out to be on loopback): so can KCP. */
+  private readonly onPayloadBudget = (budget: number): void => {
+    if (this.closed || budget <= this.out.length) return;
+    this.out = Buffer.allocUnsafe(budget);
+    this.maxDatagramSize = budget - DATAGRAM_HEADER;
+    for (const lane of this.lanes) lane.kcp.growMtu(budget - 1);
+  };
+
   private sendKcp(frameClass: FrameClass, packet: Buffer): void {
     if (this.closed) return;
     const out = this.out;
@@ -187,6 +196,7 @@ export class KcpConnection extends EventEmitter implements Connection {
     this.closed = true;
     for (const lane of this.lanes) lane.kcp.close();
     this.path.onDatagram = null;
+    this.path.off('payload-budget', this.onPayloadBudget);
     this.path.close();
     this.emit('close', err);
   }
