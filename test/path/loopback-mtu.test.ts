@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import net from 'node:net';
 import { test } from 'node:test';
 import { generateSessionSecret } from '../../src/crypto/session-secret.js';
 import { ClientPath } from '../../src/path/client-path.js';
@@ -118,4 +119,36 @@ test('hostile datagrams of any size up to the UDP limit are dropped and counted,
   });
   assert.equal(delivered, 0);
   assert.equal(server.stats().peerMoves, 0);
+});
+
+test('TCP proxy mode on loopback: loopback-sized frames both ways; a frame beyond that size is still impossible', async (t) => {
+  const lo = loopbackMtu();
+  if (lo === null) return t.skip('no loopback MTU on this system');
+  const TCP = { proxyMode: 'tcp' as const, ...LOOPBACK };
+  const pair = await startPair({ server: TCP, client: TCP });
+  t.after(() => pair.close());
+  const { server, client } = pair;
+  const budget = lo - PATH_OVERHEAD_BYTES;
+  assert.equal(client.payloadBudget, budget);
+  assert.equal(server.payloadBudget, budget);
+  const atServer: number[] = [];
+  const atClient: number[] = [];
+  server.onDatagram = (p) => atServer.push(p.length);
+  client.onDatagram = (p) => atClient.push(p.length);
+  client.send(Buffer.alloc(budget, 1));
+  server.send(Buffer.alloc(budget, 2));
+  await waitFor('both large frames', () => atServer.includes(budget) && atClient.includes(budget));
+  // An intruder's frame announcing one byte more than the loopback size: counted, its connection closed.
+  const intruder = net.connect(server.port, '127.0.0.1');
+  intruder.on('error', () => undefined);
+  t.after(() => intruder.destroy());
+  await once(intruder, 'connect');
+  const closed = once(intruder, 'close');
+  const header = Buffer.alloc(2);
+  header.writeUInt16BE(lo + 1, 0);
+  intruder.write(header);
+  await closed;
+  assert.equal(server.stats().dropped.malformed, 1);
+  client.send(Buffer.from('still here'));
+  await waitFor('the client still gets through', () => atServer.includes(10));
 });
