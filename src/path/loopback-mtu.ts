@@ -53,7 +53,7 @@ export function isLoopbackAddress(address: string): boolean {
   if (!net.isIPv6(address)) return false;
   const lower = address.toLowerCase();
   if (lower === '::1' || lower === '0:0:0:0:0:0:0:1') return true;
-  const mapped = /^(?:0{0,4}:){0,4}:?(?:0{0,4}:)?ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
+  const mapped = /^(?:::|(?:0{1,4}:){5})ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
   return mapped !== null && net.isIPv4(mapped[1]!) && mapped[1]!.startsWith('127.');
 }
 
@@ -62,12 +62,10 @@ export function isLoopbackAddress(address: string): boolean {
  * on, the peer is a loopback address and that size is larger; else `mtu`.
  */
 export function mtuForPeer(mtu: number, loopbackRule: boolean, peer: string): number {
-  if (!loopbackRule || !isLoopbackAddress(peer)) return mtu;
-  const lo = loopbackMtu();
-  return lo !== null && lo > mtu ? lo : mtu;
+  return isLoopbackAddress(peer) ? largestMtu(mtu, loopbackRule) : mtu;
 }
 
-/** The largest datagram a peer following the loopback rule may send (what a receiver must accept). */
+/** The largest datagram a path following the loopback rule (or not) may send: what a receiver must accept. */
 export function largestMtu(mtu: number, loopbackRule: boolean): number {
   if (!loopbackRule) return mtu;
   const lo = loopbackMtu();
