@@ -12,6 +12,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { cleanEnv, freeTcpPort, freeUdpPort } from '../test/e2e/harness.js';
 import { SshdFixture, TSSH_BIN } from '../test/support/sshd.js';
@@ -182,6 +183,8 @@ export async function run(args: string[]): Promise<unknown> {
   const quick = args.includes('--quick');
   const mb = quick ? 8 : 32;
   const rounds = quick ? 3 : 5;
+  // Ratios in one run are what count; the load average says how much other work shared the machine.
+  const loadAtStart = loadavg().map((x) => Math.round(x * 100) / 100);
   const sshd = await SshdFixture.start();
   const target = await sink();
   const origin = await source(mb * 1024 * 1024);
@@ -230,7 +233,9 @@ export async function run(args: string[]): Promise<unknown> {
         download: { mbPerSecMedian: r1(d), samples: down.get(f.name)!.map(r1), ratioToSsh: Math.round((d / sshDown) * 100) / 100 },
       };
     });
+    const loadAtEnd = loadavg().map((x) => Math.round(x * 100) / 100);
     console.log(`TCP through a forward, ${mb} MB each way x ${rounds} rounds (loopback, same run; MB/s medians)`);
+    console.log(`load average (1, 5, 15 min) at start ${loadAtStart.join(', ')}, after the TCP rounds ${loadAtEnd.join(', ')}`);
     console.log('forward          upload  x ssh   download  x ssh');
     for (const r of tcp) {
       console.log(
@@ -262,7 +267,7 @@ export async function run(args: string[]): Promise<unknown> {
     }
     console.log('\nUDP forward, 512-byte datagrams echoed, 64 in flight');
     for (const r of udp) console.log(`tssh --${r.transport.padEnd(5)} -L udp  ${String(r.datagramsPerSec).padStart(7)} datagrams/s (round trips), ~${r.lost} lost`);
-    return { tcp: { megabytes: mb, rounds, results: tcp }, udp };
+    return { tcp: { megabytes: mb, rounds, loadAtStart, loadAtEnd, results: tcp }, udp };
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     target.server.close();

@@ -29,7 +29,8 @@ export interface TsshdCommandOptions {
   tsshdPath: string;
   /** TsshdPort spec, when set. */
   tsshdPort?: string;
-  mtu: number;
+  /** UdpMTU when set; unset, tsshd picks (the loopback size for a client on loopback). */
+  mtu?: number;
   /** UdpProxyMode TCP. */
   tcp: boolean;
   /** Transport to ask for (default KCP). */
@@ -47,7 +48,7 @@ export function tsshdCommandLine(o: TsshdCommandOptions): string {
   const path = o.tsshdPath === '~' ? '~' : o.tsshdPath.startsWith('~/') ? `~/${shellQuote(o.tsshdPath.slice(2))}` : shellQuote(o.tsshdPath);
   const words = [path, o.transport === 'quic' ? '--quic' : '--kcp'];
   if (o.tsshdPort !== undefined) words.push('--port', shellQuote(o.tsshdPort));
-  words.push('--mtu', String(o.mtu));
+  if (o.mtu !== undefined) words.push('--mtu', String(o.mtu));
   if (o.tcp) words.push('--tcp');
   return words.join(' ');
 }

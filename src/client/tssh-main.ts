@@ -31,7 +31,8 @@ import { resolveUdpOptions, sshArgsWithoutTsshOptions, type UdpOptions } from '.
  * Test seam: `TSSH_TEST_UDP_TARGET=host:port` sends the UDP path there instead
  * of to the address ssh reached and the port tsshd printed (tests put an
  * impairment proxy in between). It carries no secret and only moves where the
- * sealed datagrams go.
+ * sealed datagrams go. The proxy stands for a network, so under the seam an
+ * unset UdpMTU means 1400 on every path, as on a real network (no loopback size).
  */
 export const TEST_UDP_TARGET_ENV = 'TSSH_TEST_UDP_TARGET';
 
@@ -112,6 +113,8 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   if (transport.notice !== undefined) process.stderr.write(`${transport.notice}\n`);
   if (!parsed.quiet) for (const warning of udp.warnings) process.stderr.write(`tssh: ${warning}\n`);
 
+  // UdpMTU as set, or (under the test seam, which stands for a network) as on a real network.
+  const fixedMtu = udp.udpMtuSet || (process.env[TEST_UDP_TARGET_ENV] ?? '') !== '';
   const login = loginSshArgs(argv, parsed);
   // `ssh -G` runs beside the login: only the UDP target and the session need its answer.
   const effectiveConfig = sshEffectiveConfig(program, login);
@@ -123,7 +126,7 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
       remoteCommand: tsshdCommandLine({
         tsshdPath: udp.tsshdPath,
         ...(udp.tsshdPort !== undefined ? { tsshdPort: udp.tsshdPort } : {}),
-        mtu: udp.udpMtu,
+        ...(fixedMtu ? { mtu: udp.udpMtu } : {}),
         tcp: udp.udpProxyMode === 'tcp',
         transport: mode,
       }),
@@ -192,6 +195,7 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
     aliveTimeoutSec: udp.udpAliveTimeout,
     connectTimeoutSec: effective.connectTimeoutSec ?? DEFAULT_CONNECT_TIMEOUT_SEC,
     mtu: udp.udpMtu,
+    largeOnLoopback: !fixedMtu,
     showNotificationOnTop: udp.showNotificationOnTop,
     showFullNotifications: udp.showFullNotifications,
     agentX11,

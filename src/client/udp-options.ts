@@ -42,6 +42,8 @@ export interface UdpOptions {
   showFullNotifications: boolean;
   udpProxyMode: 'udp' | 'tcp';
   udpMtu: number;
+  /** UdpMTU was set (config or -o): it holds on every path; unset, a path over loopback uses the loopback size. */
+  udpMtuSet: boolean;
   /** Seconds an idle forwarded UDP flow is kept. */
   forwardUdpTimeout: number;
   udpLocalForwards: ForwardSpec[];
@@ -70,6 +72,7 @@ export const UDP_OPTION_DEFAULTS: Readonly<Omit<UdpOptions, 'warnings' | 'udpLoc
   showFullNotifications: true,
   udpProxyMode: 'udp',
   udpMtu: 1400,
+  udpMtuSet: false,
   forwardUdpTimeout: 300,
   escapeChar: 126,
   clearAllForwardings: false,
@@ -270,6 +273,7 @@ export function resolveUdpOptions(input: ResolveUdpOptionsInput): UdpOptions {
     showFullNotifications: firstOf<boolean>('showfullnotifications') ?? d.showFullNotifications,
     udpProxyMode: firstOf<'udp' | 'tcp'>('udpproxymode') ?? d.udpProxyMode,
     udpMtu: firstOf<number>('udpmtu') ?? d.udpMtu,
+    udpMtuSet: effective.first('udpmtu') !== undefined,
     forwardUdpTimeout: firstOf<number>('forwardudptimeout') ?? d.forwardUdpTimeout,
     udpLocalForwards: allOf<ForwardSpec>('udplocalforward'),
     udpRemoteForwards: allOf<ForwardSpec>('udpremoteforward'),

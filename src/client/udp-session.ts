@@ -57,6 +57,8 @@ export interface UdpSessionOptions {
   aliveTimeoutSec: number;
   connectTimeoutSec: number;
   mtu: number;
+  /** UdpMTU was not set: a server on a loopback address gets the loopback size (docs/PROTOCOL.md, "Datagram size"). */
+  largeOnLoopback?: boolean;
   showNotificationOnTop: boolean;
   showFullNotifications: boolean;
   /** Agent and X11 forwarding to serve (the session request asks for them in `session`). */
@@ -84,6 +86,7 @@ export async function runUdpSession(o: UdpSessionOptions, hooks: UdpSessionHooks
       port: o.port,
       secret,
       mtu: Math.min(o.mtu, o.bootstrap.mtu),
+      largeOnLoopback: o.largeOnLoopback ?? false,
       heartbeatTimeoutMs: toMs(o.heartbeatTimeoutSec),
       aliveTimeoutMs: toMs(o.aliveTimeoutSec),
       proxyMode: o.bootstrap.proxyMode,

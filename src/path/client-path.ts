@@ -9,6 +9,7 @@ import {
 } from './client-carrier.js';
 import { DatagramType } from './datagram-format.js';
 import { localAddressFingerprint } from './local-addresses.js';
+import { largestMtu, mtuForPeer } from './loopback-mtu.js';
 import { PathEnd } from './path-end.js';
 import { PATH_DEFAULTS, resolveCommonPathConfig, type CommonPathConfig, type ProxyMode, type RekeyConfig } from './path-options.js';
 import type { ClientPathStats } from './path-stats.js';
@@ -23,6 +24,11 @@ export interface ClientPathOptions {
   secret: Uint8Array;
   /** UdpMTU, default 1400; must not exceed the server's. */
   mtu?: number;
+  /**
+   * UdpMTU was not set: when the server's address is a loopback address, use
+   * the loopback size instead of `mtu` (loopback-mtu.ts). Default false.
+   */
+  largeOnLoopback?: boolean;
   /** No authenticated datagram for this long: 'contact-lost' and a renewal (again every this long). Default 3000. */
   heartbeatTimeoutMs?: number;
   /** UdpAliveTimeout: no contact for this long and the path gives up. Default 24 h. */
@@ -126,6 +132,8 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
       throw new RangeError(`interfacePollMs must be >= 0, got ${interfacePollMs}`);
     }
     const resolved = await lookup(options.host);
+    // The server's address never changes for this path, so neither does the route to it: decided once.
+    config.mtu = mtuForPeer(config.mtu, config.largeOnLoopback, resolved.address);
     const path = new ClientPath(config, resolved.address, options.port, resolved.family === 6 ? 6 : 4, options);
     await path.renewNow('initial connection', true);
     return path;
@@ -275,7 +283,7 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
     try {
       fresh =
         this.config.proxyMode === 'tcp'
-          ? await TcpClientCarrier.open(this.serverAddress, this.serverPort, this.config.mtu, this.config.heartbeatTimeoutMs, this)
+          ? await TcpClientCarrier.open(this.serverAddress, this.serverPort, largestMtu(this.config.mtu, this.config.largeOnLoopback), this.config.heartbeatTimeoutMs, this)
           : await UdpClientCarrier.open(this.serverAddress, this.serverPort, this.family, this);
     } catch {
       this.renewalFailures++;

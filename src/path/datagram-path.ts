@@ -12,10 +12,17 @@ import type { EventEmitter } from 'node:events';
  *  - 'renewed'          (reason: string)   the path switched socket/address (probe at once)
  *  - 'gave-up'          (reason: string)   UdpAliveTimeout passed; the path is closed
  *  - 'close'            (reason?: string)  closed locally, by the peer's goodbye, or after giving up
+ *  - 'payload-budget'   (budget: number)   payloadBudget grew (a server whose first peer is on loopback)
  */
 export interface DatagramPath extends EventEmitter {
-  /** Largest payload accepted by send(), in bytes (UdpMTU minus sealing overhead). */
+  /**
+   * Largest payload accepted by send(), in bytes (UdpMTU minus sealing
+   * overhead). It may grow (a server learns its peer at the first
+   * authenticated datagram; event 'payload-budget'); it never shrinks.
+   */
   readonly payloadBudget: number;
+  /** The most payloadBudget may grow to, and the largest payload the peer's path may send (default: payloadBudget). */
+  readonly largestPayloadBudget?: number;
   /**
    * Send one datagram, best effort. Never throws for network trouble (that is
    * counted and may trigger a renewal). Throws RangeError if payload.length >

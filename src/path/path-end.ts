@@ -4,6 +4,7 @@ import { DatagramCodec } from './datagram-codec.js';
 import { DatagramType, PATH_OVERHEAD_BYTES } from './datagram-format.js';
 import type { DatagramPath } from './datagram-path.js';
 import { DeadlineTimer } from './deadline-timer.js';
+import { largestMtu } from './loopback-mtu.js';
 import type { CommonPathConfig } from './path-options.js';
 import { emptyDrops, type PathStats } from './path-stats.js';
 import { Rekeyer, type RekeyHost } from './rekeyer.js';
@@ -24,7 +25,7 @@ export const STALL_MS = 1000;
  * 'close' (reason?: string) (after a local close(), a peer's goodbye or giving up).
  */
 export abstract class PathEnd extends EventEmitter implements DatagramPath {
-  readonly payloadBudget: number;
+  private budget: number;
   onDatagram: ((payload: Buffer) => void) | null = null;
 
   protected readonly drops = emptyDrops();
@@ -44,7 +45,7 @@ export abstract class PathEnd extends EventEmitter implements DatagramPath {
     side: 'client' | 'server',
   ) {
     super();
-    this.payloadBudget = config.mtu - PATH_OVERHEAD_BYTES;
+    this.budget = config.mtu - PATH_OVERHEAD_BYTES;
     this.codec = new DatagramCodec(config.secret, side, this.drops);
     this.timer = new DeadlineTimer(this.onDue);
     const codec = this.codec;
@@ -66,6 +67,14 @@ export abstract class PathEnd extends EventEmitter implements DatagramPath {
    */
   rekey(): void {
     if (!this.closed) this.rekeyer.rekey();
+  }
+
+  get payloadBudget(): number {
+    return this.budget;
+  }
+
+  get largestPayloadBudget(): number {
+    return Math.max(this.budget, largestMtu(this.config.mtu, this.config.largeOnLoopback) - PATH_OVERHEAD_BYTES);
   }
 
   get srttMs(): number {
@@ -132,6 +141,14 @@ export abstract class PathEnd extends EventEmitter implements DatagramPath {
   }
 
   // Helpers for the two sides.
+
+  /** Let datagrams of up to `mtu` sealed bytes out from now on (it never shrinks) and tell the transport ('payload-budget'). */
+  protected growMtu(mtu: number): void {
+    const budget = mtu - PATH_OVERHEAD_BYTES;
+    if (budget <= this.budget) return;
+    this.budget = budget;
+    this.emit('payload-budget', budget);
+  }
 
   /** The stats() fields both sides report. */
   protected pathStats(): PathStats {

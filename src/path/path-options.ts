@@ -49,6 +49,8 @@ const MIN_MTU = PATH_OVERHEAD_BYTES + 64;
 export interface CommonPathConfig {
   secret: Uint8Array;
   mtu: number;
+  /** Use the loopback size (loopback-mtu.ts) instead of `mtu` when the peer is a loopback address. */
+  largeOnLoopback: boolean;
   heartbeatTimeoutMs: number;
   aliveTimeoutMs: number;
   proxyMode: ProxyMode;
@@ -64,6 +66,7 @@ function positive(name: string, value: number): number {
 export function resolveCommonPathConfig(options: {
   secret: Uint8Array;
   mtu?: number;
+  largeOnLoopback?: boolean;
   heartbeatTimeoutMs?: number;
   aliveTimeoutMs?: number;
   proxyMode?: ProxyMode;
@@ -76,9 +79,12 @@ export function resolveCommonPathConfig(options: {
   if (!Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU) throw new RangeError(`mtu must be an integer in ${MIN_MTU}..${MAX_MTU}, got ${mtu}`);
   const proxyMode = options.proxyMode ?? PATH_DEFAULTS.proxyMode;
   if (proxyMode !== 'udp' && proxyMode !== 'tcp') throw new TypeError(`proxyMode must be 'udp' or 'tcp', got ${String(proxyMode)}`);
+  const largeOnLoopback = options.largeOnLoopback ?? false;
+  if (typeof largeOnLoopback !== 'boolean') throw new TypeError(`largeOnLoopback must be true or false, got ${String(largeOnLoopback)}`);
   return {
     secret: options.secret,
     mtu,
+    largeOnLoopback,
     heartbeatTimeoutMs: positive('heartbeatTimeoutMs', options.heartbeatTimeoutMs ?? PATH_DEFAULTS.heartbeatTimeoutMs),
     aliveTimeoutMs: positive('aliveTimeoutMs', options.aliveTimeoutMs ?? PATH_DEFAULTS.aliveTimeoutMs),
     proxyMode,

@@ -3,6 +3,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { enlargeUdpBuffers, TCP_WRITE_LIMIT_BYTES } from './client-carrier.js';
 import { DatagramType, MIN_PATH_DATAGRAM_BYTES } from './datagram-format.js';
+import { largestMtu, mtuForPeer } from './loopback-mtu.js';
 import { PathEnd } from './path-end.js';
 import { resolveCommonPathConfig, type CommonPathConfig, type ProxyMode, type RekeyConfig } from './path-options.js';
 import type { ServerPathStats } from './path-stats.js';
@@ -17,6 +18,11 @@ export interface ServerPathOptions {
   secret: Uint8Array;
   /** UdpMTU, default 1400. */
   mtu?: number;
+  /**
+   * UdpMTU was not set: when the first authenticated datagram comes from a
+   * loopback address, use the loopback size from then on (loopback-mtu.ts). Default false.
+   */
+  largeOnLoopback?: boolean;
   /** No authenticated datagram for this long after first contact: 'contact-lost'. Default 3000. */
   heartbeatTimeoutMs?: number;
   /** UdpAliveTimeout: no contact for this long and the path gives up. Default 24 h. */
@@ -239,6 +245,8 @@ export class ServerPath extends PathEnd {
     // The client keeps one TCP connection: once it speaks on a new one, the old one is dead weight.
     if (previousConnection !== null && previousConnection !== conn) previousConnection.destroy();
     if (first) {
+      // The client sends to one fixed server address, so the route back never leaves lo once it came over lo (docs/PROTOCOL.md).
+      this.growMtu(mtuForPeer(this.config.mtu, this.config.largeOnLoopback, address));
       this.armTimer();
       this.emit('peer', address, port);
     } else {
@@ -291,7 +299,7 @@ export class ServerPath extends PathEnd {
     conn.setNoDelay(true);
     const address = conn.remoteAddress ?? '';
     const port = conn.remotePort ?? 0;
-    const decoder = new TcpFrameDecoder(MIN_PATH_DATAGRAM_BYTES, this.config.mtu, (datagram) =>
+    const decoder = new TcpFrameDecoder(MIN_PATH_DATAGRAM_BYTES, largestMtu(this.config.mtu, this.config.largeOnLoopback), (datagram) =>
       this.receive(datagram, address, port, conn),
     );
     conn.on('data', (chunk: Buffer) => {

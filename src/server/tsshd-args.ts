@@ -18,6 +18,8 @@ export interface TsshdOptions {
   /** Port spec, syntax-checked only (the path layer parses it fully). */
   port: string;
   mtu: number;
+  /** --mtu was not given: a client on a loopback address gets the loopback size (docs/PROTOCOL.md, "Datagram size"). */
+  largeOnLoopback: boolean;
   /** Seconds, positive. */
   connectTimeout: number;
   debug: boolean;
@@ -37,7 +39,7 @@ Started by tssh over an SSH login; prints one bootstrap line, then serves the se
   --quic                 use the QUIC transport
   --tcp                  carry datagrams over TCP (UdpProxyMode TCP), for networks that block UDP
   --port SPEC            UDP ports to choose from, e.g. 61001-61999 or "7000,7002-7010" (default ${DEFAULT_TSSHD_PORT})
-  --mtu N                path MTU, 576 to 9000 (default ${DEFAULT_TSSHD_MTU})
+  --mtu N                path MTU, 576 to 9000 (default ${DEFAULT_TSSHD_MTU}, larger for a client on loopback)
   --connect-timeout S    seconds to wait for the client's first packet (default ${DEFAULT_CONNECT_TIMEOUT})
   --debug                log details to a private file under ~/.cache/tsshd (its path goes to stderr)
   -v, --version          print the version and exit
@@ -64,6 +66,7 @@ export function parseTsshdArgs(argv: readonly string[]): TsshdCommand {
     proxyMode: 'udp',
     port: DEFAULT_TSSHD_PORT,
     mtu: DEFAULT_TSSHD_MTU,
+    largeOnLoopback: true,
     connectTimeout: DEFAULT_CONNECT_TIMEOUT,
     debug: false,
   };
@@ -103,6 +106,7 @@ export function parseTsshdArgs(argv: readonly string[]): TsshdCommand {
       const n = /^[0-9]{1,5}$/.test(value) ? Number(value) : NaN;
       if (!(n >= 576 && n <= 9000)) throw new Error(`tsshd: --mtu must be an integer from 576 to 9000 (got ${quote(value)})`);
       options.mtu = n;
+      options.largeOnLoopback = false;
     } else {
       const n = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : NaN;
       if (!(n > 0 && Number.isFinite(n))) throw new Error(`tsshd: --connect-timeout must be a positive number of seconds (got ${quote(value)})`);

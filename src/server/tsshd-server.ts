@@ -51,7 +51,7 @@ async function listen(options: TsshdOptions, secret: Buffer): Promise<ServerPath
   const what = options.proxyMode === 'tcp' ? 'TCP' : 'UDP';
   for (const [i, host] of BIND_HOSTS.entries()) {
     try {
-      return await ServerPath.create({ portSpec: options.port, secret, mtu: options.mtu, proxyMode: options.proxyMode, host });
+      return await ServerPath.create({ portSpec: options.port, secret, mtu: options.mtu, largeOnLoopback: options.largeOnLoopback, proxyMode: options.proxyMode, host });
     } catch (err) {
       if (err instanceof NoFreePortError) throw new Error(`tsshd: ${err.message}`);
       const code = (err as NodeJS.ErrnoException).code ?? '';

@@ -38,7 +38,7 @@ export interface TransportStats {
  *  - 'close'    (err?: Error)                           the connection ended
  */
 export interface Connection extends EventEmitter {
-  /** Largest payload sendDatagram() accepts on any channel. */
+  /** Largest payload sendDatagram() accepts on any channel (it may grow once, with the path's budget: PROTOCOL.md "Datagram size"). */
   readonly maxDatagramSize: number;
   /** Open a stream of the given kind (0..255). Writes are buffered until the peer grants window. */
   openStream(kind: number): Stream;

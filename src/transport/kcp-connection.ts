@@ -58,10 +58,10 @@ interface KcpLane {
  * renewed or regained contact, so recovery costs one RTT, not a backed-off RTO.
  */
 export class KcpConnection extends EventEmitter implements Connection {
-  readonly maxDatagramSize: number;
+  maxDatagramSize: number;
   private readonly lanes: readonly [KcpLane, KcpLane];
   private readonly laneOf: (kind: number) => Lane;
-  private readonly out: Buffer;
+  private out: Buffer;
   private datagramsSent = 0;
   private datagramsReceived = 0;
   private datagramsDropped = 0;
@@ -91,6 +91,7 @@ export class KcpConnection extends EventEmitter implements Connection {
     path.on('renewed', probe);
     path.on('contact-restored', probe);
     path.on('peer-moved', probe);
+    path.on('payload-budget', this.onPayloadBudget);
     path.once('close', () => this.finish());
   }
 
@@ -160,6 +161,14 @@ export class KcpConnection extends EventEmitter implements Connection {
     return this.lingering;
   }
 
+  /** The path can carry larger datagrams now (a server whose peer turned out to be on loopback): so can KCP. */
+  private readonly onPayloadBudget = (budget: number): void => {
+    if (this.closed || budget <= this.out.length) return;
+    this.out = Buffer.allocUnsafe(budget);
+    this.maxDatagramSize = budget - DATAGRAM_HEADER;
+    for (const lane of this.lanes) lane.kcp.growMtu(budget - 1);
+  };
+
   private sendKcp(frameClass: FrameClass, packet: Buffer): void {
     if (this.closed) return;
     const out = this.out;
@@ -199,6 +208,7 @@ export class KcpConnection extends EventEmitter implements Connection {
     }
     for (const lane of this.lanes) lane.kcp.close();
     this.path.onDatagram = null;
+    this.path.off('payload-budget', this.onPayloadBudget);
     this.path.close();
     if (draining.length === 0) this.emit('close', err);
     else this.endDrain = drainThenDestroy(draining, CLOSE_LINGER_MS, () => this.emit('close', err));

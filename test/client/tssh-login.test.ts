@@ -29,6 +29,8 @@ const result = (over: Partial<Parameters<typeof interpret>[1]>): Parameters<type
 
 test('tsshdCommandLine quotes for the remote shell but leaves ~/ to expand there', () => {
   assert.equal(tsshdCommandLine({ tsshdPath: 'tsshd', mtu: 1400, tcp: false }), 'tsshd --kcp --mtu 1400');
+  // UdpMTU unset: no --mtu, so tsshd may use the loopback size for a client on loopback.
+  assert.equal(tsshdCommandLine({ tsshdPath: 'tsshd', tcp: false }), 'tsshd --kcp');
   assert.equal(
     tsshdCommandLine({ tsshdPath: '~/my bin/tsshd', tsshdPort: '7000,7002-7010', mtu: 1200, tcp: true }),
     "~/'my bin/tsshd' --kcp --port 7000,7002-7010 --mtu 1200 --tcp",

@@ -44,6 +44,7 @@ test('defaults with no config', () => {
   assert.equal(o.udpReconnectTimeout, 15);
   assert.equal(o.forwardUdpTimeout, 300);
   assert.equal(o.udpMtu, 1400);
+  assert.equal(o.udpMtuSet, false, 'unset: a path over loopback may use the loopback size');
   assert.equal(o.escapeChar, 126);
   assert.equal(o.tsshdPort, undefined);
 });
@@ -83,6 +84,7 @@ Host h
   assert.equal(o.showFullNotifications, false);
   assert.equal(o.udpProxyMode, 'tcp');
   assert.equal(o.udpMtu, 1200);
+  assert.equal(o.udpMtuSet, true);
   assert.equal(o.forwardUdpTimeout, 5400);
   assert.deepEqual(o.udpLocalForwards, [
     { proto: 'udp', listen: { port: 5353 }, connect: { host: 'dns', port: 53 } },

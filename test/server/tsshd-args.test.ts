@@ -9,8 +9,8 @@ function run(argv: string[]): TsshdOptions {
   return (command as { options: TsshdOptions }).options;
 }
 
-test('defaults: kcp, udp, 61001-61999, mtu 1400, connect timeout 10', () => {
-  assert.deepEqual(run([]), { mode: 'kcp', proxyMode: 'udp', port: '61001-61999', mtu: 1400, connectTimeout: 10, debug: false });
+test('defaults: kcp, udp, 61001-61999, mtu 1400 (larger for a client on loopback), connect timeout 10', () => {
+  assert.deepEqual(run([]), { mode: 'kcp', proxyMode: 'udp', port: '61001-61999', mtu: 1400, largeOnLoopback: true, connectTimeout: 10, debug: false });
 });
 
 test('flags with separate and attached values', () => {
@@ -19,6 +19,7 @@ test('flags with separate and attached values', () => {
     proxyMode: 'tcp',
     port: '7000,7002-7010',
     mtu: 1200,
+    largeOnLoopback: false,
     connectTimeout: 2.5,
     debug: true,
   });

@@ -24,6 +24,8 @@ export interface TransportPairOptions {
   heartbeatTimeoutMs?: number;
   /** Rekey options for both paths (e.g. a forced short interval). */
   rekey?: Partial<RekeyConfig>;
+  /** Both paths use the loopback size (UdpMTU unset; the proxy is on loopback too). */
+  largeOnLoopback?: boolean;
 }
 
 /** Builds one transport's Connection over a path; the suite runs once per transport. */
@@ -40,7 +42,7 @@ function randomPortSpec(): string {
 
 export async function createTransportPair(factory: ConnectionFactory, options: TransportPairOptions = {}): Promise<TransportPair> {
   const secret = generateSessionSecret();
-  const serverPath = await ServerPath.create({ portSpec: randomPortSpec(), secret, host: '127.0.0.1', rekey: options.rekey });
+  const serverPath = await ServerPath.create({ portSpec: randomPortSpec(), secret, host: '127.0.0.1', rekey: options.rekey, largeOnLoopback: options.largeOnLoopback });
   const proxy = await ImpairmentProxy.start({
     targetHost: '127.0.0.1',
     targetPort: serverPath.port,
@@ -55,6 +57,7 @@ export async function createTransportPair(factory: ConnectionFactory, options: T
     heartbeatTimeoutMs: options.heartbeatTimeoutMs,
     interfacePollMs: 0,
     rekey: options.rekey,
+    largeOnLoopback: options.largeOnLoopback,
   });
   const client = factory(clientPath, 'client');
   const server = factory(serverPath, 'server');

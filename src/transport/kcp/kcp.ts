@@ -14,6 +14,8 @@ export type { KcpStats, KcpDropReason } from './stats.js';
 const MAX_RTO = 60_000;
 /** How far back probeTs is kept (ms, 2^30): older copies are long acknowledged or given up. */
 const PROBE_TS_HORIZON = 0x40000000;
+/** Largest output packet (as resolveKcpOptions allows). */
+const MAX_MTU = 65536;
 /** RTO before the first RTT sample, ms. */
 const INITIAL_RTO = 200;
 /** First and longest wait between window probes while the peer advertises 0, ms. */
@@ -151,7 +153,7 @@ export class Kcp implements ReliablePipe {
   private winsOwed = false;
 
   // Output packet being built (reused; output() copies what it keeps).
-  private readonly out: Buffer;
+  private out: Buffer;
   private outLen = 0;
   private pktData = 0;
   /** PUSH segments in the packet sent for the first time (only those make a packet worth copying). */
@@ -306,6 +308,22 @@ export class Kcp implements ReliablePipe {
     }
     this.winsOwed = true;
     this.scheduleFlush();
+  }
+
+  /**
+   * Let output packets grow to `mtu` bytes (the path below can carry more now).
+   * Segments already cut keep their size; only later ones are larger. A
+   * smaller or equal `mtu` changes nothing: segments never shrink.
+   */
+  growMtu(mtu: number): void {
+    const o = this.opt;
+    if (!Number.isInteger(mtu) || mtu > MAX_MTU) throw new RangeError(`KCP mtu must be an integer up to ${MAX_MTU}, got ${mtu}`);
+    if (mtu <= o.mtu) return;
+    const out = Buffer.allocUnsafe(mtu);
+    this.out.copy(out, 0, 0, this.outLen);
+    this.out = out;
+    o.mtu = mtu;
+    o.mss = mtu - SEGMENT_HEADER;
   }
 
   /** Stop the scheduler and drop all state; no output after this. Idempotent. */

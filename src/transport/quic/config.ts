@@ -77,7 +77,14 @@ export function resolveQuicTuning(partial: Partial<QuicTuning> = {}): QuicTuning
  * client asks for the peer's certificate but accepts it whatever its chain
  * (verifyAllowFail): the connection checks the SHA-256 pin itself.
  */
-export function buildEngineConfig(engine: QuicEngine, role: 'client' | 'server', packetSize: number, tuning: QuicTuning, credentials?: QuicCredentials): EngineConfig {
+export function buildEngineConfig(
+  engine: QuicEngine,
+  role: 'client' | 'server',
+  packetSize: number,
+  receiveSize: number,
+  tuning: QuicTuning,
+  credentials?: QuicCredentials,
+): EngineConfig {
   const config =
     role === 'server'
       ? engine.Config.withBoringSslCtx(false, false, null, [Buffer.from(credentials!.keyPem)], [Buffer.from(credentials!.certPem)], null)
@@ -86,7 +93,7 @@ export function buildEngineConfig(engine: QuicEngine, role: 'client' | 'server',
   // Liveness belongs to the path (heartbeats, UdpAliveTimeout): the engine must never give up on its own.
   config.setMaxIdleTimeout(0);
   config.setMaxSendUdpPayloadSize(packetSize);
-  config.setMaxRecvUdpPayloadSize(packetSize);
+  config.setMaxRecvUdpPayloadSize(receiveSize);
   config.setInitialMaxData(tuning.connectionWindow);
   config.setInitialMaxStreamDataBidiLocal(tuning.streamWindow);
   config.setInitialMaxStreamDataBidiRemote(tuning.streamWindow);

@@ -116,13 +116,16 @@ export interface QuicStats {
  * client has pinned from the bootstrap.
  */
 export class QuicConnection extends EventEmitter implements Connection, QuicStreamHost {
-  readonly maxDatagramSize: number;
-  private readonly conn: EngineConnection;
+  maxDatagramSize: number;
+  private conn: EngineConnection;
   private readonly role: 'client' | 'server';
   private readonly tuning: QuicTuning;
   private readonly pins: readonly string[];
   private readonly recvInfo: { from: EngineHost; to: EngineHost };
-  private readonly out: Buffer;
+  private out: Buffer;
+  /** A server that has received nothing yet may start its engine afresh for a larger path (onPayloadBudget). */
+  private restartEngine: ((packetSize: number) => EngineConnection) | null = null;
+  private receivedAny = false;
   /** Stream reads land in a slab and are pushed as views of it (no copy); a new slab when the rest is too small. */
   private readSlab = Buffer.allocUnsafe(READ_SLAB);
   private readOffset = 0;
@@ -193,7 +196,10 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
     this.maxDatagramSize = packetSize - DATAGRAM_PACKET_OVERHEAD - DATAGRAM_CHANNEL_BYTES;
     this.out = Buffer.allocUnsafe(packetSize);
     this.replayOut = Buffer.allocUnsafe(packetSize);
-    const config = buildEngineConfig(engine, this.role, packetSize, this.tuning, options.credentials);
+    // Each side sends packets as large as its own path allows and accepts the largest the peer's may allow
+    // (QUIC's max_udp_payload_size caps the peer's sends at our receive size): as with KCP, each side's path decides its sends.
+    const receiveSize = Math.max(packetSize, path.largestPayloadBudget ?? 0);
+    const config = buildEngineConfig(engine, this.role, packetSize, receiveSize, this.tuning, options.credentials);
     const scid = randomBytes(CONNECTION_ID_BYTES);
     if (this.role === 'server') {
       if (!options.credentials) throw new TypeError('a QUIC server needs credentials');
@@ -201,6 +207,9 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
       this.nextStreamId = 1;
       this.recvInfo = { from: CLIENT_ADDRESS, to: SERVER_ADDRESS };
       this.conn = engine.Connection.accept(scid, null, SERVER_ADDRESS, CLIENT_ADDRESS, config);
+      this.restartEngine = (size) =>
+        engine.Connection.accept(scid, null, SERVER_ADDRESS, CLIENT_ADDRESS, buildEngineConfig(engine, 'server', size, Math.max(size, receiveSize), this.tuning, options.credentials));
+      path.on('payload-budget', this.onPayloadBudget);
     } else {
       if (!options.pinnedFingerprints || options.pinnedFingerprints.length === 0) throw new TypeError('a QUIC client needs the server certificate fingerprint');
       this.pins = [...options.pinnedFingerprints];
@@ -220,6 +229,20 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
     // The client's Initial goes out at once; the server waits for it.
     this.scheduleFlush();
   }
+
+  /**
+   * The path grew (its first peer is on loopback) before the first datagram reached us: the engine has
+   * said and heard nothing yet, so start it again with the larger send size (quiche fixes it at creation).
+   */
+  private readonly onPayloadBudget = (budget: number): void => {
+    const restart = this.restartEngine;
+    this.restartEngine = null;
+    this.path.off('payload-budget', this.onPayloadBudget);
+    if (restart === null || this.closed || this.receivedAny || budget <= this.out.length) return;
+    this.conn = restart(budget);
+    this.out = Buffer.allocUnsafe(budget);
+    this.maxDatagramSize = budget - DATAGRAM_PACKET_OVERHEAD - DATAGRAM_CHANNEL_BYTES;
+  };
 
   openStream(kind: number): Stream {
     if (!Number.isInteger(kind) || kind < 0 || kind > 255) throw new RangeError(`stream kind ${kind} is not in 0..255`);
@@ -486,6 +509,7 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
   }
 
   private recvPacket(packet: Buffer): void {
+    this.receivedAny = true;
     try {
       this.conn.recv(packet, this.recvInfo);
     } catch {
@@ -898,6 +922,7 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
     this.streams.clear();
     this.blockedWriters.clear();
     this.path.onDatagram = null;
+    this.path.off('payload-budget', this.onPayloadBudget);
     this.path.close();
     if (ending.length === 0) {
       this.emit('close', err);

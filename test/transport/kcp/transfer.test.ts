@@ -95,3 +95,25 @@ test('congestion control on: transfer completes at 10 % loss', () => {
   p.a.close();
   p.b.close();
 });
+
+test('growMtu: segments cut later are larger, earlier ones keep their size, and the data arrive intact; it never shrinks', () => {
+  const p = pair({ redundancy: false });
+  const sizes: number[] = [];
+  p.ab.filter = (pkt) => (sizes.push(pkt.length), true);
+  const data = randomBytes(400_000, 5);
+  let got = Buffer.alloc(0);
+  p.b.onData = (c) => (got = Buffer.concat([got, c]));
+  p.a.write(data.subarray(0, 100_000));
+  assert.ok(p.clock.runUntil(() => got.length === 100_000, p.clock.nowMs + 5000));
+  assert.ok(Math.max(...sizes) <= 1400);
+  p.a.growMtu(16_000);
+  p.a.growMtu(1000); // smaller: nothing changes
+  assert.throws(() => p.a.growMtu(70_000), RangeError);
+  sizes.length = 0;
+  p.a.write(data.subarray(100_000));
+  assert.ok(p.clock.runUntil(() => got.length === data.length, p.clock.nowMs + 5000));
+  assert.ok(got.equals(data));
+  assert.ok(Math.max(...sizes) > 1400 && Math.max(...sizes) <= 16_000, `largest packet ${Math.max(...sizes)}`);
+  p.a.close();
+  p.b.close();
+});
