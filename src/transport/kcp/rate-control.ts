@@ -48,8 +48,10 @@ const EXTRA_ACKED_MAX_MS = 100;
 const INFLATED_RUN = 16;
 /** Pacing burst allowance: tokens accumulate for at most this many ms of the pacing rate. */
 const PACE_BURST_MS = 4;
-/** Segments in flight always allowed, whatever the model (also the initial window). */
+/** Segments in flight always allowed, whatever the model. */
 export const FLOOR_SEGMENTS = 16;
+/** In-flight cap before the first bandwidth and RTT samples. */
+const INITIAL_SEGMENTS = 64;
 
 export const enum RateState {
   Startup = 0,
@@ -139,6 +141,7 @@ export class RateControl {
   private tokens = 0;
   private tokensAt = 0;
   private readonly floor: number;
+  private readonly initial: number;
 
   /**
    * @param mss largest segment data size (the floor is FLOOR_SEGMENTS full segments)
@@ -151,6 +154,7 @@ export class RateControl {
     private readonly header: number,
   ) {
     this.floor = FLOOR_SEGMENTS * (mss + header);
+    this.initial = INITIAL_SEGMENTS * (mss + header);
     this.pBytes = new Uint32Array(slots);
     this.pSentAt = new Float64Array(slots);
     this.pDelivered = new Float64Array(slots);
@@ -166,7 +170,7 @@ export class RateControl {
 
   /** The in-flight cap now, bytes. */
   get capBytes(): number {
-    if (this.maxBw === 0 || this.minRtt === Infinity) return this.floor;
+    if (this.maxBw === 0 || this.minRtt === Infinity) return this.initial;
     const bdp = this.maxBw * this.minRtt;
     const cap = this.state === RateState.ProbeRtt ? 0.5 * bdp : this.cwndGain * bdp + this.extraAcked;
     return cap > this.floor ? cap : this.floor;
@@ -308,7 +312,8 @@ export class RateControl {
     if (this.sRtt !== Infinity) {
       if (this.sRtt < this.roundMinRtt) this.roundMinRtt = this.sRtt;
       // In startup, a run of RTTs all above the min says a queue stands: the pipe is full now, not a round later.
-      if (this.state === RateState.Startup && this.minRtt !== Infinity) {
+      // (Not from the unpaced initial window, sent before anything was delivered: its own burst queues.)
+      if (this.state === RateState.Startup && this.minRtt !== Infinity && this.sDelivered > 0) {
         this.inflatedRun = this.sRtt > this.minRtt + Math.max(this.minRtt / 8, QUEUE_EVIDENCE_MS) ? this.inflatedRun + 1 : 0;
       }
       if (this.sRtt <= this.minRtt || expired) {
