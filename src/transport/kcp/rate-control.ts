@@ -9,12 +9,14 @@
  * - The model is a windowed max of those samples (bottleneck bandwidth, over
  *   10 round trips) and a windowed min of RTT samples (10 s); their product is
  *   the path's bandwidth-delay product (BDP).
- * - Bytes in flight are capped at CWND_GAIN x BDP (never below a floor, so an
- *   interactive or small-window sender is never held back); new data is paced
- *   at gain x bandwidth by a token bucket, the gain cycling 1.25 / 0.75 / 1 x6
- *   once per min RTT so spare capacity is found and the queue it builds drained.
+ * - Bytes in flight are capped at CWND_GAIN x BDP plus the ack aggregation
+ *   seen (never below a floor, so an interactive or small-window sender is
+ *   never held back); new data and resends are paced at gain x bandwidth by a
+ *   token bucket, the gain cycling 1.25 / 0.75 / 1 x6 once per min RTT so
+ *   spare capacity is found and the queue it builds drained.
  * - Startup doubles the rate each round trip until the delivery rate stops
- *   growing (3 rounds under +25 %), then drains the queue it built.
+ *   growing (3 rounds under +25 %) or RTT samples show a standing queue, then
+ *   drains the queue it built.
  * - Every 10 s without a new min RTT the cap drops to half a BDP for 200 ms,
  *   so a standing queue cannot pass itself off as path delay.
  *
@@ -190,22 +192,6 @@ export class RateControl {
       inFlightBytes: this.inflight,
       pacingRate: this.pacingRate * 1000,
     };
-  }
-
-  /** Forget the model (the path changed): start over from startup. In-flight accounting is kept. */
-  restart(now: number): void {
-    this.bwRound.fill(0);
-    this.bwMax.fill(0);
-    this.maxBw = 0;
-    this.extraRound.fill(0);
-    this.extraMax.fill(0);
-    this.extraAcked = 0;
-    this.minRtt = Infinity;
-    this.minRttAt = now;
-    this.enterStartup();
-    this.filledPipe = false;
-    this.tokens = 0;
-    this.tokensAt = now;
   }
 
   /**
