@@ -3,6 +3,7 @@ import { systemClock, type KcpClock } from './clock.js';
 import { LossEstimator } from './loss-estimator.js';
 import { resolveKcpOptions, type KcpOptions, type ResolvedKcpOptions } from './options.js';
 import { ACK_COPY_MASK, ACK_DUPLICATE, KcpCommand, SEGMENT_HEADER, readU32, writeHeader, writeU32 } from './segment.js';
+import { RateControl } from './rate-control.js';
 import { SendQueue } from './send-queue.js';
 import type { KcpDropReason, KcpStats } from './stats.js';
 
@@ -129,6 +130,10 @@ export class Kcp implements ReliablePipe {
   private probeWait = PROBE_INITIAL;
   private cwnd = 4;
   private ssthresh: number;
+  /** Rate control (rate-control.ts), or null when off. */
+  private readonly rate: RateControl | null;
+  /** The latest resend scan left due segments for the pacing to let out. */
+  private resendHeld = false;
 
   // RTT (RFC 6298 style, as reference KCP).
   private hasRtt = false;
@@ -236,6 +241,7 @@ export class Kcp implements ReliablePipe {
     this.sCopies = new Uint8Array(sCap);
     this.sLost = new Uint16Array(sCap);
     this.sRoundTs = new Uint32Array(sCap);
+    this.rate = o.rateControl ? new RateControl(o.mss, sCap, SEGMENT_HEADER) : null;
     const rCap = smallestPow2(o.rcvWnd);
     this.rMask = rCap - 1;
     this.rData = new Array<Buffer | null>(rCap).fill(null);
@@ -375,6 +381,7 @@ export class Kcp implements ReliablePipe {
       windowProbesSent: c.windowProbesSent,
       lossEstimate: this.loss.rate,
       redundancy: this.redundancyFactor(),
+      rateControl: this.rate === null ? null : this.rate.snapshot(),
       receiveBuffered: this.rBuffered + this.rQueue.length - this.rqHead,
       dropped: { ...this.drops, total },
     };
@@ -455,6 +462,7 @@ export class Kcp implements ReliablePipe {
             const cap = 2 * this.opt.redundancy.maxCopies;
             this.loss.sample(lost < cap ? lost : cap, now);
           }
+          this.rate?.onAck(slot, now, !earlierRound);
           if (acked === 0 || ((sn - maxAckSn) | 0) > 0) maxAckSn = sn;
           this.ackedSeq[acked++] = this.sSeq[slot];
           this.sData[slot] = null;
@@ -473,7 +481,7 @@ export class Kcp implements ReliablePipe {
       o += SEGMENT_HEADER + len;
     }
     if (!accepted) return;
-    if (((maxUna - this.sndUna) | 0) > 0) this.ackBelow(maxUna);
+    if (((maxUna - this.sndUna) | 0) > 0) this.ackBelow(maxUna, now);
     // Skip over segments acknowledged selectively.
     while (this.sndUna !== this.sndNxt && this.sData[this.sndUna & sMask] === null) this.sndUna = (this.sndUna + 1) >>> 0;
     if (acked > 0 && this.opt.fastResend > 0) this.countFastAcks(maxAckSn, acked, now);
@@ -487,6 +495,7 @@ export class Kcp implements ReliablePipe {
     }
     const advanced = (this.sndUna - unaBefore) >>> 0;
     if (advanced > 0 && this.opt.congestionControl) this.growCwnd(advanced);
+    this.rate?.onAckEnd(now);
     if (this.inFlightCount === 0 && this.cCount > 0) this.clearCopies();
     if (pushed) this.deliver();
     this.scheduleFlush();
@@ -582,16 +591,22 @@ export class Kcp implements ReliablePipe {
       this.srtt = 0.875 * this.srtt + 0.125 * rtt;
     }
     const varTerm = 4 * this.rttVar;
-    const rto = this.srtt + (varTerm > this.opt.interval ? varTerm : this.opt.interval);
+    let rto = this.srtt + (varTerm > this.opt.interval ? varTerm : this.opt.interval);
+    // Bulk under rate control: not before our own queue could have drained (see RateControl.rttCeiling).
+    if (this.rate !== null) {
+      const ceiling = this.rate.rttCeiling() + this.opt.interval;
+      if (ceiling > rto) rto = ceiling;
+    }
     this.rto = rto < this.opt.minRto ? this.opt.minRto : rto > MAX_RTO ? MAX_RTO : rto;
   }
 
   /** Cumulative ack: everything below una arrived. */
-  private ackBelow(una: number): void {
+  private ackBelow(una: number, now: number): void {
     const sMask = this.sMask;
     for (let sn = this.sndUna; sn !== una; sn = (sn + 1) >>> 0) {
       const slot = sn & sMask;
       if (this.sData[slot] !== null) {
+        this.rate?.onAck(slot, now, false);
         this.sData[slot] = null;
         this.inFlightCount--;
       }
@@ -784,7 +799,8 @@ export class Kcp implements ReliablePipe {
     }
     const sMask = this.sMask;
     const now32 = this.now32;
-    while (this.queue.bytes > 0 && ((this.sndNxt - this.sndUna) >>> 0) < limit) {
+    const rate = this.rate;
+    while (this.queue.bytes > 0 && ((this.sndNxt - this.sndUna) >>> 0) < limit && (rate === null || rate.canSend(now))) {
       const room = budget - SEGMENT_HEADER;
       if (room <= 0) break;
       const data = this.queue.take(room < o.mss ? room : o.mss);
@@ -806,12 +822,15 @@ export class Kcp implements ReliablePipe {
       this.sRoundTs[slot] = now32;
       this.inFlightCount++;
       if (resendAt < this.nextRtoCheck) this.nextRtoCheck = resendAt;
+      rate?.onSend(slot, data.length, now);
       this.writePush(sn, data);
       this.pktNew++;
       this.c.segmentsSent++;
       this.c.dataBytesSent += data.length;
       if (this.closed) return;
     }
+    // Out of data: samples until what is in flight now is acked are app-limited.
+    rate?.onFlushEnd(this.queue.bytes === 0);
   }
 
   /** Resend what is fast-acked, timed out, or everything (probeNow). */
@@ -822,6 +841,7 @@ export class Kcp implements ReliablePipe {
     let next = Infinity;
     let timedOut = false;
     let fast = false;
+    this.resendHeld = false;
     for (let sn = this.sndUna; sn !== this.sndNxt; sn = (sn + 1) >>> 0) {
       const slot = sn & sMask;
       const data = this.sData[slot];
@@ -829,6 +849,11 @@ export class Kcp implements ReliablePipe {
       let kind: Resend = Resend.None;
       if (this.probeAll) kind = Resend.Probe;
       else if (now >= this.sResendAt[slot]) kind = o.fastResend > 0 && this.sFast[slot] >= o.fastResend ? Resend.Fast : Resend.Timeout;
+      // Resends are paced with new data (a burst of them into a full queue would only be lost again); they stay due.
+      if (kind !== Resend.None && kind !== Resend.Probe && this.rate !== null && !this.rate.mayResend(now)) {
+        this.resendHeld = true;
+        kind = Resend.None;
+      }
       if (kind !== Resend.None) {
         if (kind === Resend.Timeout) {
           const r = this.sRto[slot] * backoff;
@@ -852,6 +877,7 @@ export class Kcp implements ReliablePipe {
         this.sSeq[slot] = ++this.txSeq;
         this.sCopies[slot] = 1;
         this.sRoundTs[slot] = this.now32;
+        this.rate?.onSend(slot, data.length, now);
         this.writePush(sn, data);
         if (this.closed) return;
       }
@@ -987,6 +1013,11 @@ export class Kcp implements ReliablePipe {
       if (quietAt < due) due = quietAt;
     }
     if (this.probeAt < due) due = this.probeAt;
+    // Resends or data held back by pacing go out when the pacing allows.
+    if (this.rate !== null && (this.resendHeld || this.queue.bytes > 0)) {
+      const paced = this.resendHeld ? this.rate.nextTokenAt(now) : this.rate.nextSendAt(now);
+      if (paced < due) due = paced;
+    }
     if (this.cCount > 0) {
       for (let i = 0; i < COPY_SLOTS; i++) if (this.cBuf[i] !== null && this.cDue[i] < due) due = this.cDue[i];
     }

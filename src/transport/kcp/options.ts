@@ -37,6 +37,8 @@ export interface KcpOptions {
   nodelay?: boolean;
   /** Use a congestion window (slow start, halving on loss). Default false. */
   congestionControl?: boolean;
+  /** Rate control (delivery-rate model, in-flight cap near the BDP, pacing; see docs/KCP.md). Default true. */
+  rateControl?: boolean;
   /** Redundant copies of small packets; `false` turns them off. */
   redundancy?: KcpRedundancyOptions | false;
   /** queuedBytes level at or below which onDrain fires. Default 65536. */
@@ -57,6 +59,7 @@ export interface ResolvedKcpOptions {
   nodelay: boolean;
   minRto: number;
   congestionControl: boolean;
+  rateControl: boolean;
   redundancy: Required<Omit<KcpRedundancyOptions, 'fixedCopies'>> & { fixedCopies: number };
   drainThreshold: number;
 }
@@ -91,6 +94,7 @@ export function resolveKcpOptions(o: KcpOptions): ResolvedKcpOptions {
     nodelay,
     minRto: nodelay ? 30 : 100,
     congestionControl: o.congestionControl ?? false,
+    rateControl: o.rateControl ?? true,
     redundancy: {
       enabled: r.enabled ?? true,
       maxCopies,

@@ -1,3 +1,5 @@
+import type { RateSnapshot } from './rate-control.js';
+
 /** Why an input packet (or the rest of it) was dropped. */
 export type KcpDropReason =
   /** Shorter than a header, or trailing bytes too few for one. */
@@ -55,6 +57,8 @@ export interface KcpStats {
   /** Estimated loss rate of our outgoing packets (0..1), and the copy count it currently implies. */
   lossEstimate: number;
   redundancy: number;
+  /** The rate controller's model (null when rate control is off). */
+  rateControl: RateSnapshot | null;
   /** Segments held for the application (out of order, or in order while paused). */
   receiveBuffered: number;
   /** Dropped input, by reason, and the total. */

@@ -63,7 +63,8 @@ test('one timer at most while busy, none once idle', () => {
   p.b.onData = (c) => (got += c.length);
   p.a.write(randomBytes(200_000, 1));
   p.clock.runDeferred();
-  assert.ok(p.a.inFlight > 100, 'many segments in flight');
+  // Rate control lets a fresh connection start with 64 segments, and grows from there.
+  assert.ok(p.a.inFlight >= 64, 'many segments in flight');
   assert.equal(p.aClock.armed, 1, 'exactly one timer for all of them');
   let maxArmed = 0;
   assert.ok(p.clock.runUntil(() => {

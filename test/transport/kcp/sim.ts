@@ -179,6 +179,12 @@ export interface LinkOptions {
   jitterMs?: number;
   duplicate?: number;
   seed?: number;
+  /** Bottleneck rate in bytes per ms (0 or absent: none): packets are serialised after loss, before the delay. */
+  rateBytesPerMs?: number;
+  /** Tail-drop queue of the bottleneck, bytes (default 256 KiB). */
+  queueBytes?: number;
+  /** Bytes a packet takes on the wire beyond its KCP bytes (sealing, UDP/IP), for the bottleneck. */
+  overheadBytes?: number;
 }
 
 /** One direction of the simulated network. Packets are copied (Kcp reuses its output buffer). */
@@ -190,6 +196,10 @@ export class Link {
   sent = 0;
   delivered = 0;
   bytes = 0;
+  /** Packets tail-dropped by the bottleneck queue, and its largest backlog in bytes. */
+  queueDropped = 0;
+  maxBacklog = 0;
+  private linkFreeAt = -Infinity;
   private readonly random: () => number;
 
   constructor(
@@ -207,8 +217,21 @@ export class Link {
     const copies = this.random() < (this.options.duplicate ?? 0) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
       if (this.random() < (this.options.loss ?? 0)) continue;
+      let delay = (this.options.delayMs ?? 0) + this.random() * (this.options.jitterMs ?? 0);
+      const rate = this.options.rateBytesPerMs ?? 0;
+      if (rate > 0) {
+        const now = this.clock.nowMs;
+        const size = packet.length + (this.options.overheadBytes ?? 0);
+        const backlog = this.linkFreeAt > now ? (this.linkFreeAt - now) * rate : 0;
+        if (backlog + size > (this.options.queueBytes ?? 256 * 1024)) {
+          this.queueDropped++;
+          continue;
+        }
+        if (backlog + size > this.maxBacklog) this.maxBacklog = backlog + size;
+        this.linkFreeAt = (this.linkFreeAt > now ? this.linkFreeAt : now) + size / rate;
+        delay += this.linkFreeAt - now;
+      }
       const copy = Buffer.from(packet);
-      const delay = (this.options.delayMs ?? 0) + this.random() * (this.options.jitterMs ?? 0);
       this.clock.at(delay, () => {
         this.delivered++;
         this.deliver(copy);
