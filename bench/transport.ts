@@ -3,7 +3,9 @@
  * by side over the real sealed roaming path (ServerPath/ClientPath), with the
  * server in a worker thread so each side has its own core, as on two machines.
  *  (a) bulk: one stream server -> client on loopback: MB/s, and CPU seconds
- *      (both sides) per 100 MB;
+ *      (both sides) per 100 MB, with 1400-byte datagrams (as on a real
+ *      network) and with the loopback size tssh uses when the server is on a
+ *      loopback address and UdpMTU is unset (docs/PROTOCOL.md, "Datagram size");
  *  (b) echo: 1-byte writes, one every 30 ms, through the impairment proxy at
  *      100 ms RTT (50 ms each way) with 0, 2 and 10 % loss each way: p50/p99;
  *  (c) recovery: an echo stream through the proxy (no delay); the proxy
@@ -41,6 +43,8 @@ interface ServerData {
   transport: Transport;
   secret: Uint8Array;
   credentials: QuicCredentials;
+  /** Datagrams of the loopback size (the product's rule when UdpMTU is unset), else 1400 bytes. */
+  largeOnLoopback: boolean;
 }
 
 function serverConnection(transport: Transport, path: ServerPath, credentials: QuicCredentials): Connection {
@@ -53,7 +57,7 @@ function clientConnection(transport: Transport, path: ClientPath, credentials: Q
 
 /** The worker: a server that echoes or sources per stream kind, until the client closes. */
 async function runServer(data: ServerData): Promise<void> {
-  const path = await ServerPath.create({ portSpec: '30000-39999', secret: data.secret, host: '127.0.0.1', heartbeatTimeoutMs: 60_000 });
+  const path = await ServerPath.create({ portSpec: '30000-39999', secret: data.secret, host: '127.0.0.1', heartbeatTimeoutMs: 60_000, largeOnLoopback: data.largeOnLoopback });
   const conn = serverConnection(data.transport, path, data.credentials);
   conn.on('stream', (s: Stream) => {
     s.on('error', () => undefined);
@@ -84,10 +88,10 @@ interface Link {
   close(): Promise<void>;
 }
 
-async function connect(transport: Transport, link: { delayMs: number; lossPct: number } | null): Promise<Link> {
+async function connect(transport: Transport, link: { delayMs: number; lossPct: number } | null, largeOnLoopback = false): Promise<Link> {
   const secret = generateSessionSecret();
   const credentials = createQuicCredentials();
-  const worker = new Worker(new URL(import.meta.url), { workerData: { role: 'transport-bench-server', transport, secret, credentials } satisfies ServerData });
+  const worker = new Worker(new URL(import.meta.url), { workerData: { role: 'transport-bench-server', transport, secret, credentials, largeOnLoopback } satisfies ServerData });
   const [{ port }] = (await once(worker, 'message')) as [{ port: number }];
   let movedAt = NaN;
   worker.on('message', (m: { movedAt?: number }) => {
@@ -99,7 +103,7 @@ async function connect(transport: Transport, link: { delayMs: number; lossPct: n
     proxy = await ImpairmentProxy.start({ targetHost: '127.0.0.1', targetPort: port, clientToServer: link, serverToClient: link, seed: 7 });
     target = proxy.port;
   }
-  const path = await ClientPath.create({ host: '127.0.0.1', port: target, secret, heartbeatTimeoutMs: 60_000, interfacePollMs: 0 });
+  const path = await ClientPath.create({ host: '127.0.0.1', port: target, secret, heartbeatTimeoutMs: 60_000, interfacePollMs: 0, largeOnLoopback });
   const client = clientConnection(transport, path, credentials);
   return {
     client,
@@ -115,8 +119,8 @@ async function connect(transport: Transport, link: { delayMs: number; lossPct: n
 
 const round1 = (x: number): number => Math.round(x * 10) / 10;
 
-async function bulk(transport: Transport, mib: number): Promise<{ mbPerSec: number; cpuSecPer100MB: number }> {
-  const link = await connect(transport, null);
+async function bulk(transport: Transport, mib: number, largeOnLoopback = false): Promise<{ mbPerSec: number; cpuSecPer100MB: number }> {
+  const link = await connect(transport, null, largeOnLoopback);
   const s = link.client.openStream(SOURCE);
   const header = Buffer.alloc(4);
   header.writeUInt32BE(mib);
@@ -229,6 +233,10 @@ export async function run(args: string[]): Promise<unknown> {
     if (sections.has('bulk')) for (let i = 0; i < (quick ? 1 : 3); i++) bulkRuns.push(await bulk(t, quick ? 100 : 200));
     bulkRuns.sort((a, b) => a.mbPerSec - b.mbPerSec);
     const bulkMedian = bulkRuns[Math.floor(bulkRuns.length / 2)] ?? { mbPerSec: NaN, cpuSecPer100MB: NaN };
+    const largeRuns = [];
+    if (sections.has('bulk')) for (let i = 0; i < (quick ? 1 : 3); i++) largeRuns.push(await bulk(t, quick ? 100 : 200, true));
+    largeRuns.sort((a, b) => a.mbPerSec - b.mbPerSec);
+    const largeMedian = largeRuns[Math.floor(largeRuns.length / 2)] ?? { mbPerSec: NaN, cpuSecPer100MB: NaN };
     const samples = quick ? 100 : 300;
     const echoes = [];
     if (sections.has('echo')) for (const loss of [0, 2, 10]) echoes.push(await echo(t, loss, samples));
@@ -238,24 +246,25 @@ export async function run(args: string[]): Promise<unknown> {
       // At a real RTT, "within one RTT of the first authenticated datagram" can be read off (loopback's RTT is below the timers' grain).
       recoveries.push(await recovery(t, RECOVERY_OUTAGE_MS, quick ? 3 : 5, RTT_MS / 2));
     }
-    results[t] = { bulkRuns, bulkMedian, echoes, recoveries };
+    results[t] = { bulkRuns, bulkMedian, largeRuns, largeMedian, echoes, recoveries };
     rows.push([
       t,
       String(bulkMedian.mbPerSec),
       String(bulkMedian.cpuSecPer100MB),
+      `${largeMedian.mbPerSec} (${largeMedian.cpuSecPer100MB})`,
       ...echoes.map((r) => `${r.p50}/${r.p99}`),
       ...recoveries.map((r) => `${r.medianMs} (${r.medianAfterFirstMs})`),
     ]);
     console.error(`${t}: done`);
   }
   const header = [
-    'transport', 'bulk MB/s', 'CPU s/100MB', 'echo 0% p50/p99', 'echo 2% p50/p99', 'echo 10% p50/p99', 'rebind ms (from 1st dgram)',
+    'transport', 'bulk MB/s', 'CPU s/100MB', 'loopback size: MB/s (CPU)', 'echo 0% p50/p99', 'echo 2% p50/p99', 'echo 10% p50/p99', 'rebind ms (from 1st dgram)',
     `${RECOVERY_OUTAGE_MS / 1000}s outage+rebind ms (from 1st dgram)`,
     `same at ${RTT_MS} ms RTT`,
-  ].filter((_, i) => i < 3 || (i < 6 ? sections.has('echo') : sections.has('recovery')));
+  ].filter((_, i) => i < 4 || (i < 7 ? sections.has('echo') : sections.has('recovery')));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join(' | ');
-  console.log(`\nloopback bulk (server -> client); echo of 1-byte writes every ${ECHO_INTERVAL_MS} ms at ${RTT_MS} ms RTT (ms); recovery = rebind (in brackets: the server's first authenticated datagram after it) until all earlier bytes echoed (median, ms)`);
+  console.log(`\nloopback bulk (server -> client; 1400-byte datagrams, then the loopback size); echo of 1-byte writes every ${ECHO_INTERVAL_MS} ms at ${RTT_MS} ms RTT (ms); recovery = rebind (in brackets: the server's first authenticated datagram after it) until all earlier bytes echoed (median, ms)`);
   console.log(line(header));
   for (const r of rows) console.log(line(r));
   return { rttMs: RTT_MS, echoIntervalMs: ECHO_INTERVAL_MS, recoveryOutageMs: RECOVERY_OUTAGE_MS, ...results };
