@@ -35,7 +35,7 @@ export interface ClientPathOptions {
   aliveTimeoutMs?: number;
   /** UdpProxyMode: 'udp' (default) or 'tcp'. */
   proxyMode?: ProxyMode;
-  /** How often to look for a change of local addresses, ms; 0 turns it off. Default 250. */
+  /** How often to look for a change of local addresses, ms; 0 turns it off. Default 1000. */
   interfacePollMs?: number;
   /** Where the local-address fingerprint comes from; default os.networkInterfaces(). A seam for tests. */
   localAddressFingerprint?: () => string;
@@ -323,7 +323,20 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
     const delay = this.silenceProbeDelayMs();
     if (now < this.lastDataAt + delay) return;
     this.silenceProbePending = false;
+    // Data stopping is also when a lost address shows: look now rather than at the next poll (our socket is
+    // connected, so its source address stays the old one until a renewal).
+    if (this.interfacePollMs > 0) this.pollInterfaces(now);
     if (now - this.lastSendAt >= delay / 2) this.sendKeepalive(now);
+  }
+
+  /** Compare the local addresses with the last look; a change renews the socket. */
+  private pollInterfaces(now: number): void {
+    this.nextPollAt = now + this.interfacePollMs;
+    const fingerprint = this.fingerprintSource();
+    if (fingerprint !== this.fingerprint) {
+      this.fingerprint = fingerprint;
+      this.requestRenewal('local addresses changed');
+    }
   }
 
   /** A keepalive is due when nothing was sent, or nothing received, for a keepalive interval; at most one per interval. */
@@ -357,14 +370,7 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
     if (this.pendingRenewal !== null && this.renewing === null && now >= this.lastRenewAt + this.minRenewalIntervalMs) {
       void this.renewNow(this.pendingRenewal);
     }
-    if (this.interfacePollMs > 0 && now >= this.nextPollAt) {
-      this.nextPollAt = now + this.interfacePollMs;
-      const fingerprint = this.fingerprintSource();
-      if (fingerprint !== this.fingerprint) {
-        this.fingerprint = fingerprint;
-        this.requestRenewal('local addresses changed');
-      }
-    }
+    if (this.interfacePollMs > 0 && now >= this.nextPollAt) this.pollInterfaces(now);
     if (this.silenceProbePending) this.silenceProbe(now);
     if (now >= this.keepaliveDueAt()) this.sendKeepalive(now);
     if (!this.closed) this.armTimer(now);

@@ -13,8 +13,11 @@ export const PATH_DEFAULTS = {
   /** UdpAliveTimeout: no contact for this long and the path gives up. */
   aliveTimeoutMs: 86_400_000,
   proxyMode: 'udp' as ProxyMode,
-  /** How often the client looks for a change of local addresses (about 40 µs a look). */
-  interfacePollMs: 250,
+  /**
+   * How often the client looks for a change of local addresses (about 0.5 ms a look in an idle process:
+   * 0.03 CPU s/min at 1 s, 0.11 at 250 ms). It also looks whenever data stops arriving (the silence probe).
+   */
+  interfacePollMs: 1000,
 } as const;
 
 /** When the path rekeys (docs/REKEY.md), after validation. */

@@ -167,6 +167,27 @@ test('a client that only sends still hears keepalive answers and does not renew'
   }
 });
 
+test('when data stops arriving the client also looks at its addresses: a change is caught long before the next poll', async () => {
+  let fingerprint = 'wlan0=192.0.2.10;';
+  const pair = await startPair({
+    server: { heartbeatTimeoutMs: 60_000 },
+    // Polls an hour apart: a renewal within 5 s can only come from the silence probe's look.
+    client: { heartbeatTimeoutMs: 60_000, interfacePollMs: 3_600_000, localAddressFingerprint: () => fingerprint },
+  });
+  try {
+    const { server, client } = pair;
+    let received = 0;
+    client.onDatagram = () => received++;
+    const renewed = waitForEvent<string>(client, 'renewed', 5_000);
+    fingerprint = 'wwan0=198.51.100.7;';
+    server.send(Buffer.from('output'));
+    await waitFor('the output at the client', () => received === 1);
+    assert.equal(await renewed, 'local addresses changed');
+  } finally {
+    pair.close();
+  }
+});
+
 test('when data stops arriving the client sends one silence probe, long before its next regular keepalive', async () => {
   // Regular keepalives every 10 s: a keepalive within 5 s of the pause can only be the probe.
   const timing = { heartbeatTimeoutMs: 30_000 };
