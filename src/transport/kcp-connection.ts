@@ -30,6 +30,12 @@ const KCP_STREAM_WINDOW = 4 * 1024 * 1024;
 
 /** How long close() waits for the peer to acknowledge what is still in flight. */
 const CLOSE_LINGER_MS = 5000;
+/**
+ * After the peer's goodbye, how long a reader may take nothing before its streams are given up on. Generous:
+ * a terminal held with Ctrl-S (XOFF), or a machine so loaded that tssh's stdout reader falls behind, must not
+ * lose a session's last output (ssh would wait); it only bounds a reader that is stuck for good.
+ */
+const DRAIN_STALL_MS = 60_000;
 
 /** Which lane a stream travels in: 0 interactive, 1 bulk. */
 export type Lane = 0 | 1;
@@ -219,6 +225,6 @@ export class KcpConnection extends EventEmitter implements Connection {
     this.path.off('payload-budget', this.onPayloadBudget);
     this.path.close();
     if (draining.length === 0) this.emit('close', err);
-    else this.endDrain = drainThenDestroy(draining, CLOSE_LINGER_MS, () => this.emit('close', err));
+    else this.endDrain = drainThenDestroy(draining, DRAIN_STALL_MS, () => this.emit('close', err));
   }
 }
