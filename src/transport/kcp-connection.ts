@@ -102,9 +102,12 @@ export class KcpConnection extends EventEmitter implements Connection {
     const probe = (): void => {
       for (const lane of this.lanes) lane.kcp.probeNow();
     };
-    path.on('renewed', probe);
+    const pathChanged = (): void => {
+      for (const lane of this.lanes) lane.kcp.pathChanged();
+    };
+    path.on('renewed', pathChanged);
     path.on('contact-restored', probe);
-    path.on('peer-moved', probe);
+    path.on('peer-moved', pathChanged);
     path.on('payload-budget', this.onPayloadBudget);
     path.once('close', () => this.finish());
   }

@@ -296,6 +296,16 @@ export class Kcp implements ReliablePipe {
   }
 
   /**
+   * The way to the peer changed (a new socket, or the peer moved): what the rate control learnt of the old
+   * path's bandwidth and RTT says nothing of the new one, so it starts over, then probeNow().
+   */
+  pathChanged(): void {
+    if (this.closed) return;
+    this.rate?.restart();
+    this.probeNow();
+  }
+
+  /**
    * The path was renewed or contact came back: resend everything unacknowledged
    * now, with the RTO backoff reset, and tell the peer our window, so recovery
    * takes one round trip instead of a backed-off timeout.

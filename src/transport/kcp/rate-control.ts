@@ -448,6 +448,24 @@ export class RateControl {
     }
   }
 
+  /**
+   * Forget the path model (bandwidth, min RTT, ack aggregation) and start up again, as on a new path.
+   * What is in flight stays counted; the cap is the initial one until new samples arrive.
+   */
+  restart(): void {
+    this.bwRound.fill(0);
+    this.bwMax.fill(0);
+    this.maxBw = 0;
+    this.minRtt = Infinity;
+    this.roundMinRtt = Infinity;
+    this.extraRound.fill(0);
+    this.extraMax.fill(0);
+    this.extraAcked = 0;
+    this.filledPipe = false;
+    this.probeRttDoneAt = -1;
+    this.enterStartup();
+  }
+
   private enterDrain(): void {
     this.filledPipe = true;
     this.state = RateState.Drain;

@@ -167,3 +167,25 @@ test('echo through a Kcp pair while the other direction is bulk: a keystroke is 
   p.a.close();
   p.b.close();
 });
+
+test('a path change forgets the old model: the rate control starts up again and learns the new path', () => {
+  const r = bulk(link(4000, 20, 0, 64 * 1024, 11), link(0, 20, 0, 64 * 1024, 12));
+  r.runFor(3000);
+  const before = model(r.p);
+  assert.equal(before.state, 'probe-bw', 'startup ended on the first path');
+  // Roaming to a slower path with a longer RTT (Wi-Fi to cellular).
+  r.p.ab.options.rateBytesPerMs = 1000;
+  r.p.ab.options.delayMs = 50;
+  r.p.ba.options.delayMs = 50;
+  r.p.a.pathChanged();
+  const after = model(r.p);
+  assert.equal(after.state, 'startup');
+  assert.equal(after.bandwidth, 0, 'the old bandwidth is forgotten');
+  r.runFor(4000);
+  const learnt = model(r.p);
+  const wire = (b: number) => (b * (MTU + 59)) / MTU;
+  assert.ok(Math.abs(wire(learnt.bandwidth) - 1_000_000) < 0.1 * 1_000_000, `estimate ${learnt.bandwidth} near the new 1 MB/s`);
+  assert.ok(learnt.minRttMs >= 100, `min RTT ${learnt.minRttMs} ms is the new path's`);
+  r.p.a.close();
+  r.p.b.close();
+});
