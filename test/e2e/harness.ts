@@ -9,6 +9,7 @@ import dgram from 'node:dgram';
 import { connect, createServer } from 'node:net';
 import pty from '@lydell/node-pty';
 import xterm from '@xterm/headless';
+import type { NumberedDatagramClient } from '../forward/fixtures.js';
 import { PYENV_REHASH_BOUND, PYENV_REHASH_SECONDS, TSSH_BIN } from '../support/sshd.js';
 import { waitFor } from '../support/wait.js';
 
@@ -260,6 +261,25 @@ export function freeTcpPort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** Numbers the datagram-forward probe uses, above any a test sends itself. */
+const PROBE_SEQ = 0xf0000000;
+
+/** Probe a datagram forward through `client` until one probe comes back (the forward is up), or `tssh` exits. */
+export async function untilDatagramForwardUp(tssh: LiveTssh, client: NumberedDatagramClient, what: string): Promise<void> {
+  let seq = PROBE_SEQ;
+  await waitFor(
+    `a reply through ${what}`,
+    () => {
+      if (tssh.exitStatus() !== undefined) throw new Error(`tssh exited with ${tssh.exitStatus()}: ${tssh.stderr()}`);
+      for (const k of client.replies.keys()) if (k >= PROBE_SEQ) return true;
+      client.send(seq++, 16);
+      return false;
+    },
+    40_000,
+    200,
+  );
 }
 
 /** Wait until `where` accepts a connection (the forward is up), or `tssh` exits. */

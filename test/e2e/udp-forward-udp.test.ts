@@ -1,12 +1,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import type { Socket as UdpSocket } from 'node:dgram';
-import { udpSocket } from '../forward/fixtures.js';
+import { numberedUdpClient, udpSocket } from '../forward/fixtures.js';
 import { ImpairmentProxy } from '../support/impairment-proxy.js';
 import { SshdFixture } from '../support/sshd.js';
 import { waitFor } from '../support/wait.js';
-import { cleanEnv, freeUdpPort, killLeftovers, runTssh, startTssh, type LiveTssh } from './harness.js';
+import { cleanEnv, freeUdpPort, killLeftovers, runTssh, startTssh, untilDatagramForwardUp, type LiveTssh } from './harness.js';
 
 // UDP forwards (-L udp/..., -R udp/..., UdpLocalForward, ForwardUdpTimeout) through real tssh and tsshd.
 let sshd: SshdFixture;
@@ -35,40 +34,11 @@ async function udpEchoServer(): Promise<UdpEcho> {
   return { socket, sources };
 }
 
-/** A client socket that sends datagrams to `port` and keeps every reply, by the sequence number in its first 4 bytes. */
-async function udpClient(port: number): Promise<{ send(seq: number, size?: number): Buffer; replies: Map<number, Buffer>; close(): void }> {
-  const replies = new Map<number, Buffer>();
-  const socket = await udpSocket((msg) => {
-    if (msg.length >= 4) replies.set(msg.readUInt32BE(0), msg);
-  });
-  return {
-    send(seq, size = 200) {
-      const msg = randomBytes(size);
-      msg.writeUInt32BE(seq, 0);
-      socket.send(msg, port, '127.0.0.1');
-      return msg;
-    },
-    replies,
-    close: () => socket.close(),
-  };
-}
-
-/** Probe until a datagram comes back through the forward (it is up), or tssh exits. */
+/** Probe until a datagram comes back through the forward at `port` (it is up), or tssh exits. */
 async function untilUdpForwardUp(tssh: LiveTssh, port: number): Promise<void> {
-  const client = await udpClient(port);
+  const client = await numberedUdpClient(port);
   try {
-    let seq = 0xf0000000;
-    await waitFor(
-      `a reply through the UDP forward at ${port}`,
-      () => {
-        if (tssh.exitStatus() !== undefined) throw new Error(`tssh exited with ${tssh.exitStatus()}: ${tssh.stderr()}`);
-        if (client.replies.size > 0) return true;
-        client.send(seq++, 16);
-        return false;
-      },
-      40_000,
-      200,
-    );
+    await untilDatagramForwardUp(tssh, client, `the UDP forward at ${port}`);
   } finally {
     client.close();
   }
@@ -80,7 +50,7 @@ async function untilUdpForwardUp(tssh: LiveTssh, port: number): Promise<void> {
  * reads it), and wait for the replies; returns how many came back, each checked byte for byte.
  */
 async function echoMany(port: number, count: number, settleMs = 15_000): Promise<number> {
-  const client = await udpClient(port);
+  const client = await numberedUdpClient(port);
   try {
     const sent = new Map<number, Buffer>();
     for (let seq = 0; seq < count; seq++) {
@@ -132,7 +102,7 @@ test('UdpLocalForward from a #!! line, and ForwardUdpTimeout clears an idle asso
   const config = sshd.writeClientConfig('udp_forward_config', [`#!! UdpLocalForward ${port} 127.0.0.1:${echo.socket.port}`, '#!! ForwardUdpTimeout 1']);
   const tssh = startTssh(['-F', config, '--kcp', '-N', sshd.host]);
   try {
-    const client = await udpClient(port);
+    const client = await numberedUdpClient(port);
     try {
       await untilUdpForwardUp(tssh, port);
       echo.sources.length = 0;

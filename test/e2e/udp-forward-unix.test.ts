@@ -1,13 +1,12 @@
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { scratchDir, udpEcho, udpSocket } from '../forward/fixtures.js';
+import { numberedUdpClient, scratchDir, udpEcho, type NumberedDatagramClient } from '../forward/fixtures.js';
 import { echoManyUnix, unixDatagramClient, unixDatagramEcho } from '../forward/unix-datagram-fixtures.js';
 import { SshdFixture } from '../support/sshd.js';
 import { waitFor } from '../support/wait.js';
-import { cleanEnv, freeUdpPort, killLeftovers, startTssh, type LiveTssh } from './harness.js';
+import { cleanEnv, freeUdpPort, killLeftovers, startTssh, untilDatagramForwardUp } from './harness.js';
 
 // UDP forwards to and from Unix datagram sockets (every -L udp / -R udp form with a socket path) through real tssh, tsshd and sshd.
 let sshd: SshdFixture;
@@ -32,52 +31,16 @@ after(async () => {
   scratch.cleanup();
 });
 
-/** A UDP client on 127.0.0.1 that sends numbered datagrams to `port` and keeps each reply by its number. */
-async function udpClient(port: number): Promise<Awaited<ReturnType<typeof unixDatagramClient>>> {
-  const replies = new Map<number, Buffer>();
-  const socket = await udpSocket((msg) => {
-    if (msg.length >= 4) replies.set(msg.readUInt32BE(0), msg);
-  });
-  return {
-    send(seq, size = 200) {
-      const msg = randomBytes(size);
-      msg.writeUInt32BE(seq, 0);
-      socket.send(msg, port, '127.0.0.1');
-      return msg;
-    },
-    replies,
-    close: () => socket.close(),
-  };
-}
-
-type Client = Awaited<ReturnType<typeof unixDatagramClient>>;
-
-/** Probe through a forward until a reply comes back (it is up), or tssh exits. */
-async function untilUp(tssh: LiveTssh, client: Client, what: string): Promise<void> {
-  let seq = 0xf0000000;
-  await waitFor(
-    `a reply through ${what}`,
-    () => {
-      if (tssh.exitStatus() !== undefined) throw new Error(`tssh exited with ${tssh.exitStatus()}: ${tssh.stderr()}`);
-      if ([...client.replies.keys()].some((k) => k >= 0xf0000000)) return true;
-      client.send(seq++, 16);
-      return false;
-    },
-    40_000,
-    200,
-  );
-}
-
 for (const flag of ['--kcp', '--quic']) {
   test(`${flag}: every Unix socket form of -L udp and -R udp carries datagrams both ways, intact; the socket files go when tssh ends`, async () => {
     const dir = scratchDir();
     const [lPort, rPort] = [await freeUdpPort(), await freeUdpPort()];
     const echoSock = scratch.path('echo.sock');
-    const forms: Array<{ spec: string[]; client: () => Promise<Client> }> = [
-      { spec: ['-L', `udp:${lPort}:${echoSock}`], client: () => udpClient(lPort) },
+    const forms: Array<{ spec: string[]; client: () => Promise<NumberedDatagramClient> }> = [
+      { spec: ['-L', `udp:${lPort}:${echoSock}`], client: () => numberedUdpClient(lPort) },
       { spec: ['-L', `udp_${dir.path('l1.sock')}:127.0.0.1:${udpTarget.port}`], client: () => unixDatagramClient(dir.path('c1.sock'), dir.path('l1.sock')) },
       { spec: ['-L', `udp-${dir.path('l2.sock')}:${echoSock}`], client: () => unixDatagramClient(dir.path('c2.sock'), dir.path('l2.sock')) },
-      { spec: ['-R', `udp/${rPort}:${echoSock}`], client: () => udpClient(rPort) },
+      { spec: ['-R', `udp/${rPort}:${echoSock}`], client: () => numberedUdpClient(rPort) },
       { spec: ['-R', `udp_${dir.path('r1.sock')}:127.0.0.1:${udpTarget.port}`], client: () => unixDatagramClient(dir.path('c3.sock'), dir.path('r1.sock')) },
       { spec: ['-R', `udp-${dir.path('r2.sock')}:${echoSock}`], client: () => unixDatagramClient(dir.path('c4.sock'), dir.path('r2.sock')) },
     ];
@@ -88,7 +51,7 @@ for (const flag of ['--kcp', '--quic']) {
       for (const form of forms) {
         const client = await form.client();
         try {
-          await untilUp(tssh, client, form.spec.join(' '));
+          await untilDatagramForwardUp(tssh, client, form.spec.join(' '));
           const back = await echoManyUnix(client, 300);
           // Loopback without impairment: nearly all come back (a UDP leg may still drop one under load); none changed.
           assert.ok(back >= 285, `${form.spec.join(' ')}: ${back} of 300 datagrams came back`);
@@ -123,7 +86,7 @@ test('AllowStreamLocalForwarding no: -R udp_/path is refused like any -R, -L udp
       `tssh: remote UDP forwarding failed for listen ${dir.path('r.sock')}: Unix socket forwarding is disabled (AllowStreamLocalForwarding no)\nWarning: remote port forwarding failed for listen UDP path ${dir.path('r.sock')}\n`,
     );
     assert.equal(existsSync(dir.path('r.sock')), false);
-    const client = await udpClient(lPort);
+    const client = await numberedUdpClient(lPort);
     try {
       const line = `UDP forward to ${scratch.path('echo.sock')} failed: Unix socket forwarding is disabled (AllowStreamLocalForwarding no)`;
       await waitFor(

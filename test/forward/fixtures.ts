@@ -170,3 +170,36 @@ export async function udpEcho(reply: (msg: Buffer) => Buffer = (m) => m): Promis
   });
   return Object.assign(socket, { received: () => received });
 }
+
+/** A client that sends numbered datagrams (the number in the first 4 bytes) and keeps each reply by its number. */
+export interface NumberedDatagramClient {
+  send(seq: number, size?: number): Buffer;
+  replies: Map<number, Buffer>;
+  close(): void;
+}
+
+/** Keep a reply in `replies` by its number (first 4 bytes); shorter ones are ignored. */
+export function keepNumbered(replies: Map<number, Buffer>, msg: Buffer): void {
+  if (msg.length >= 4) replies.set(msg.readUInt32BE(0), msg);
+}
+
+/** A NumberedDatagramClient over any socket: `transmit` sends a datagram, the socket's replies go to keepNumbered(replies, ...). */
+export function numberedClient(replies: Map<number, Buffer>, transmit: (msg: Buffer) => void, close: () => void): NumberedDatagramClient {
+  return {
+    send(seq, size = 200) {
+      const msg = randomBytes(size);
+      msg.writeUInt32BE(seq, 0);
+      transmit(msg);
+      return msg;
+    },
+    replies,
+    close,
+  };
+}
+
+/** A NumberedDatagramClient on a UDP socket of 127.0.0.1, sending to `port`. */
+export async function numberedUdpClient(port: number): Promise<NumberedDatagramClient> {
+  const replies = new Map<number, Buffer>();
+  const socket = await udpSocket((msg) => keepNumbered(replies, msg));
+  return numberedClient(replies, (msg) => socket.send(msg, port, '127.0.0.1'), () => socket.close());
+}

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { bindUnixDatagram, type UnixDatagramSocket } from '../../src/protocol/unix-datagram.js';
 import { waitFor } from '../support/wait.js';
+import { keepNumbered, numberedClient, type NumberedDatagramClient } from './fixtures.js';
 
 /** A Unix datagram echo server at `path`: answers each sender that has a path, counts every datagram. */
 export async function unixDatagramEcho(path: string): Promise<UnixDatagramSocket & { received: () => number; senders: (string | null)[] }> {
@@ -16,21 +16,10 @@ export async function unixDatagramEcho(path: string): Promise<UnixDatagramSocket
 }
 
 /** A client bound at `path` that sends numbered datagrams to `to` and keeps each reply by its number (first 4 bytes). */
-export async function unixDatagramClient(path: string, to: string): Promise<{ send(seq: number, size?: number): Buffer; replies: Map<number, Buffer>; close(): void }> {
+export async function unixDatagramClient(path: string, to: string): Promise<NumberedDatagramClient> {
   const replies = new Map<number, Buffer>();
-  const socket = await bindUnixDatagram(path, (msg) => {
-    if (msg.length >= 4) replies.set(msg.readUInt32BE(0), msg);
-  });
-  return {
-    send(seq, size = 200) {
-      const msg = randomBytes(size);
-      msg.writeUInt32BE(seq, 0);
-      socket.send(msg, to, () => undefined);
-      return msg;
-    },
-    replies,
-    close: () => socket.close(),
-  };
+  const socket = await bindUnixDatagram(path, (msg) => keepNumbered(replies, msg));
+  return numberedClient(replies, (msg) => socket.send(msg, to, () => undefined), () => socket.close());
 }
 
 interface RawSocket {
@@ -61,7 +50,7 @@ export function unboundUnixDatagramSender(): { send(msg: Buffer, to: string): vo
  * default: a sender that does not pace itself loses datagrams), and wait for
  * the replies; returns how many came back, each checked byte for byte.
  */
-export async function echoManyUnix(client: Awaited<ReturnType<typeof unixDatagramClient>>, count: number, settleMs = 20_000): Promise<number> {
+export async function echoManyUnix(client: NumberedDatagramClient, count: number, settleMs = 20_000): Promise<number> {
   const sent = new Map<number, Buffer>();
   // Replies to this run's datagrams (the client may hold replies to earlier probes too).
   const got = (): number => [...client.replies.keys()].filter((s) => s < count).length;
