@@ -1,23 +1,13 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connectTo, echoServer, exchange, payload, sha256 } from '../forward/fixtures.js';
+import { connectTo, exchange, payload, sha256 } from '../forward/fixtures.js';
 import { ImpairmentProxy } from '../support/impairment-proxy.js';
-import { SshdFixture } from '../support/sshd.js';
 import { waitFor } from '../support/wait.js';
-import { cleanEnv, freeTcpPort, freeUdpPort, killLeftovers, startTssh, untilListening } from './harness.js';
+import { cleanEnv, freeTcpPort, freeUdpPort, startTssh, untilListening } from './harness.js';
+import { sshdAndTcpEcho } from './forward-files.js';
 
 // A forwarded TCP connection that is open while the client's address changes keeps going (-L and -R, KCP and QUIC).
-let sshd: SshdFixture;
-let echo: Awaited<ReturnType<typeof echoServer>>;
-before(async () => {
-  sshd = await SshdFixture.start();
-  echo = await echoServer();
-});
-after(async () => {
-  killLeftovers();
-  await echo?.close();
-  await sshd?.stop();
-});
+const files = sshdAndTcpEcho();
 
 for (const [flag, dir] of [
   ['--kcp', 'L'],
@@ -33,7 +23,7 @@ for (const [flag, dir] of [
     seed: 5,
   });
   const port = await freeTcpPort();
-  const tssh = startTssh([...sshd.configArgs, flag, '--tsshd-port', String(tsshdPort), '-N', `-${dir}`, `${port}:127.0.0.1:${echo.port}`, sshd.host], {
+  const tssh = startTssh([...files.sshd.configArgs, flag, '--tsshd-port', String(tsshdPort), '-N', `-${dir}`, `${port}:127.0.0.1:${files.echo.port}`, files.sshd.host], {
     env: cleanEnv({ TSSH_TEST_UDP_TARGET: `127.0.0.1:${proxy.port}` }),
   });
   try {

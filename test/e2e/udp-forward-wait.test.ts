@@ -1,27 +1,17 @@
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { connectTo, echoServer, scratchDir } from '../forward/fixtures.js';
-import { SshdFixture } from '../support/sshd.js';
+import { connectTo, scratchDir } from '../forward/fixtures.js';
 import { waitFor } from '../support/wait.js';
-import { freeTcpPort, killLeftovers, startTssh, untilListening } from './harness.js';
+import { freeTcpPort, startTssh, untilListening } from './harness.js';
+import { sshdAndTcpEcho } from './forward-files.js';
 
 // As ssh: when the session's command ends while forwarded connections are open, tssh stays (printing nothing)
 // until the last one closes, then exits with the command's status.
-let sshd: SshdFixture;
-let echo: Awaited<ReturnType<typeof echoServer>>;
+const files = sshdAndTcpEcho();
 const scratch = scratchDir();
-before(async () => {
-  sshd = await SshdFixture.start();
-  echo = await echoServer();
-});
-after(async () => {
-  killLeftovers();
-  await echo?.close();
-  await sshd?.stop();
-  scratch.cleanup();
-});
+after(() => scratch.cleanup());
 
 /** Send `text` on an open connection and wait for the echo (bounded). */
 async function roundTrip(socket: Socket, text: string): Promise<void> {
@@ -51,7 +41,7 @@ for (const flag of ['--kcp', '--quic']) {
     const go = scratch.path(`go${flag}`);
     // The command prints its PID, waits (bounded) for the test's go-ahead, and exits 7.
     const command = `echo $$; i=0; while [ ! -e ${go} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; exit 7`;
-    const tssh = startTssh([...sshd.configArgs, flag, '-L', `${port}:127.0.0.1:${echo.port}`, sshd.host, command]);
+    const tssh = startTssh([...files.sshd.configArgs, flag, '-L', `${port}:127.0.0.1:${files.echo.port}`, files.sshd.host, command]);
     let socket: Socket | null = null;
     try {
       await untilListening(tssh, port);
@@ -78,7 +68,7 @@ for (const flag of ['--kcp', '--quic']) {
 
 test('--kcp: with no forwarded connection open, tssh exits with the command as before', async () => {
   const port = await freeTcpPort();
-  const tssh = startTssh([...sshd.configArgs, '--kcp', '-L', `${port}:127.0.0.1:${echo.port}`, sshd.host, 'exit 5']);
+  const tssh = startTssh([...files.sshd.configArgs, '--kcp', '-L', `${port}:127.0.0.1:${files.echo.port}`, files.sshd.host, 'exit 5']);
   try {
     assert.equal(await tssh.waitForExit(40_000), 5);
   } finally {
