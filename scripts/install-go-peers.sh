@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 . interop/peers.env
 bin="$(realpath -m "${1:-.peers/bin}")"
 mkdir -p "$bin"
+# Go is installed under /usr/local/go on these machines, which a plain PATH may lack.
+case ":$PATH:" in *:/usr/local/go/bin:*) ;; *) [ -x /usr/local/go/bin/go ] && PATH="$PATH:/usr/local/go/bin" ;; esac
 if ! command -v go >/dev/null 2>&1; then
   echo "install-go-peers: go is not on PATH; install Go 1.25 or newer" >&2
   exit 1
