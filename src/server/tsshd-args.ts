@@ -23,13 +23,17 @@ export interface TsshdOptions {
   /** Seconds, positive. */
   connectTimeout: number;
   debug: boolean;
+  /** --ipv4 / --ipv6 (the Go tssh passes them from AddressFamily): listen only on that family; 'any' by default. */
+  family: 'any' | 'ipv4' | 'ipv6';
 }
 
 /** What the command line asks tsshd to do. */
 export type TsshdCommand =
   | { action: 'run'; options: TsshdOptions }
-  | { action: 'version' }
-  | { action: 'help'; usage: string };
+  | { action: 'version'; detailed: boolean }
+  | { action: 'help'; usage: string }
+  /** --list (the Go tssh's UdpSessionAttach asks first): tsshd keeps no attachable sessions, so the list is empty. */
+  | { action: 'list' };
 
 /** The text `tsshd --help` prints. */
 export const TSSHD_USAGE = `usage: tsshd [options]
@@ -42,7 +46,10 @@ Started by tssh over an SSH login; prints one bootstrap line, then serves the se
   --mtu N                path MTU, 576 to 9000 (default ${DEFAULT_TSSHD_MTU}, larger for a client on loopback)
   --connect-timeout S    seconds to wait for the client's first packet (default ${DEFAULT_CONNECT_TIMEOUT})
   --debug                log details to a private file under ~/.cache/tsshd (its path goes to stderr)
-  -v, --version          print the version and exit
+  --ipv4, --ipv6         listen only on IPv4 / only on IPv6 (both given: both families)
+  --attachable, --socket accepted from the reference tssh (UdpSessionAttach); sessions are not attachable here
+  --list                 print the attachable sessions as JSON: always [] (attaching is not offered)
+  -v, --version          print the version and exit (-V: the same, with the protocol versions)
   -h, --help             print this help and exit
 `;
 
@@ -52,7 +59,12 @@ const FLAG_FORMS: Record<string, string> = {
   '--connect-timeout': '--connect-timeout SECONDS (a positive number)',
 };
 const quote = (value: string): string => quoteValue(value);
-const BOOLEAN_FLAGS = new Set(['--kcp', '--quic', '--tcp', '--debug', '--version', '--help', '-v', '-h']);
+const BOOLEAN_FLAGS = new Set([
+  '--kcp', '--quic', '--tcp', '--debug', '--version', '--help', '-v', '-V', '-h',
+  '--ipv4', '--ipv6', '--attachable', '--socket', '--list',
+]);
+/** The reference tsshd's session-attach commands, which this tsshd does not offer. */
+const ATTACH_FLAGS = new Set(['--view', '--attach']);
 
 /** Light syntax check for a port spec: digits, commas, dashes and spaces, with at least one digit. */
 export function looksLikePortSpec(spec: string): boolean {
@@ -69,11 +81,16 @@ export function parseTsshdArgs(argv: readonly string[]): TsshdCommand {
     largeOnLoopback: true,
     connectTimeout: DEFAULT_CONNECT_TIMEOUT,
     debug: false,
+    family: 'any',
   };
   let kcp = false;
   let quic = false;
+  let ipv4 = false;
+  let ipv6 = false;
   let wantVersion = false;
+  let detailed = false;
   let wantHelp = false;
+  let wantList = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
@@ -85,9 +102,17 @@ export function parseTsshdArgs(argv: readonly string[]): TsshdCommand {
       else if (flag === '--quic') quic = true;
       else if (flag === '--tcp') options.proxyMode = 'tcp';
       else if (flag === '--debug') options.debug = true;
+      else if (flag === '--ipv4') ipv4 = true;
+      else if (flag === '--ipv6') ipv6 = true;
+      else if (flag === '--list') wantList = true;
+      else if (flag === '--attachable' || flag === '--socket') continue; // one client per tsshd: attaching is not offered
       else if (flag === '--version' || flag === '-v') wantVersion = true;
+      else if (flag === '-V') detailed = wantVersion = true;
       else wantHelp = true;
       continue;
+    }
+    if (ATTACH_FLAGS.has(flag)) {
+      throw new Error(`tsshd: ${flag} is not offered: this tsshd keeps no attachable sessions (start a new session instead)`);
     }
     const form = FLAG_FORMS[flag];
     if (form === undefined) {
@@ -114,7 +139,9 @@ export function parseTsshdArgs(argv: readonly string[]): TsshdCommand {
     }
   }
   if (wantHelp) return { action: 'help', usage: TSSHD_USAGE };
-  if (wantVersion) return { action: 'version' };
+  if (wantVersion) return { action: 'version', detailed };
+  if (wantList) return { action: 'list' };
+  if (ipv4 !== ipv6) options.family = ipv4 ? 'ipv4' : 'ipv6';
   if (kcp && quic) throw new Error('tsshd: --kcp and --quic cannot be used together; pick one');
   if (quic) options.mode = 'quic';
   return { action: 'run', options };

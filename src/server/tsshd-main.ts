@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import { parsePortSpec } from '../path/port-spec.js';
-import { VERSION } from '../version.js';
+import { PROTOCOL_VERSION, VERSION } from '../version.js';
+import { REFERENCE_PROTOCOL_VERSION, REFERENCE_TSSHD_VERSION } from './reference/versions.js';
 import { DebugLog } from './debug-log.js';
 import { reportToParent, spawnDaemon, takeDaemonRole } from './detach.js';
 import { parseTsshdArgs } from './tsshd-args.js';
@@ -68,7 +69,13 @@ export async function tsshdMain(
     return EXIT_USAGE;
   }
   if (command.action === 'version') {
-    await writeAll(io.stdout, `tsshd ${VERSION}\n`);
+    const more = command.detailed ? ` (protocol ${PROTOCOL_VERSION}; serves the reference tssh as tsshd ${REFERENCE_TSSHD_VERSION}, protocol ${REFERENCE_PROTOCOL_VERSION})` : '';
+    await writeAll(io.stdout, `tsshd ${VERSION}${more}\n`);
+    return 0;
+  }
+  if (command.action === 'list') {
+    // The reference tssh's UdpSessionAttach lists attachable sessions first; there are none, so it starts a new one.
+    await writeAll(io.stdout, '[]\n');
     return 0;
   }
   if (command.action === 'help') {

@@ -44,18 +44,19 @@ export interface ServeOptions {
 }
 
 /** Dual-stack first (clients may come over IPv6), IPv4 where the machine has no IPv6. */
-const BIND_HOSTS = ['::', '0.0.0.0'];
+const BIND_HOSTS = { any: ['::', '0.0.0.0'], ipv4: ['0.0.0.0'], ipv6: ['::'] } as const;
 const NO_IPV6 = new Set(['EAFNOSUPPORT', 'EADDRNOTAVAIL', 'EINVAL', 'EPROTONOSUPPORT']);
 
 async function listen(options: TsshdOptions, secret: Buffer): Promise<ServerPath> {
   const what = options.proxyMode === 'tcp' ? 'TCP' : 'UDP';
-  for (const [i, host] of BIND_HOSTS.entries()) {
+  const hosts = BIND_HOSTS[options.family];
+  for (const [i, host] of hosts.entries()) {
     try {
       return await ServerPath.create({ portSpec: options.port, secret, mtu: options.mtu, largeOnLoopback: options.largeOnLoopback, proxyMode: options.proxyMode, host });
     } catch (err) {
       if (err instanceof NoFreePortError) throw new Error(`tsshd: ${err.message}`);
       const code = (err as NodeJS.ErrnoException).code ?? '';
-      if (i + 1 < BIND_HOSTS.length && NO_IPV6.has(code)) continue;
+      if (i + 1 < hosts.length && NO_IPV6.has(code)) continue;
       const reason = (err as Error).message.split('\n')[0];
       throw new Error(`tsshd: cannot listen on a ${what} port from ${options.port} (${reason}); check --port (TsshdPort)`);
     }

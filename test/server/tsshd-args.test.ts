@@ -10,7 +10,7 @@ function run(argv: string[]): TsshdOptions {
 }
 
 test('defaults: kcp, udp, 61001-61999, mtu 1400 (larger for a client on loopback), connect timeout 10', () => {
-  assert.deepEqual(run([]), { mode: 'kcp', proxyMode: 'udp', port: '61001-61999', mtu: 1400, largeOnLoopback: true, connectTimeout: 10, debug: false });
+  assert.deepEqual(run([]), { mode: 'kcp', proxyMode: 'udp', port: '61001-61999', mtu: 1400, largeOnLoopback: true, connectTimeout: 10, debug: false, family: 'any' });
 });
 
 test('flags with separate and attached values', () => {
@@ -22,17 +22,33 @@ test('flags with separate and attached values', () => {
     largeOnLoopback: false,
     connectTimeout: 2.5,
     debug: true,
+    family: 'any',
   });
   assert.equal(run(['--port=61001 61005']).port, '61001 61005');
   assert.equal(run(['--kcp']).mode, 'kcp');
 });
 
 test('version and help', () => {
-  assert.deepEqual(parseTsshdArgs(['-v']), { action: 'version' });
-  assert.deepEqual(parseTsshdArgs(['--version']), { action: 'version' });
+  assert.deepEqual(parseTsshdArgs(['-v']), { action: 'version', detailed: false });
+  assert.deepEqual(parseTsshdArgs(['--version']), { action: 'version', detailed: false });
+  assert.deepEqual(parseTsshdArgs(['-V']), { action: 'version', detailed: true });
   assert.deepEqual(parseTsshdArgs(['-h']), { action: 'help', usage: TSSHD_USAGE });
   assert.deepEqual(parseTsshdArgs(['--kcp', '--help']), { action: 'help', usage: TSSHD_USAGE });
   assert.match(TSSHD_USAGE, /--connect-timeout/);
+});
+
+test('every flag the reference Go tssh v0.1.26 passes (tssh/udp.go getTsshdCommand, attach.go) is accepted', () => {
+  // KCP mode, UdpProxyMode TCP, --debug, AddressFamily, UdpMTU, TsshdPort (normalised), a connect timeout, UdpSessionAttach.
+  const options = run(['--kcp', '--tcp', '--debug', '--ipv4', '--mtu', '1200', '--port', '61001-61100,62000', '--connect-timeout', '5', '--attachable', '--socket']);
+  assert.deepEqual(options, {
+    mode: 'kcp', proxyMode: 'tcp', port: '61001-61100,62000', mtu: 1200, largeOnLoopback: false, connectTimeout: 5, debug: true, family: 'ipv4',
+  });
+  // Its QUIC default passes no mode flag at all.
+  assert.equal(run(['--ipv6']).family, 'ipv6');
+  assert.equal(run(['--ipv4', '--ipv6']).family, 'any');
+  assert.deepEqual(parseTsshdArgs(['--list']), { action: 'list' });
+  assert.throws(() => parseTsshdArgs(['--attach', '123']), { message: 'tsshd: --attach is not offered: this tsshd keeps no attachable sessions (start a new session instead)' });
+  assert.throws(() => parseTsshdArgs(['--view', '1.2']), /--view is not offered/);
 });
 
 test('errors name the flag and the expected form', () => {
