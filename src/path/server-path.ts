@@ -35,6 +35,37 @@ export interface ServerPathOptions {
   rekey?: Partial<RekeyConfig>;
 }
 
+/** Where a datagram of another protocol family came from, and where its answers go. */
+export interface ForeignSource {
+  address: string;
+  port: number;
+  /** The TCP connection it came on (UdpProxyMode TCP), or null for UDP. */
+  conn: net.Socket | null;
+}
+
+/**
+ * The other protocol family on the same port (the reference tsshd's proxy,
+ * ../server/reference/). Datagrams that fail this path's authentication
+ * while no peer has authenticated are offered to it; when it claims one
+ * (its own authentication passed), the port is diverted: from then on every
+ * datagram goes to receive() and this path's own family is off. A native
+ * client's first datagram authenticates here and is never offered, so it
+ * pays nothing; hostile datagrams cost one more authentication attempt until
+ * a peer exists, never a reply bigger than the packet.
+ */
+export interface ForeignDatagramReceiver {
+  /** A datagram this path could not authenticate, before any peer: true claims the port. */
+  offer(datagram: Buffer, from: ForeignSource): boolean;
+  /** After the claim: every datagram (UDP) or frame (TCP) that arrives. */
+  receive(datagram: Buffer, from: ForeignSource): void;
+  /** A TCP connection closed (UdpProxyMode TCP), after the claim. */
+  connectionClosed?(conn: net.Socket): void;
+}
+
+/** Frames of the other family over TCP: anything a 16-bit length can say, above an AEAD tag. */
+const FOREIGN_MIN_FRAME = 17;
+const FOREIGN_MAX_FRAME = 0xffff;
+
 /** TCP connections kept at once; a new one evicts the oldest that is not the peer's. */
 const MAX_TCP_CONNECTIONS = 16;
 
@@ -77,7 +108,8 @@ function listenTcp(host: string, port: number): Promise<net.Server> {
  *
  * Events: 'peer' (address, port) on first contact; 'peer-moved' (address,
  * port); 'contact-lost' (sinceMs); 'contact-restored' (); 'gave-up' (reason);
- * 'close' (reason?: string) (after a local close(), a peer's goodbye or giving up).
+ * 'close' (reason?: string) (after a local close(), a peer's goodbye or giving up);
+ * 'diverted' () when another protocol family claimed the port (setForeignReceiver).
  */
 export class ServerPath extends PathEnd {
   private readonly headroom: number;
@@ -86,6 +118,8 @@ export class ServerPath extends PathEnd {
   private peerPort = 0;
   private peerConnection: net.Socket | null = null;
   private peerMoves = 0;
+  private foreign: ForeignDatagramReceiver | null = null;
+  private diverted = false;
 
   private constructor(
     config: CommonPathConfig,
@@ -152,6 +186,42 @@ export class ServerPath extends PathEnd {
     this.config.aliveTimeoutMs = resolved.aliveTimeoutMs;
     this.config.heartbeatTimeoutMs = resolved.heartbeatTimeoutMs;
     if (!this.closed) this.armTimer();
+  }
+
+  /** Offer unauthenticated datagrams to another protocol family on this port (see ForeignDatagramReceiver); call before any client can know the port. */
+  setForeignReceiver(receiver: ForeignDatagramReceiver | null): void {
+    this.foreign = receiver;
+  }
+
+  /** Whether the other family claimed the port ('diverted' was emitted). */
+  get isDiverted(): boolean {
+    return this.diverted;
+  }
+
+  /** Send a datagram of the other family to `to` on this port (UDP), or as one frame on its TCP connection. Best effort. */
+  sendForeign(datagram: Uint8Array, to: ForeignSource): void {
+    if (this.closed) return;
+    if (this.udp) {
+      try {
+        this.udp.send(datagram, to.port, to.address, this.onSendDone);
+      } catch {
+        this.drops.sendError++;
+      }
+      return;
+    }
+    const conn = to.conn;
+    if (conn === null || !conn.writable) {
+      this.drops.noPeer++;
+      return;
+    }
+    if (conn.writableLength > TCP_WRITE_LIMIT_BYTES) {
+      this.drops.congested++;
+      return;
+    }
+    const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + datagram.length);
+    frame.set(datagram, FRAME_HEADER_BYTES);
+    writeFrameHeader(frame);
+    conn.write(frame);
   }
 
   protected closeSockets(goodbyeReason: string | null): void {
@@ -221,9 +291,20 @@ export class ServerPath extends PathEnd {
 
   /** Authenticate, maybe move the peer, then act on the datagram. */
   private receive(datagram: Buffer, address: string, port: number, conn: net.Socket | null): void {
+    if (this.diverted) {
+      this.foreign!.receive(datagram, { address, port, conn });
+      return;
+    }
     const now = performance.now();
     const payload = this.authenticate(datagram, now);
-    if (payload === null) return;
+    if (payload === null) {
+      if (this.foreign !== null && this.peerAddress === null && !this.closed && this.foreign.offer(datagram, { address, port, conn })) {
+        this.diverted = true;
+        this.timer.stop();
+        this.emit('diverted');
+      }
+      return;
+    }
     if (this.codec.newest && (port !== this.peerPort || address !== this.peerAddress || conn !== this.peerConnection)) {
       this.movePeer(address, port, conn);
       if (this.closed) return;
@@ -261,6 +342,8 @@ export class ServerPath extends PathEnd {
   }
 
   protected armTimer(): void {
+    // Diverted: the other family keeps its own liveness; this path only carries its datagrams.
+    if (this.diverted) return;
     this.timer.atLatest(this.livenessDeadline());
   }
 
@@ -299,8 +382,11 @@ export class ServerPath extends PathEnd {
     conn.setNoDelay(true);
     const address = conn.remoteAddress ?? '';
     const port = conn.remotePort ?? 0;
-    const decoder = new TcpFrameDecoder(MIN_PATH_DATAGRAM_BYTES, largestMtu(this.config.mtu, this.config.largeOnLoopback), (datagram) =>
-      this.receive(datagram, address, port, conn),
+    const foreign = this.foreign !== null;
+    const decoder = new TcpFrameDecoder(
+      foreign ? Math.min(FOREIGN_MIN_FRAME, MIN_PATH_DATAGRAM_BYTES) : MIN_PATH_DATAGRAM_BYTES,
+      foreign ? FOREIGN_MAX_FRAME : largestMtu(this.config.mtu, this.config.largeOnLoopback),
+      (datagram) => this.receive(datagram, address, port, conn),
     );
     conn.on('data', (chunk: Buffer) => {
       if (this.closed) return;
@@ -315,6 +401,7 @@ export class ServerPath extends PathEnd {
     conn.on('close', () => {
       this.connections.delete(conn);
       if (this.peerConnection === conn) this.peerConnection = null;
+      if (this.diverted) this.foreign!.connectionClosed?.(conn);
     });
   };
 }

@@ -32,6 +32,9 @@ export interface ForwardedConnections {
   whenNoConnections(): Promise<void>;
 }
 
+/** What the lifetime needs of the connection it winds down (a Connection, or the reference family's). */
+export type LifetimeConnection = Pick<Connection, 'close' | 'destroy' | 'once'>;
+
 /** What ended the server, with the exit status the daemon uses. */
 export interface Ending {
   reason: string;
@@ -56,12 +59,14 @@ export class ServerLifetime {
   private peerSeen = false;
   private connectTimer: NodeJS.Timeout | null;
   /** Settles when the connection has closed, by anyone. */
-  private readonly connClosed: Promise<void>;
+  private connClosed: Promise<void>;
   private readonly onSignal = (signal: NodeJS.Signals): void => this.signalled(signal);
+  /** How the client is told why tsshd goes (our bus's goodbye, or the reference family's quit). */
+  private goodbye: (reason: string) => void;
 
   constructor(
     private readonly path: ServerPath,
-    private readonly conn: Connection,
+    private conn: LifetimeConnection,
     private readonly host: SessionHost,
     private readonly log: DebugLog,
     connectTimeoutMs: number,
@@ -69,6 +74,7 @@ export class ServerLifetime {
     private readonly forwards: ForwardedConnections = { openConnections: 0, whenNoConnections: () => Promise.resolve() },
   ) {
     this.ended = new Promise((resolve) => (this.settle = resolve));
+    this.goodbye = (reason) => host.goodbye(reason);
     this.connectTimer = setTimeout(() => {
       this.connectTimer = null;
       void this.shutdown(`no client authenticated within ${connectTimeoutMs / 1000} s (--connect-timeout)`, 1, { connectionLost: true });
@@ -82,15 +88,7 @@ export class ServerLifetime {
     path.on('contact-lost', (sinceMs: number) => log.log(`no contact for ${Math.round(sinceMs)} ms`));
     path.on('contact-restored', () => log.log('contact restored'));
     path.once('gave-up', (reason: string) => void this.shutdown(`gave up on the client: ${reason}`, 1, { connectionLost: true }));
-    this.connClosed = new Promise((resolve) => {
-      conn.once('close', (err?: Error) => {
-        resolve();
-        // Release the sessions' streams at once, so nothing waits on a connection that is gone.
-        if (this.stopping) conn.destroy();
-        const why = err ? `connection failed: ${err.message}` : 'the connection closed (client goodbye)';
-        void this.shutdown(why, 0, { connectionLost: true });
-      });
-    });
+    this.connClosed = this.watchClose(conn);
     host.on('hello', (version: string, liveness: ClientLiveness) => this.hello(version, liveness));
     host.on('session', (id: number, request: SessionRequest) => log.log(`session ${id} accepted (${request.subsystem !== undefined ? 'subsystem' : request.command !== undefined ? 'command' : 'shell'}${request.pty ? ', pty' : ''})`));
     host.on('process', (id: number, pid: number) => log.log(`session ${id} started, pid ${pid}`));
@@ -101,6 +99,44 @@ export class ServerLifetime {
     host.on('goodbye', (reason: string) => void this.shutdown(`the client said goodbye: ${reason.slice(0, 200)}`, 0, {}));
     host.on('idle', () => void this.idle());
     for (const signal of ENDING_SIGNALS) process.on(signal, this.onSignal);
+  }
+
+  private watchClose(conn: LifetimeConnection): Promise<void> {
+    return new Promise((resolve) => {
+      conn.once('close', (err?: Error) => {
+        resolve();
+        if (conn !== this.conn) return;
+        // Release the sessions' streams at once, so nothing waits on a connection that is gone.
+        if (this.stopping) conn.destroy();
+        const why = err ? `connection failed: ${err.message}` : 'the connection closed (client goodbye)';
+        void this.shutdown(why, 0, { connectionLost: true });
+      });
+    });
+  }
+
+  /**
+   * The port was claimed by the other protocol family (the reference tssh):
+   * its connection is the one to wind down from now on; ours is dropped.
+   */
+  switchConnection(conn: LifetimeConnection, description: string, goodbye: (reason: string) => void): void {
+    const old = this.conn;
+    this.conn = conn;
+    this.goodbye = goodbye;
+    this.connClosed = this.watchClose(conn);
+    old.destroy();
+    this.log.log(`the port is served to ${description}`);
+  }
+
+  /** The client is set up (the reference family's bus): it came within the connect timeout. */
+  clientArrived(description: string): void {
+    this.peerSeen = true;
+    this.clearConnectTimer();
+    this.log.log(`client ready: ${description}`);
+  }
+
+  /** The client is gone for good or asked to end (a family without a path goodbye reports it here). */
+  clientLeft(reason: string, code = 0): void {
+    void this.shutdown(reason, code, code === 0 ? {} : { connectionLost: true });
   }
 
   /** The last session ended: end once the forwarded connections still open have closed too (unless a session started meanwhile). */
@@ -151,7 +187,7 @@ export class ServerLifetime {
     this.clearConnectTimer();
     this.log.log(`shutting down: ${reason}`);
     this.logPathStats();
-    if (plan.goodbye !== undefined) this.host.goodbye(plan.goodbye);
+    if (plan.goodbye !== undefined) this.goodbye(plan.goodbye);
     this.host.hangup();
     // Destroying ends the sessions' streams too, so their 'done' does not wait on a dead connection.
     const graceful = !plan.connectionLost && this.peerSeen;

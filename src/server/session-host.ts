@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { Readable, Writable } from 'node:stream';
 import type { Connection, Stream } from '../transport/connection.js';
 import { StreamKind } from '../protocol/stream-kind.js';
 import { encodeMessage, readFirstMessage, readMessages } from '../protocol/message-codec.js';
@@ -34,6 +35,31 @@ export interface SessionPolicy {
 export interface ClientLiveness {
   aliveTimeoutMs?: number;
   heartbeatTimeoutMs?: number;
+}
+
+/** Why a requested agent / X11 forwarding is off (told to the client when the session is accepted). */
+export interface SessionRefusals {
+  agentRefused?: string;
+  x11Refused?: string;
+}
+
+/**
+ * How one session request travels, whatever the protocol family: the
+ * streams its bytes use and how the family accepts, refuses and reports.
+ */
+export interface SessionCarrier {
+  /** The client's input (stdin; its end is EOF). */
+  input: Readable;
+  /** Output (stdout, or everything in a pty); its 'close' before finishing means the client reset the session. */
+  output: Writable;
+  /** Accept the session (called once, before any output); returns where stderr goes, undefined to merge it into output. */
+  accept(refused: SessionRefusals): Writable | undefined;
+  /** Refuse the request with a one-line reason (before accept only). */
+  refuse(message: string): void;
+  /** Report how the session ended. */
+  reportExit(status: ExitStatus): void;
+  /** The connection agent and X11 forwarding open their streams on; undefined: the family does not carry them (refused). */
+  forwardingConn?: Connection;
 }
 
 /** Default limit on concurrent sessions. */
@@ -159,17 +185,15 @@ export class SessionHost extends EventEmitter {
         this.emit('hello', message.clientVersion, liveness);
         break;
       }
-      case 'resize': {
-        const session = this.sessions.get(message.session);
-        if (session?.windowChange(message.cols, message.rows)) this.emit('resize', message.session, message.cols, message.rows);
+      case 'resize':
+        this.resize(message.session, message.cols, message.rows);
         break;
-      }
       case 'goodbye':
         this.emit('goodbye', message.reason);
         this.hangup();
         break;
       case 'redraw':
-        if (this.sessions.get(message.session)?.redraw()) this.emit('redraw', message.session);
+        this.redraw(message.session);
         break;
       default:
         break; // exit is server->client
@@ -196,57 +220,80 @@ export class SessionHost extends EventEmitter {
       }
       return;
     }
-    const refusal = this.checkRequest(request);
-    if (refusal) {
-      refuse(stream, refusal);
-      return;
-    }
-    const { id } = request;
-    const environ = sessionEnv(this.policy.loginEnv, request.env, (name) => this.policy.envAccepted(name), request.pty?.term);
-    // Held while the agent socket / X11 display are set up, so the id stays taken and tsshd does not go idle meanwhile.
-    this.starting.add(id);
-    const forwarding = await this.setupForwarding(request, environ).finally(() => this.starting.delete(id));
-    Object.assign(environ, forwarding.env);
-    const session = new StreamSession({
+    const id = request.id;
+    await this.serve(request, {
       input: stream,
       output: stream,
-      environ,
-      command: request.command,
-      subsystem: request.subsystem,
-      pty: request.pty,
-      remote: () => this.remote(),
-      open: () => {
+      accept: (refused) => {
         let stderr: Stream | undefined;
         if (!request.pty) {
           stderr = this.conn.openStream(StreamKind.Stderr);
           stderr.on('error', () => undefined);
           stderr.write(encodeMessage({ type: 'stderr', session: id }));
         }
-        const ok: SessionReply = { type: 'session-ok' };
-        if (forwarding.agentRefused !== undefined) ok.agentRefused = forwarding.agentRefused;
-        if (forwarding.x11Refused !== undefined) ok.x11Refused = forwarding.x11Refused;
-        stream.write(encodeMessage(ok));
+        stream.write(encodeMessage({ type: 'session-ok', ...refused } satisfies SessionReply));
+        return stderr;
+      },
+      refuse: (message) => refuse(stream, message),
+      reportExit: (status) => this.sendBus({ type: 'exit', session: id, ...status }),
+      forwardingConn: this.conn,
+    });
+  }
+
+  /**
+   * Serve one session request that arrived over any protocol family: check it
+   * against the policy, set up agent / X11 forwarding, run the handler over
+   * the carrier's streams and report the exit through it. The native session
+   * stream and the reference adapter (reference/) both come here, so
+   * sessions, policy and lifetime exist once.
+   */
+  async serve(request: SessionRequest, carrier: SessionCarrier): Promise<void> {
+    const refusal = this.checkRequest(request);
+    if (refusal) {
+      carrier.refuse(refusal);
+      return;
+    }
+    const { id } = request;
+    const { input, output } = carrier;
+    const environ = sessionEnv(this.policy.loginEnv, request.env, (name) => this.policy.envAccepted(name), request.pty?.term);
+    // Held while the agent socket / X11 display are set up, so the id stays taken and tsshd does not go idle meanwhile.
+    this.starting.add(id);
+    const forwarding = await this.setupForwarding(request, environ, carrier.forwardingConn).finally(() => this.starting.delete(id));
+    Object.assign(environ, forwarding.env);
+    const session = new StreamSession({
+      input,
+      output,
+      environ,
+      command: request.command,
+      subsystem: request.subsystem,
+      pty: request.pty,
+      remote: () => this.remote(),
+      open: () => {
+        const refused: SessionRefusals = {};
+        if (forwarding.agentRefused !== undefined) refused.agentRefused = forwarding.agentRefused;
+        if (forwarding.x11Refused !== undefined) refused.x11Refused = forwarding.x11Refused;
+        const stderr = carrier.accept(refused);
         this.emit('session', id, request);
         return stderr;
       },
       reportExit: (exit: SessionExit) => {
         const status: ExitStatus = typeof exit === 'number' ? { code: exit } : { signal: exit.signal };
-        this.sendBus({ type: 'exit', session: id, ...status });
+        carrier.reportExit(status);
         this.emit('exit', id, status);
       },
     });
     this.sessions.set(id, session);
     session.once('process', (pid: number) => this.emit('process', id, pid));
     // The client vanished from under this session (stream reset): hang it up, as sshd does on channel close.
-    stream.once('close', () => {
-      if (!stream.writableFinished) session.hangup('the client reset the session');
+    output.once('close', () => {
+      if (!output.writableFinished) session.hangup('the client reset the session');
     });
-    if (this.hungUp || stream.destroyed) session.hangup('the server is hanging up');
+    if (this.hungUp || output.destroyed) session.hangup('the server is hanging up');
     void session.done.then(() => {
       forwarding.release();
       this.sessions.delete(id);
       // Whatever stdin still arrives has nowhere to go.
-      stream.resume();
+      input.resume();
       this.emitIdleIfIdle();
     });
     await serveSession(this.handler, session, (err) => {
@@ -255,10 +302,36 @@ export class SessionHost extends EventEmitter {
       // Nothing was sent yet: refuse, so the client reports why (as for any refusal).
       forwarding.release();
       this.sessions.delete(id);
-      refuse(stream, err instanceof Error ? err.message : String(err));
+      carrier.refuse(err instanceof Error ? err.message : String(err));
       this.emitIdleIfIdle();
       return true;
     });
+  }
+
+  /** Pass a window change to session `id`; false if it has no pty or is gone. */
+  resize(id: number, cols: number, rows: number): boolean {
+    const done = this.sessions.get(id)?.windowChange(cols, rows) ?? false;
+    if (done) this.emit('resize', id, cols, rows);
+    return done;
+  }
+
+  /** Ask session `id` to repaint (after an outage); false without a pty. */
+  redraw(id: number): boolean {
+    const done = this.sessions.get(id)?.redraw() ?? false;
+    if (done) this.emit('redraw', id);
+    return done;
+  }
+
+  /** Hang up session `id` (the client closed it); false if there is none. */
+  hangupSession(id: number, reason: string): boolean {
+    const session = this.sessions.get(id);
+    session?.hangup(reason);
+    return session !== undefined;
+  }
+
+  /** Whether session `id` is running. */
+  hasSession(id: number): boolean {
+    return this.sessions.get(id) !== undefined;
   }
 
   /** The client's address now: the path's peer, else the login's (SSH_CONNECTION). */
@@ -271,10 +344,10 @@ export class SessionHost extends EventEmitter {
   }
 
   /** Agent socket and X11 display for the session, when asked for and allowed. */
-  private async setupForwarding(request: SessionRequest, env: Readonly<Record<string, string>>): Promise<SessionForwardingSetup> {
+  private async setupForwarding(request: SessionRequest, env: Readonly<Record<string, string>>, conn: Connection | undefined): Promise<SessionForwardingSetup> {
     const none: SessionForwardingSetup = { env: {}, release: () => undefined };
     if (!request.agent && !request.x11) return none;
-    if (this.policy.forwarding) return this.policy.forwarding.setup(this.conn, request, env);
+    if (this.policy.forwarding && conn) return this.policy.forwarding.setup(conn, request, env);
     if (request.agent) none.agentRefused = 'agent forwarding is not offered by this server';
     if (request.x11) none.x11Refused = 'X11 forwarding is not offered by this server';
     return none;
