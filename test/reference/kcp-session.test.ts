@@ -15,17 +15,17 @@ function pair(loss: number) {
   const pass = randomBytes(48);
   const salt = randomBytes(48);
   const counts = { toServer: 0, toClient: 0 };
-  let server!: ReferenceKcpSession;
+  const ends: { server?: ReferenceKcpSession } = {};
   const client = new ReferenceKcpSession(
     {
       send: (d) => {
         counts.toServer++;
-        if (rand() >= loss) setImmediate(() => server.input(d));
+        if (rand() >= loss) setImmediate(() => ends.server!.input(d));
       },
     },
     { role: 'client', pass, salt },
   );
-  server = new ReferenceKcpSession(
+  const server = new ReferenceKcpSession(
     {
       send: (d) => {
         counts.toClient++;
@@ -34,6 +34,7 @@ function pair(loss: number) {
     },
     { role: 'server', pass, salt },
   );
+  ends.server = server;
   return { client, server, counts };
 }
 
