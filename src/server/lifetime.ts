@@ -116,14 +116,13 @@ export class ServerLifetime {
 
   /**
    * The port was claimed by the other protocol family (the reference tssh):
-   * its connection is the one to wind down from now on; ours is dropped.
+   * its connection is the one to wind down from now on.
    */
   switchConnection(conn: LifetimeConnection, description: string, goodbye: (reason: string) => void): void {
-    const old = this.conn;
+    // Ours stays as it is (idle, with no peer): destroying it would close the path that now carries the other family.
     this.conn = conn;
     this.goodbye = goodbye;
     this.connClosed = this.watchClose(conn);
-    old.destroy();
     this.log.log(`the port is served to ${description}`);
   }
 

@@ -1,7 +1,7 @@
 import type { Writable } from 'node:stream';
 import { parsePortSpec } from '../path/port-spec.js';
 import { PROTOCOL_VERSION, VERSION } from '../version.js';
-import { REFERENCE_PROTOCOL_VERSION, REFERENCE_TSSHD_VERSION } from './reference/versions.js';
+import { REFERENCE_PROTOCOL_VERSION } from '../protocol/reference/server-info.js';
 import { DebugLog } from './debug-log.js';
 import { reportToParent, spawnDaemon, takeDaemonRole } from './detach.js';
 import { parseTsshdArgs } from './tsshd-args.js';
@@ -69,7 +69,7 @@ export async function tsshdMain(
     return EXIT_USAGE;
   }
   if (command.action === 'version') {
-    const more = command.detailed ? ` (protocol ${PROTOCOL_VERSION}; serves the reference tssh as tsshd ${REFERENCE_TSSHD_VERSION}, protocol ${REFERENCE_PROTOCOL_VERSION})` : '';
+    const more = command.detailed ? ` (protocol ${PROTOCOL_VERSION}; also serves the reference tssh, protocol ${REFERENCE_PROTOCOL_VERSION} as of tsshd v0.1.9)` : '';
     await writeAll(io.stdout, `tsshd ${VERSION}${more}\n`);
     return 0;
   }

@@ -1,7 +1,9 @@
 import { generateSessionSecret } from '../crypto/session-secret.js';
 import { NoFreePortError } from '../path/port-binding.js';
 import { ServerPath } from '../path/server-path.js';
-import { encodeBootstrap, encodeBootstrapSecret } from '../protocol/bootstrap.js';
+import { bootstrapObject, encodeBootstrapSecret } from '../protocol/bootstrap.js';
+import { encodeServerInfoLine } from '../protocol/reference/server-info.js';
+import { drawReferenceSecrets, referenceServerInfo, serveReferenceFamily } from './reference/reference-server.js';
 import { PROTOCOL_VERSION, VERSION } from '../version.js';
 import type { DebugLog } from './debug-log.js';
 import { ForwardHost } from './forward-host.js';
@@ -99,7 +101,7 @@ export async function startServer(
   const forwards = new ForwardHost(conn, sshd, { log: (line) => log.log(line) });
   const lifetime = new ServerLifetime(path, conn, host, log, options.connectTimeout * 1000, forwards);
   void lifetime.ended.then(() => forwards.close());
-  const bootstrapLine = encodeBootstrap({
+  const native = bootstrapObject({
     serverVersion: VERSION,
     protocolVersion: PROTOCOL_VERSION,
     port: path.port,
@@ -107,6 +109,22 @@ export async function startServer(
     proxyMode: options.proxyMode,
     mtu: options.mtu,
     ...transport.bootstrap,
+  });
+  // The same port serves the reference tssh: the first datagram that authenticates decides which family it is.
+  const reference = drawReferenceSecrets();
+  serveReferenceFamily(path, reference, host, lifetime, log, {
+    mtu: options.largeOnLoopback ? undefined : options.mtu,
+    loginPath: policy.session.loginEnv.PATH ?? '/usr/bin:/bin',
+  });
+  // The reference's ServerInfo line, which the reference tssh reads, with ours inside it for our tssh (docs/INTEROP.md "Bootstrap").
+  const bootstrapLine = encodeServerInfoLine({
+    ...referenceServerInfo(reference, {
+      serverVersion: VERSION,
+      port: path.port,
+      proxyMode: options.proxyMode,
+      mtu: options.largeOnLoopback ? undefined : options.mtu,
+    }),
+    native: native as unknown as Record<string, unknown>,
   });
   log.log(`listening on ${options.proxyMode === 'tcp' ? 'TCP' : 'UDP'} port ${path.port} (mtu ${options.mtu}, ${transport.description})`);
   return { bootstrapLine, port: path.port, host, forwards, lifetime };

@@ -91,12 +91,13 @@ export class PtyTssh {
   /** Writes still being parsed by xterm; reads wait for them. */
   private pending = 0;
 
-  /** `options.script`: run this node script instead of bin/tssh (e.g. the demo). */
-  constructor(args: readonly string[], options: { cols?: number; rows?: number; env?: Record<string, string>; script?: string } = {}) {
+  /** `options.script`: run this node script instead of bin/tssh (e.g. the demo); `options.program`: run this executable (e.g. the reference Go tssh). */
+  constructor(args: readonly string[], options: { cols?: number; rows?: number; env?: Record<string, string>; script?: string; program?: string } = {}) {
     const cols = options.cols ?? 100;
     const rows = options.rows ?? 30;
     this.screen = new xterm.Terminal({ cols, rows, allowProposedApi: true, scrollback: 1000 });
-    this.proc = pty.spawn(process.execPath, [options.script ?? TSSH_BIN, ...args], {
+    const [file, argv] = options.program !== undefined ? [options.program, [...args]] : [process.execPath, [options.script ?? TSSH_BIN, ...args]];
+    this.proc = pty.spawn(file, argv, {
       name: 'xterm-256color',
       cols,
       rows,

@@ -1,0 +1,86 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { SshdFixture } from '../support/sshd.js';
+import { killLeftovers, PtyTssh } from '../e2e/harness.js';
+import { GO_TSSH, goConfig, goEnv, NO_GO_TSSH, runGoTssh } from './server-go-peer.js';
+
+// The reference Go tssh (trzsz-ssh v0.1.26) against our tsshd, over a real sshd: shells and commands.
+let sshd: SshdFixture;
+let config: string;
+before(async () => {
+  if (NO_GO_TSSH) return;
+  sshd = await SshdFixture.start();
+  config = goConfig(sshd, 'go_config');
+});
+after(async () => {
+  killLeftovers();
+  await sshd?.stop();
+});
+
+/** Arguments for the Go tssh: our config, a mode flag, the host, the command. */
+const go = (mode: string, ...command: string[]): string[] => ['-F', config, mode, sshd.host, ...command];
+const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
+const PROMPT = /[$#>] ?$/m;
+
+function seqText(n: number): string {
+  const parts: string[] = [];
+  for (let i = 1; i <= n; i++) parts.push(`${i}\n`);
+  return parts.join('');
+}
+
+// --udp asks for QUIC (the Go client's default): our tsshd answers KCP and the client follows ServerInfo.Mode.
+for (const mode of ['--kcp', '--udp']) {
+  test(`${mode}: an interactive shell: prompt, a typed command, a resize, exit 7 gives 7`, { skip: NO_GO_TSSH }, async (t) => {
+    const term = new PtyTssh(go(mode), { program: GO_TSSH, cols: 100, rows: 30, env: goEnv(sshd, { TERM: 'xterm-256color' }) });
+    t.after(() => term.close());
+    await term.waitForScreen('a shell prompt', PROMPT);
+    term.type('echo $((6*7))-typed\r');
+    await term.waitForScreen('the command output', /^42-typed$/m);
+    term.type('stty size\r');
+    await term.waitForScreen('the first size', /^30 100$/m);
+    term.resize(123, 41);
+    // The window change (bus) and the typed line (session stream) race: ask again, bounded, until the new size shows.
+    await term.typeUntilScreen('the new size', 'clear; stty size\r', /^41 123$/m);
+    term.type('exit 7\r');
+    assert.equal(await term.waitForExit(), 7);
+  });
+
+  test(`${mode}: a command's stdout and stderr stay apart and its exit status is the client's`, { skip: NO_GO_TSSH }, async () => {
+    const r = await runGoTssh(sshd, go(mode, "sh -c 'echo to-out; echo to-err >&2; exit 3'"));
+    assert.equal(r.status, 3, r.stderr);
+    assert.equal(r.stdout.toString(), 'to-out\n');
+    assert.match(r.stderr, /^to-err\n/);
+  });
+}
+
+test('stdin reaches the command and its EOF ends it', { skip: NO_GO_TSSH }, async () => {
+  const r = await runGoTssh(sshd, go('--kcp', "sh -c 'tr a-z A-Z; echo done'"), { input: 'typed line\nsecond\n' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.toString(), 'TYPED LINE\nSECOND\ndone\n');
+});
+
+test('words of the command are taken literally, as the reference tsshd execs them', { skip: NO_GO_TSSH }, async () => {
+  // The Go tssh splits the command into words; the Go tsshd runs echo with them, so ; and $ stay literal.
+  const r = await runGoTssh(sshd, go('--kcp', 'echo a;b $HOME'));
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.toString(), 'a;b $HOME\n');
+});
+
+test('environment: LC_* is sent (SendEnv) and kept by AcceptEnv; other variables are not', { skip: NO_GO_TSSH }, async () => {
+  const cfg = goConfig(sshd, 'go_config_env', ['SendEnv LC_* TSSH_NOT_ACCEPTED']);
+  const env = goEnv(sshd, { LC_TSSH_TEST: 'yes', TSSH_NOT_ACCEPTED: 'no' });
+  const r = await runGoTssh(sshd, ['-F', cfg, '--kcp', sshd.host, "sh -c 'echo ${LC_TSSH_TEST:-unset}/${TSSH_NOT_ACCEPTED:-unset}'"], { env });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.toString(), 'yes/unset\n');
+});
+
+test('10 MB of output arrives intact and in order', { skip: NO_GO_TSSH }, async () => {
+  const n = 1_400_000;
+  const expected = seqText(n);
+  assert.ok(expected.length > 10_000_000);
+  const r = await runGoTssh(sshd, go('--kcp', 'seq', '1', String(n)), { timeoutMs: 120_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.length, expected.length);
+  assert.equal(sha256(r.stdout), sha256(expected));
+});
