@@ -67,6 +67,16 @@ async function listen(options: TsshdOptions, secret: Buffer): Promise<ServerPath
 }
 
 /**
+ * The port the reference ServerInfo names: ours, unless the test seam
+ * TSSHD_TEST_REFERENCE_PORT names another (the reference tssh has no way to
+ * be sent elsewhere, so interop tests put an impairment proxy on that port).
+ */
+function referencePort(env: Readonly<Record<string, string | undefined>>, port: number): number {
+  const seam = Number(env.TSSHD_TEST_REFERENCE_PORT);
+  return Number.isInteger(seam) && seam >= 1 && seam <= 65535 ? seam : port;
+}
+
+/**
  * Start serving: read the policy, bind the port, wire connection, sessions
  * and lifetime. Throws a one-line Error starting with "tsshd:" for anything
  * that stops it (a bad sshd_config, no free port, a bind error).
@@ -120,7 +130,7 @@ export async function startServer(
   const bootstrapLine = encodeServerInfoLine({
     ...referenceServerInfo(reference, {
       serverVersion: VERSION,
-      port: path.port,
+      port: referencePort(env, path.port),
       proxyMode: options.proxyMode,
       mtu: options.largeOnLoopback ? undefined : options.mtu,
     }),

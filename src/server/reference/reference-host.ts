@@ -58,6 +58,8 @@ export class ReferenceHost extends EventEmitter {
   private maxSessionId = 0;
   private readonly stderrStreams = new Map<number, Duplex>();
   private readonly gates = new Map<number, DiscardGate>();
+  /** Each running session's output streams, for the redraw marker. */
+  private readonly outputs = new Map<number, { output: Duplex; stderr?: Writable }>();
   private markerIndex = 0;
   private keepPendingInput = false;
 
@@ -181,6 +183,12 @@ export class ReferenceHost extends EventEmitter {
         return;
       case BusCommand.Resize: {
         const r = parseResize(message);
+        if (r.marker) {
+          // The client drops output until it sees the marker: what was sent before it is stale; the redraw follows it.
+          const streams = this.outputs.get(r.id);
+          if (streams?.output.writable) streams.output.write(r.marker);
+          if (streams?.stderr?.writable) streams.stderr.write(r.marker);
+        }
         if (r.cols <= 0 || r.rows <= 0) {
           if (r.redraw) this.host.redraw(r.id);
           return;
@@ -237,10 +245,12 @@ export class ReferenceHost extends EventEmitter {
         reply(stream, NO_ERROR);
         if (request.pty) {
           this.closeStderr(id);
+          this.outputs.set(id, { output: stream });
           return undefined;
         }
         const stderr = this.stderrStreams.get(id);
         this.stderrStreams.delete(id);
+        this.outputs.set(id, stderr ? { output: stream, stderr } : { output: stream });
         return stderr ?? new Writable({ write: (_chunk, _encoding, callback) => callback() });
       },
       refuse: (msg) => {
@@ -251,6 +261,7 @@ export class ReferenceHost extends EventEmitter {
       },
       reportExit: (status: ExitStatus) => {
         this.gates.delete(id);
+        this.outputs.delete(id);
         this.sendBus(BusCommand.Exit, encodeExit({ id, exitCode: status.code ?? -1 }));
       },
     });
