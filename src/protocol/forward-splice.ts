@@ -11,7 +11,7 @@ import type { Stream } from '../transport/connection.js';
  *    reset, so the peer's socket is destroyed too).
  * `onClose` runs once, when both are finished.
  */
-export function spliceSocket(socket: Duplex, stream: Stream, onClose?: () => void): void {
+export function spliceSocket(socket: Duplex, stream: Duplex & Pick<Stream, 'reset'>, onClose?: () => void): void {
   let closed = 0;
   const closedOne = (): void => {
     if (++closed === 2) onClose?.();

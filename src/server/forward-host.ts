@@ -10,20 +10,24 @@
  * semantics: docs/FORWARDING.md.
  */
 import { connect, type Socket } from 'node:net';
-import { describeSocketError } from '../protocol/forward-listeners.js';
+import type { Duplex } from 'node:stream';
+import { describeSocketError, listenTcp, listenUnix, type StreamListener } from '../protocol/forward-listeners.js';
 import {
   describeTarget,
   parseForwardHeader,
   type ForwardFailureReason,
   type ForwardOpenMessage,
   type ForwardReply,
+  type ForwardTarget,
+  type HostPort,
+  type ListenBind,
 } from '../protocol/forward-messages.js';
 import { spliceSocket } from '../protocol/forward-splice.js';
 import { encodeMessage, readFirstMessage } from '../protocol/message-codec.js';
 import { DEFAULT_RELAY_LIMITS, RelaySet, type RelayLimits } from '../protocol/relay-set.js';
 import { StreamKind } from '../protocol/stream-kind.js';
 import type { Connection, Stream } from '../transport/connection.js';
-import { refuseOpen, type ForwardPolicy } from './forward-policy.js';
+import { refuseListen, refuseOpen, serverBindPlan, type ForwardPolicy } from './forward-policy.js';
 import { DEFAULT_MAX_LISTENERS, RemoteListeners } from './remote-listeners.js';
 import { DEFAULT_UDP_HOST_LIMITS, UdpForwardHost, type UdpHostLimits, type UdpHostStats } from './udp-forward-host.js';
 
@@ -137,18 +141,29 @@ export class ForwardHost {
 
   /** -L, -D, -W: connect to the target if policy allows, then relay. */
   private open(stream: Stream, request: ForwardOpenMessage): void {
-    const { target, originator } = request;
+    this.openFor(request.target, request.originator, stream, {
+      ok: () => writeReply(stream, { type: 'forward-ok' }),
+      refuse: (reason, message) => refuse(stream, reason, message),
+    });
+  }
+
+  /**
+   * A client-opened forward (-L, -D, -W) to `target`, whatever protocol
+   * family carries it: sshd_config's policy and the relay limits, the
+   * connect, then `carrier.ok()` and the splice, or `carrier.refuse()`.
+   */
+  openFor(target: ForwardTarget, originator: HostPort | undefined, stream: SplicedStream, carrier: ForwardCarrier): void {
     const what = `forward to ${describeTarget(target)}${originator ? ` from ${describeTarget(originator)}` : ''}`;
     const refusal = refuseOpen(this.policy, target, 'tcp');
     if (refusal) {
       this.counters.prohibited++;
       this.log(`refused ${what}: ${refusal}`);
-      return refuse(stream, 'prohibited', refusal);
+      return carrier.refuse('prohibited', refusal);
     }
     const slot = this.relays.begin();
     if (!slot) {
       this.log(`refused ${what}: too many forwarded connections`);
-      return refuse(stream, 'resource-shortage', 'too many forwarded connections');
+      return carrier.refuse('resource-shortage', 'too many forwarded connections');
     }
     const socket: Socket = 'path' in target ? connect({ path: target.path, allowHalfOpen: true }) : connect({ host: target.host, port: target.port, allowHalfOpen: true });
     this.relays.track(socket);
@@ -168,7 +183,7 @@ export class ForwardHost {
       this.counters.connectFailed++;
       const why = `connect to ${describeTarget(target)} failed: ${describeSocketError(err)}`;
       this.log(`${what}: ${why}`);
-      refuse(stream, 'connect-failed', why);
+      carrier.refuse('connect-failed', why);
     };
     socket.once('error', onError);
     socket.once('connect', () => {
@@ -176,10 +191,81 @@ export class ForwardHost {
       stream.off('close', abandon);
       slot.ready();
       this.counters.opened++;
-      writeReply(stream, { type: 'forward-ok' });
+      carrier.ok();
       spliceSocket(socket, stream);
     });
   }
+
+  /**
+   * Bind a remote forward's listener (-R) for another protocol family, under
+   * sshd_config's policy. Throws an Error with a one-line reason.
+   */
+  async listenFor(bind: ListenBind, accept: (socket: Socket) => void): Promise<StreamListener> {
+    const refusal = refuseListen(this.policy, bind, 'tcp');
+    if (refusal) {
+      this.counters.prohibited++;
+      this.log(`refused remote forward on ${describeTarget(bind)}: ${refusal}`);
+      throw new Error(refusal);
+    }
+    try {
+      return 'path' in bind
+        ? await listenUnix(bind.path, accept, { mask: this.policy.streamLocalBindMask, unlink: this.policy.streamLocalBindUnlink })
+        : await listenTcp(serverBindPlan(this.policy, bind), bind.port, accept);
+    } catch (err) {
+      const why = `cannot listen on ${describeTarget(bind)}: ${describeSocketError(err)}`;
+      this.log(`remote forward: ${why}`);
+      throw new Error(why);
+    }
+  }
+
+  /**
+   * An accepted remote-forward connection, counted against the relay limits
+   * until `stream` carries it (splice) or it is dropped; null at the limit.
+   */
+  incoming(socket: Socket): { splice(stream: SplicedStream): void; drop(): void } | null {
+    const slot = this.relays.begin();
+    if (!slot) {
+      socket.destroy();
+      return null;
+    }
+    socket.on('error', () => undefined);
+    this.relays.track(socket);
+    let settled = false;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      slot.ready();
+      return true;
+    };
+    socket.once('close', () => {
+      if (settle()) slot.done();
+    });
+    return {
+      splice: (stream) => {
+        if (!settle()) return;
+        this.relays.track(stream);
+        let closes = 0;
+        const closedOne = (): void => {
+          if (++closes === 2) slot.done();
+        };
+        socket.once('close', closedOne);
+        stream.once('close', closedOne);
+        spliceSocket(socket, stream);
+      },
+      drop: () => {
+        socket.destroy();
+      },
+    };
+  }
+}
+
+/** What a forward's stream must offer besides bytes: an abort both ways. */
+export type SplicedStream = Duplex & { reset(): void };
+
+/** How a protocol family answers a client-opened forward. */
+export interface ForwardCarrier {
+  ok(): void;
+  refuse(reason: ForwardFailureReason, message: string): void;
 }
 
 function writeReply(stream: Stream, reply: ForwardReply): void {

@@ -122,9 +122,10 @@ export async function startServer(
   });
   // The same port serves the reference tssh: the first datagram that authenticates decides which family it is.
   const reference = drawReferenceSecrets();
-  serveReferenceFamily(path, reference, host, lifetime, log, {
+  serveReferenceFamily(path, reference, host, forwards, lifetime, log, {
     mtu: options.largeOnLoopback ? undefined : options.mtu,
     loginPath: policy.session.loginEnv.PATH ?? '/usr/bin:/bin',
+    connectTimeoutMs: options.connectTimeout * 1000,
   });
   // The reference's ServerInfo line, which the reference tssh reads, with ours inside it for our tssh (docs/INTEROP.md "Bootstrap").
   const bootstrapLine = encodeServerInfoLine({

@@ -218,9 +218,10 @@ export interface LiveTssh {
   stop(timeoutMs?: number): Promise<number | null>;
 }
 
-/** Start bin/tssh without a terminal and leave it running (stdin: a pipe the test may write, or /dev/null). */
-export function startTssh(args: readonly string[], options: { env?: Record<string, string>; stdin?: 'pipe' | 'ignore' } = {}): LiveTssh {
-  const child = spawn(process.execPath, [TSSH_BIN, ...args], { stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'], env: options.env ?? cleanEnv() });
+/** Start bin/tssh (or `options.program`, e.g. the reference Go tssh) without a terminal and leave it running (stdin: a pipe the test may write, or /dev/null). */
+export function startTssh(args: readonly string[], options: { env?: Record<string, string>; stdin?: 'pipe' | 'ignore'; program?: string } = {}): LiveTssh {
+  const [file, argv] = options.program !== undefined ? [options.program, [...args]] : [process.execPath, [TSSH_BIN, ...args]];
+  const child = spawn(file, argv, { stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'], env: options.env ?? cleanEnv() });
   running.add(child);
   const out: Buffer[] = [];
   let err = '';

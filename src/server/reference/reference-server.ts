@@ -9,6 +9,8 @@ import type { SmuxStream } from '../../transport/reference/smux.js';
 import type { DebugLog } from '../debug-log.js';
 import type { LifetimeConnection, ServerLifetime } from '../lifetime.js';
 import type { SessionHost } from '../session-host.js';
+import type { ForwardHost } from '../forward-host.js';
+import { ReferenceForwards } from './reference-forwards.js';
 import { ReferenceHost } from './reference-host.js';
 
 /**
@@ -69,6 +71,8 @@ export interface ReferenceServeOptions {
   mtu: number | undefined;
   /** The login's PATH (see command-line.ts). */
   loginPath: string;
+  /** --connect-timeout: also how long an accepted -R connection waits for the client to claim it. */
+  connectTimeoutMs: number;
 }
 
 /** Liveness is checked this often at most (the reference's watchdog runs once a second). */
@@ -101,6 +105,7 @@ export function serveReferenceFamily(
   path: ServerPath,
   secrets: ReferenceSecrets,
   host: SessionHost,
+  forwards: ForwardHost,
   lifetime: ServerLifetime,
   log: DebugLog,
   options: ReferenceServeOptions,
@@ -110,9 +115,11 @@ export function serveReferenceFamily(
   const kcpOptions = { role: 'server' as const, pass: secrets.pass, salt: secrets.salt, ...(options.mtu === undefined ? {} : { mtu: options.mtu }) };
   const session = new ReferenceKcpSession({ send: (d) => proxy.send(d) }, kcpOptions);
   proxy.onPacket = (d) => session.input(d);
+  const refForwards = new ReferenceForwards(forwards, options.connectTimeoutMs);
   const streams = new ReferenceHost(host, {
     installKey: (secret) => session.installKey(secret),
     path: options.loginPath,
+    forwardStream: (command, message, stream) => refForwards.serve(command, message, stream as SmuxStream),
   });
   let reconnects = 0;
   proxy.on('reconnected', (address: string, port: number) => {
@@ -181,6 +188,7 @@ export function serveReferenceFamily(
   void lifetime.ended.then(() => {
     if (trace) clearInterval(trace);
     if (watchdog !== null) clearInterval(watchdog);
+    refForwards.close();
     session.close();
   });
   return proxy;

@@ -1,0 +1,117 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Socket } from 'node:net';
+import { connectTo, echoServer, exchange, payload, sha256 } from '../forward/fixtures.js';
+import { SshdFixture } from '../support/sshd.js';
+import { waitFor } from '../support/wait.js';
+import { freeTcpPort, killLeftovers, startTssh, untilListening } from '../e2e/harness.js';
+import { GO_TSSH, goConfig, goEnv, NO_GO_TSSH } from './server-go-peer.js';
+
+// Port forwarding asked for by the reference Go tssh, served by our tsshd's one ForwardHost (sshd_config policy).
+let sshd: SshdFixture;
+let echo: Awaited<ReturnType<typeof echoServer>>;
+let config: string;
+before(async () => {
+  if (NO_GO_TSSH) return;
+  sshd = await SshdFixture.start();
+  echo = await echoServer();
+  config = goConfig(sshd, 'go_config');
+});
+after(async () => {
+  killLeftovers();
+  await echo?.close();
+  await sshd?.stop();
+});
+
+const goTssh = (args: string[], cfg = config) => startTssh(['-F', cfg, '--kcp', ...args], { program: GO_TSSH, env: goEnv(sshd) });
+
+test('-L: a local port reaches a target through tsshd, 1 MB both ways intact', { skip: NO_GO_TSSH }, async () => {
+  const port = await freeTcpPort();
+  const tssh = goTssh(['-N', '-L', `${port}:127.0.0.1:${echo.port}`, sshd.host]);
+  try {
+    await untilListening(tssh, port);
+    const socket = await connectTo(port);
+    const data = payload(1_000_000);
+    const back = await exchange(socket, data.data);
+    assert.equal(sha256(back), data.sha256);
+    socket.destroy();
+  } finally {
+    await tssh.stop();
+  }
+});
+
+test('-R: a port on the server side reaches a target on the client side', { skip: NO_GO_TSSH }, async () => {
+  const port = await freeTcpPort();
+  const tssh = goTssh(['-N', '-R', `${port}:127.0.0.1:${echo.port}`, sshd.host]);
+  try {
+    await untilListening(tssh, port);
+    for (let i = 0; i < 3; i++) {
+      const socket = await connectTo(port);
+      assert.equal((await exchange(socket, Buffer.from(`through -R ${i}`))).toString(), `through -R ${i}`);
+      socket.destroy();
+    }
+  } finally {
+    await tssh.stop();
+  }
+});
+
+test('-D: SOCKS5 CONNECT reaches the target through tsshd', { skip: NO_GO_TSSH }, async () => {
+  const port = await freeTcpPort();
+  const tssh = goTssh(['-N', '-D', `127.0.0.1:${port}`, sshd.host]);
+  try {
+    await untilListening(tssh, port);
+    const socket = await connectTo(port);
+    const reply = await socksExchange(socket, [Buffer.from([5, 1, 0]), Buffer.concat([Buffer.from([5, 1, 0, 1, 127, 0, 0, 1]), u16(echo.port)])], 2 + 10);
+    assert.deepEqual([...reply.subarray(0, 2)], [5, 0]);
+    assert.equal(reply[3], 0, 'SOCKS5 reply: succeeded');
+    assert.equal((await exchange(socket, Buffer.from('through socks5'))).toString(), 'through socks5');
+    socket.destroy();
+  } finally {
+    await tssh.stop();
+  }
+});
+
+test('sshd_config policy: AllowTcpForwarding no refuses -L as it would for ssh', { skip: NO_GO_TSSH }, async () => {
+  const strict = await SshdFixture.start();
+  try {
+    const { writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    // tsshd reads its own sshd_config (XDG_CONFIG_HOME/tsshd/sshd_config in the fixture).
+    writeFileSync(join(strict.dir, 'xdg', 'tsshd', 'sshd_config'), 'AcceptEnv LANG LC_*\nAllowTcpForwarding no\n', { mode: 0o600 });
+    const port = await freeTcpPort();
+    const tssh = startTssh(['-F', goConfig(strict, 'go_config'), '--kcp', '-N', '-L', `${port}:127.0.0.1:${echo.port}`, strict.host], { program: GO_TSSH, env: goEnv(strict) });
+    try {
+      await untilListening(tssh, port);
+      const socket = await connectTo(port);
+      const closed = await new Promise<boolean>((resolve) => {
+        socket.on('error', () => undefined);
+        socket.once('close', () => resolve(true));
+        socket.write('refused?');
+      });
+      assert.ok(closed);
+      await waitFor('the refusal in the Go client\'s output', () => /AllowTcpForwarding/.test(tssh.stderr()), 10_000).catch((err: Error) => {
+        throw new Error(`${err.message}; stderr: ${tssh.stderr()}`);
+      });
+    } finally {
+      await tssh.stop();
+    }
+  } finally {
+    await strict.stop();
+  }
+});
+
+function u16(n: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(n);
+  return b;
+}
+
+async function socksExchange(socket: Socket, messages: Buffer[], want: number): Promise<Buffer> {
+  let got = Buffer.alloc(0);
+  const onData = (c: Buffer): void => void (got = Buffer.concat([got, c]));
+  socket.on('data', onData);
+  for (const m of messages) socket.write(m);
+  await waitFor(`${want} bytes of SOCKS reply`, () => got.length >= want, 20_000);
+  socket.off('data', onData);
+  return got;
+}
