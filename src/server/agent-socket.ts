@@ -41,7 +41,7 @@ function removeAtExit(dir: string, add: boolean): void {
 }
 
 /** Create the directory and socket for session `session` and start relaying its connections over `conn`. */
-export async function openAgentSocket(conn: Connection, session: number, log: (line: string) => void): Promise<AgentSocket> {
+export async function openAgentSocket(conn: Pick<Connection, 'openStream'>, session: number, log: (line: string) => void): Promise<AgentSocket> {
   // mkdtemp creates the directory 0700; nobody else may even look up the socket.
   const dir = await mkdtemp(join(tmpdir(), 'tssh-agent-'));
   const path = join(dir, `agent.${process.pid}`);

@@ -8,6 +8,9 @@
  */
 import type { SessionRequest } from '../protocol/messages.js';
 import type { Connection } from '../transport/connection.js';
+
+/** What agent and X11 forwarding need of a connection: a stream per forwarded connection. */
+export type StreamOpener = Pick<Connection, 'openStream'>;
 import { openAgentSocket, type AgentSocket } from './agent-socket.js';
 import type { SshdPolicy } from './sshd-config.js';
 import { openX11Display, X11SetupError, xauthUsable, type X11Display } from './x11-display.js';
@@ -51,7 +54,7 @@ export class SessionForwarding {
   ) {}
 
   /** Set up what `request` asks for; `env` is the session's environment (xauth runs with it). Never throws. */
-  async setup(conn: Connection, request: SessionRequest, env: Readonly<Record<string, string>>): Promise<SessionForwardingSetup> {
+  async setup(conn: StreamOpener, request: SessionRequest, env: Readonly<Record<string, string>>): Promise<SessionForwardingSetup> {
     const out: SessionForwardingSetup = { env: {}, release: () => undefined };
     let agent: AgentSocket | undefined;
     let x11: X11Display | undefined;

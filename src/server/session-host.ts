@@ -58,8 +58,8 @@ export interface SessionCarrier {
   refuse(message: string): void;
   /** Report how the session ended. */
   reportExit(status: ExitStatus): void;
-  /** The connection agent and X11 forwarding open their streams on; undefined: the family does not carry them (refused). */
-  forwardingConn?: Connection;
+  /** What agent and X11 forwarding open their streams on; undefined: the family does not carry them (refused). */
+  forwardingConn?: Pick<Connection, 'openStream'>;
 }
 
 /** Default limit on concurrent sessions. */
@@ -344,7 +344,7 @@ export class SessionHost extends EventEmitter {
   }
 
   /** Agent socket and X11 display for the session, when asked for and allowed. */
-  private async setupForwarding(request: SessionRequest, env: Readonly<Record<string, string>>, conn: Connection | undefined): Promise<SessionForwardingSetup> {
+  private async setupForwarding(request: SessionRequest, env: Readonly<Record<string, string>>, conn: Pick<Connection, 'openStream'> | undefined): Promise<SessionForwardingSetup> {
     const none: SessionForwardingSetup = { env: {}, release: () => undefined };
     if (!request.agent && !request.x11) return none;
     if (this.policy.forwarding && conn) return this.policy.forwarding.setup(conn, request, env);

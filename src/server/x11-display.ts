@@ -56,7 +56,7 @@ export function xauthUsable(path: string): Promise<boolean> {
  * connections over `conn`. Throws X11SetupError.
  */
 export async function openX11Display(
-  conn: Connection,
+  conn: Pick<Connection, 'openStream'>,
   session: number,
   request: X11Request,
   settings: X11Settings,

@@ -17,12 +17,18 @@ import type { ForwardHost, SplicedStream } from '../forward-host.js';
  *    the listener closes when the listen stream ends.
  */
 
+/** A connection waiting for the client's accept stream. */
+export interface ParkedConnection {
+  splice(stream: SplicedStream): void;
+  drop(): void;
+}
+
 /** The reference's error code for what sshd_config prohibits. */
 const ERR_PROHIBITED = 101;
 
 export class ReferenceForwards {
   private nextId = 0;
-  private readonly parked = new Map<number, { splice(stream: SplicedStream): void; drop(): void }>();
+  private readonly parked = new Map<number, ParkedConnection>();
   private readonly listeners = new Set<StreamListener>();
 
   constructor(
@@ -83,21 +89,37 @@ export class ReferenceForwards {
     stream.write(encodeMessage(NO_ERROR));
   }
 
-  private incoming(socket: Socket, listenStream: Duplex): void {
-    const entry = this.forwards.incoming(socket);
-    if (entry === null) return;
+  /**
+   * Park a connection for the client to claim with an "accept" stream (-R,
+   * and agent / X11 channels, which share the reference's ID space); it is
+   * dropped if not claimed within the connect timeout.
+   */
+  park(entry: ParkedConnection): number {
     const id = this.nextId++;
-    this.parked.set(id, entry);
     const timer = setTimeout(() => {
       if (this.parked.delete(id)) entry.drop();
     }, this.claimTimeoutMs);
     timer.unref();
-    socket.once('close', () => {
-      clearTimeout(timer);
-      this.parked.delete(id);
+    this.parked.set(id, {
+      splice: (stream) => {
+        clearTimeout(timer);
+        entry.splice(stream);
+      },
+      drop: () => {
+        clearTimeout(timer);
+        entry.drop();
+      },
     });
+    return id;
+  }
+
+  private incoming(socket: Socket, listenStream: Duplex): void {
+    const entry = this.forwards.incoming(socket);
+    if (entry === null) return;
+    const id = this.park(entry);
+    socket.once('close', () => this.parked.delete(id));
     if (listenStream.writable) listenStream.write(encodeMessage({ ID: id }));
-    else entry.drop();
+    else this.parked.get(id)?.drop();
   }
 
   private accept(id: number, stream: SplicedStream): void {

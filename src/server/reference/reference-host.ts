@@ -4,6 +4,7 @@ import { Writable, type Duplex } from 'node:stream';
 import { ReferenceWireError } from '../../protocol/reference/errors.js';
 import {
   BusCommand,
+  encodeChannel,
   encodeDiscard,
   encodeExit,
   errorReply,
@@ -22,6 +23,7 @@ import {
 import { encodeCommandAndMessage, encodeMessage, StreamFrameReader } from '../../protocol/reference/stream-codec.js';
 import type { ExitStatus, SessionRequest } from '../../protocol/messages.js';
 import type { SessionHost } from '../session-host.js';
+import type { Connection } from '../../transport/connection.js';
 import { DiscardGate } from './discard-gate.js';
 import { referenceCommandLine } from './command-line.js';
 import { putBackRest, readOpening, readOpeningMessage } from './stream-opening.js';
@@ -48,6 +50,8 @@ export interface ReferenceHostOptions {
   forwardStream?(command: string, message: Record<string, unknown>, stream: Duplex): void;
   /** The login's PATH, to tell commands the reference would run directly from those it runs with sh -c. */
   path: string;
+  /** Where agent and X11 connections are opened (announced on the bus, claimed with accept streams); absent: refused. */
+  channels?: Pick<Connection, 'openStream'>;
 }
 
 /** The discard marker's fixed first four bytes (then a u32 BE counter). */
@@ -78,6 +82,11 @@ export class ReferenceHost extends EventEmitter {
       reply(stream, errorReply(err instanceof Error ? err.message : String(err)));
       stream.end();
     });
+  }
+
+  /** Tell the client an agent or X11 connection waits for its accept stream ("channel"). */
+  announceChannel(channelType: string, id: number): void {
+    this.sendBus(BusCommand.Channel, encodeChannel(channelType, id));
   }
 
   /** Tell the client the server is going away ("quit"); it exits with the reason. */
@@ -264,6 +273,7 @@ export class ReferenceHost extends EventEmitter {
         this.outputs.delete(id);
         this.sendBus(BusCommand.Exit, encodeExit({ id, exitCode: status.code ?? -1 }));
       },
+      ...(this.options.channels ? { forwardingConn: this.options.channels } : {}),
     });
   }
 
@@ -273,6 +283,13 @@ export class ReferenceHost extends EventEmitter {
     delete env.TERM;
     const request: SessionRequest = { type: 'session', id: start.id, env };
     if (start.pty) request.pty = { term: term ?? 'xterm', cols: start.cols || 80, rows: start.rows || 24 };
+    if (start.agent) request.agent = true;
+    if (start.x11) {
+      const cookie = start.x11.authCookie.toLowerCase();
+      if (/^[0-9a-f]{2,512}$/.test(cookie) && cookie.length % 2 === 0 && /^[!-~]{1,64}$/.test(start.x11.authProtocol)) {
+        request.x11 = { protocol: start.x11.authProtocol, cookie, screen: start.x11.screenNumber };
+      }
+    }
     if (start.subsystem !== undefined) request.subsystem = start.subsystem;
     else if (!start.shell) request.command = referenceCommandLine(start.name ?? '', start.args ?? [], this.options.path);
     return request;

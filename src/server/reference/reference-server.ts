@@ -10,6 +10,7 @@ import type { DebugLog } from '../debug-log.js';
 import type { LifetimeConnection, ServerLifetime } from '../lifetime.js';
 import type { SessionHost } from '../session-host.js';
 import type { ForwardHost } from '../forward-host.js';
+import { ReferenceChannels } from './reference-channels.js';
 import { ReferenceForwards } from './reference-forwards.js';
 import { ReferenceHost } from './reference-host.js';
 
@@ -116,10 +117,15 @@ export function serveReferenceFamily(
   const session = new ReferenceKcpSession({ send: (d) => proxy.send(d) }, kcpOptions);
   proxy.onPacket = (d) => session.input(d);
   const refForwards = new ReferenceForwards(forwards, options.connectTimeoutMs);
-  const streams = new ReferenceHost(host, {
+  const channels = new ReferenceChannels({
+    park: (entry) => refForwards.park(entry),
+    announce: (channelType, id) => streams.announceChannel(channelType, id),
+  });
+  const streams: ReferenceHost = new ReferenceHost(host, {
     installKey: (secret) => session.installKey(secret),
     path: options.loginPath,
     forwardStream: (command, message, stream) => refForwards.serve(command, message, stream as SmuxStream),
+    channels,
   });
   let reconnects = 0;
   proxy.on('reconnected', (address: string, port: number) => {
