@@ -54,6 +54,11 @@ for (const mode of ['--kcp', '--udp']) {
   });
 }
 
+test('a command killed by a signal gives 255, as with the Go tsshd', { skip: NO_GO_TSSH }, async () => {
+  const r = await runGoTssh(sshd, go('--kcp', "sh -c 'kill -KILL $$'"));
+  assert.equal(r.status, 255, r.stderr);
+});
+
 test('stdin reaches the command and its EOF ends it', { skip: NO_GO_TSSH }, async () => {
   const r = await runGoTssh(sshd, go('--kcp', "sh -c 'tr a-z A-Z; echo done'"), { input: 'typed line\nsecond\n' });
   assert.equal(r.status, 0, r.stderr);

@@ -187,12 +187,11 @@ export function serveReferenceFamily(
     }, Math.max(LIVENESS_CHECK_MS, init.intervalMs));
     watchdog.unref();
   });
-  const trace = process.env.TSSHD_REFERENCE_TRACE === '1' && log.enabled ? setInterval(() => {
-    const k = session.kcp?.stats();
-    log.log(`TRACE proxy ${JSON.stringify(proxy.drops)} framing ${JSON.stringify(session.framing.drops)} foreign ${session.foreignDrops} kcp ${k ? JSON.stringify({ ps: k.packetsSent, pr: k.packetsReceived, ss: k.segmentsSent, sr: k.segmentsReceived, ds: k.dataBytesSent, dr: k.dataBytesReceived, rt: k.retransmissions }) : 'none'}`);
-  }, 500) : null;
   void lifetime.ended.then(() => {
-    if (trace) clearInterval(trace);
+    if (path.isDiverted) {
+      const k = session.kcp?.stats();
+      log.log(`reference: proxy drops ${JSON.stringify(proxy.drops)}, framing drops ${JSON.stringify(session.framing.drops)}, kcp ${k ? `sent ${k.packetsSent} received ${k.packetsReceived} retransmissions ${k.retransmissions}` : 'never started'}`);
+    }
     if (watchdog !== null) clearInterval(watchdog);
     refForwards.close();
     session.close();
