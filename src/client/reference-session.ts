@@ -32,6 +32,9 @@ export function referenceTransportName(info: ReferenceServerInfo): string {
   return `KCP, reference protocol (Go tsshd ${info.serverVersion || '?'})`;
 }
 
+/** After the session's exit note, its output may pause this long before tssh stops waiting for the rest. */
+const EXIT_OUTPUT_STALL_MS = 10_000;
+
 function toMs(seconds: number): number {
   return Math.min(Math.round(seconds * 1000), 2_000_000_000);
 }
@@ -187,12 +190,24 @@ class ReferenceSession {
     }
     // The exit note may overtake the last output: the status waits for the stream's end (bounded).
     let exitCode: number | null = null;
+    let stall: NodeJS.Timeout | null = null;
+    // After the exit note, output still in flight is awaited while it keeps coming (the Go tssh waits without bound).
+    const armStall = (): void => {
+      if (exitCode === null || this.finishing) return;
+      if (stall !== null) clearTimeout(stall);
+      stall = setTimeout(() => this.sessionDone(exitCode!), EXIT_OUTPUT_STALL_MS);
+    };
+    this.cleanups.push(() => {
+      if (stall !== null) clearTimeout(stall);
+    });
     const onExit = (sid: number, code: number): void => {
       if (sid !== id) return;
       exitCode = code;
       this.maybeDone(stream, errStream, exitCode);
-      setTimeout(() => this.sessionDone(exitCode!), 2000).unref();
+      armStall();
     };
+    stream.on('data', armStall);
+    errStream?.on('data', armStall);
     c.on('exit', onExit);
     this.cleanups.push(() => c.off('exit', onExit));
     await c.request(stream, 'tsshd refused the session', M.encodeStart(start));
