@@ -98,7 +98,7 @@ export class ReferenceClient extends EventEmitter {
   private rekeyTimer: NodeJS.Timeout | null = null;
   private ecdh: ReturnType<typeof createECDH> | null = null;
   /** Latest heartbeat round trip, ms (NaN before one). */
-  rttMs = NaN;
+  heartbeatRttMs = NaN;
   rekeys = 0;
   private closed = false;
 
@@ -174,6 +174,12 @@ export class ReferenceClient extends EventEmitter {
       throw new ReferenceRefusedError(what, r.msg, r.code);
     }
     return reply;
+  }
+
+  /** Smoothed RTT as KCP measures it (the heartbeat's before KCP has a sample), ms; NaN before either. */
+  get rttMs(): number {
+    const srtt = this.kcp.kcp?.stats().srttMs ?? NaN;
+    return Number.isFinite(srtt) ? srtt : this.heartbeatRttMs;
   }
 
   /** A new session id (the server told the first in its bus answer). */
@@ -265,7 +271,7 @@ export class ReferenceClient extends EventEmitter {
     switch (command) {
       case M.BusCommand.Alive: {
         const sent = M.parseAlive(m);
-        if (sent > 0) this.rttMs = Math.max(0, Date.now() - sent);
+        if (sent > 0) this.heartbeatRttMs = Math.max(0, Date.now() - sent);
         return;
       }
       case M.BusCommand.Exit: {

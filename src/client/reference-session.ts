@@ -28,8 +28,8 @@ import type { UdpSessionOptions } from './udp-session.js';
 export type ReferenceSessionOptions = Omit<UdpSessionOptions, 'bootstrap'> & { serverInfo: ReferenceServerInfo };
 
 /** How `~?` names the protocol in use. */
-export function referenceTransportName(info: ReferenceServerInfo): string {
-  return `KCP, reference protocol (Go tsshd ${info.serverVersion || '?'})`;
+export function referenceProtocolName(info: ReferenceServerInfo): string {
+  return `reference (Go tsshd ${info.serverVersion || '?'})`;
 }
 
 /** After the session's exit note, its output may pause this long before tssh stops waiting for the rest. */
@@ -324,7 +324,8 @@ class ReferenceSession {
         const rtt = this.client.rttMs;
         process.stderr.write(
           formatEscapeHelp(this.o.escapeChar as number, {
-            transport: referenceTransportName(this.client.info),
+            transport: 'KCP',
+            protocol: referenceProtocolName(this.client.info),
             serverAddress: this.serverAddress,
             ...(Number.isFinite(rtt) ? { rttMs: rtt } : {}),
             sinceLastContactMs: performance.now() - this.client.path.lastContactMs,
