@@ -166,6 +166,9 @@ class ReferenceSession {
     const c = this.client;
     const id = c.takeSessionId();
     this.sessionId = id;
+    // Without a pty the bytes are data, not a screen: the Go tsshd must neither drop output pending during an
+    // outage nor hold back input after a reconnect (its defaults suit a terminal, where a redraw replaces them).
+    if (!this.pty) c.sendBus(M.BusCommand.Setting, M.encodeSettings({ keepPendingInput: true, keepPendingOutput: true }));
     const stream = await c.openStream(M.StreamCommand.Session);
     let errStream: SmuxStream | null = null;
     if (!this.pty) {
