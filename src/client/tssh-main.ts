@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import { homedir, userInfo } from 'node:os';
 import { matchPattern } from '../protocol/config-syntax.js';
 import type { BootstrapMode } from '../protocol/bootstrap.js';
+import { chooseProtocol, parseBootstrapReply, type BootstrapReply } from '../protocol/bootstrap-reply.js';
 import { MAX_TERM_LENGTH, type PtyRequest } from '../protocol/messages.js';
 import { VERSION } from '../version.js';
 import { chooseAgentX11 } from './agent-x11-options.js';
@@ -109,7 +110,7 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   // UDP forward specifications are checked before the login (ssh checks its own).
   for (const value of parsed.localForwards.filter(isUdpForwardSpec)) parseForwardSpec(value, { kind: 'L' });
   for (const value of parsed.remoteForwards.filter(isUdpForwardSpec)) parseForwardSpec(value, { kind: 'R' });
-  const transport = chooseClientTransport(udp.udpMode === 'quic' ? 'quic' : 'kcp');
+  const transport = chooseClientTransport(udp.udpMode === 'quic' && udp.tsshdProtocol !== 'reference' ? 'quic' : 'kcp');
   if (transport.notice !== undefined) process.stderr.write(`${transport.notice}\n`);
   if (!parsed.quiet) for (const warning of udp.warnings) process.stderr.write(`tssh: ${warning}\n`);
 
@@ -119,7 +120,7 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   // `ssh -G` runs beside the login: only the UDP target and the session need its answer.
   const effectiveConfig = sshEffectiveConfig(program, login);
   effectiveConfig.catch(() => undefined);
-  const startTsshd = (mode: BootstrapMode): ReturnType<typeof bootstrapOverSsh> =>
+  const startTsshd = (mode: BootstrapMode): Promise<BootstrapReply> =>
     bootstrapOverSsh({
       program,
       args: loginSshArgs(argv, parsed, AGENT_X11_LETTERS),
@@ -132,19 +133,32 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
       }),
       host: parsed.host,
       tsshdPath: udp.tsshdPath,
-    });
+    }, parseBootstrapReply);
   // The session's modules load while ssh logs in.
   const sessionModule = import('./udp-session.js');
   sessionModule.catch(() => undefined);
-  let bootstrap;
+  let reply;
   try {
-    bootstrap = await startTsshd(transport.mode);
+    reply = await startTsshd(transport.mode);
   } catch (err) {
     // tsshd cannot run QUIC there (no engine for that machine, or a tsshd without QUIC): log in again for KCP.
     if (transport.mode !== 'quic' || !(err instanceof BootstrapError) || !/quic/i.test(err.tsshdSaid ?? '')) throw err;
     process.stderr.write(`tssh: tsshd on ${parsed.host} cannot use QUIC; using KCP\n`);
-    bootstrap = await startTsshd('kcp');
+    reply = await startTsshd('kcp');
   }
+  let chosen;
+  try {
+    chosen = chooseProtocol(reply, udp.tsshdProtocol, parsed.host);
+    if (chosen.kind === 'reference' && chosen.info.mode === 'QUIC') {
+      // The Go tsshd answers QUIC with quic-go, which our QUIC engine cannot meet (docs/INTEROP.md): log in again for KCP.
+      process.stderr.write(`tssh: the Go tsshd on ${parsed.host} speaks QUIC only with quic-go's clients; using KCP\n`);
+      chosen = chooseProtocol(await startTsshd('kcp'), udp.tsshdProtocol, parsed.host);
+    }
+  } catch (err) {
+    if (err instanceof BootstrapError) throw err;
+    return fail(`tssh: ${(err as Error).message}`);
+  }
+  const bootstrap = chosen.info;
   const effective = await effectiveConfig;
   const target = await udpTarget(effective, bootstrap.port);
   const agentX11 = await chooseAgentX11(effective, process.env, homedir());
@@ -179,8 +193,7 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   if (agentX11.agentSocket !== undefined) session.agent = true;
   if (agentX11.x11 !== undefined) session.x11 = agentX11.x11.request;
 
-  const options: UdpSessionOptions = {
-    bootstrap,
+  const common = {
     work,
     forwards,
     address: target.address,
@@ -200,6 +213,12 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
     showFullNotifications: udp.showFullNotifications,
     agentX11,
   };
+  if (chosen.kind === 'reference') {
+    if (background) return fail('tssh: -f (ForkAfterAuthentication) is not supported with the Go tsshd yet; use tssh\'s own tsshd or run tssh in the background yourself');
+    const { runReferenceSession } = await import('./reference-session.js');
+    return runReferenceSession({ ...common, serverInfo: chosen.info });
+  }
+  const options: UdpSessionOptions = { ...common, bootstrap: chosen.info };
   if (background) return runInBackground(options);
   const { runUdpSession } = await sessionModule;
   return runUdpSession(options);

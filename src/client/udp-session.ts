@@ -415,6 +415,7 @@ class UdpSession {
           serverAddress: this.serverAddress,
           ...(Number.isFinite(rtt) ? { rttMs: rtt } : {}),
           sinceLastContactMs: performance.now() - this.path.lastContactMs,
+          protocol: 'native',
         });
         process.stderr.write(help);
         return;

@@ -92,23 +92,32 @@ export class ReferenceKcpSession extends EventEmitter {
     this.link.send(this.framing.encodeOob(this.conv, payload));
   }
 
-  /** One datagram from the link (already past the proxy's address check). Never throws for bad input. */
-  input(datagram: Buffer): void {
-    if (this.closed) return;
+  /**
+   * One datagram from the link (already past the proxy's address check).
+   * Returns whether it was authentic (a key opened it). Never throws for bad input.
+   */
+  input(datagram: Buffer): boolean {
+    if (this.closed) return false;
+    const opened = this.framing.cipher.opened;
     const d = this.framing.decode(datagram);
-    if (d === null) return;
+    const authentic = this.framing.cipher.opened > opened;
+    if (d === null) return authentic;
     if (d.kind === 'oob') {
       if (this.conv !== null && d.conv === this.conv) this.emit('datagram', d.payload);
       else this.foreignDrops++;
-      return;
+      return authentic;
     }
     if (this.kcpEngine === null) {
       // Server: the first datagram that opens names the conversation.
-      if (d.packet.length < 24) return void this.foreignDrops++;
+      if (d.packet.length < 24) {
+        this.foreignDrops++;
+        return authentic;
+      }
       this.conv = d.packet.readUInt32LE(0);
       this.start(this.conv);
     }
     this.kcpEngine!.input(d.packet);
+    return authentic;
   }
 
   /** The path was renewed or contact came back: resend what is in flight now, not at the backed-off RTO. */

@@ -33,6 +33,8 @@ export interface SmuxOptions {
 
 /** A stream of an SmuxSession: a Duplex with half-close (end() sends FIN of the write side). */
 export class SmuxStream extends Duplex {
+  /** smux streams carry no kind (the first command names it); 0 for the transport's Stream contract. */
+  readonly kind = 0;
   private readonly queue: Buffer[] = [];
   private queued = 0;
   private consumed = 0;

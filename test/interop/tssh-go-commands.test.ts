@@ -1,0 +1,70 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { SshdFixture } from '../support/sshd.js';
+import { killLeftovers, runTssh } from '../e2e/harness.js';
+import { overGoTsshd, SKIP_WITHOUT_GO_TSSHD } from './go-peers.js';
+
+// Our tssh against the reference Go tsshd (issue 16): commands without a terminal, over a real sshd.
+const skip = SKIP_WITHOUT_GO_TSSHD;
+let sshd: SshdFixture;
+before(async () => {
+  if (!skip) sshd = await SshdFixture.start();
+});
+after(async () => {
+  killLeftovers();
+  await sshd?.stop();
+});
+
+const go = (command: string, options: string[] = []): string[] => overGoTsshd(sshd.configArgs, sshd.host, options, [command]);
+const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
+
+test('Go tsshd: exit status, stdout and stderr apart, stdin and its EOF', { skip }, async () => {
+  const r = await runTssh(go('echo to-out; echo to-err >&2; tr a-z A-Z; exit 7'), { input: 'typed\n' });
+  assert.equal(r.status, 7, r.stderr);
+  assert.equal(r.stdout.toString(), 'to-out\nTYPED\n');
+  assert.equal(r.stderr, 'to-err\n');
+});
+
+test('Go tsshd: 10 MB of output arrives intact and in order', { skip }, async () => {
+  const n = 1_400_000;
+  const r = await runTssh(go(`seq 1 ${n}`), { timeoutMs: 120_000 });
+  assert.equal(r.status, 0, r.stderr);
+  let expected = '';
+  const parts: string[] = [];
+  for (let i = 1; i <= n; i++) parts.push(`${i}\n`);
+  expected = parts.join('');
+  assert.equal(r.stdout.length, expected.length);
+  assert.equal(sha256(r.stdout), sha256(expected));
+});
+
+test('Go tsshd: a command killed by a signal gives 255, as ssh', { skip }, async () => {
+  const r = await runTssh(go('kill -KILL $$'));
+  assert.equal(r.status, 255, r.stderr);
+});
+
+test('Go tsshd: environment passes as its AcceptEnv allows (LC_* yes, others no)', { skip }, async () => {
+  const r = await runTssh(go('echo "[$LC_TSSH_TEST][$NOT_ACCEPTED]"', ['-o', 'SetEnv=LC_TSSH_TEST=hello NOT_ACCEPTED=x']));
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.toString(), '[hello][]\n');
+});
+
+test('Go tsshd: TsshdProtocol native gives one clear line and 255, no hang', { skip }, async () => {
+  const r = await runTssh(go('true', ['-o', 'TsshdProtocol=native']), { timeoutMs: 30_000 });
+  assert.equal(r.status, 255);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0], /TsshdProtocol native, but the tsshd on tsshd-test is the Go tsshd 0\.1\.9, which speaks only the reference protocol; set TsshdProtocol auto or reference/);
+});
+
+test('Go tsshd: TsshdProtocol reference and UDP-over-TCP (UdpProxyMode TCP)', { skip }, async () => {
+  const r = await runTssh(go('echo over-tcp; exit 3', ['-o', 'TsshdProtocol=reference', '-o', 'UdpProxyMode=TCP']), { timeoutMs: 30_000 });
+  assert.equal(r.status, 3, r.stderr);
+  assert.equal(r.stdout.toString(), 'over-tcp\n');
+});
+
+test('Go tsshd: a UDP forward fails with one line (not supported yet), never a hang', { skip }, async () => {
+  const r = await runTssh(go('true', ['-o', 'ExitOnForwardFailure=yes', '-L', 'udp/127.0.0.1:45999:127.0.0.1:9']), { timeoutMs: 30_000 });
+  assert.equal(r.status, 255);
+  assert.match(r.stderr, /UDP forwarding with the Go tsshd is not supported/);
+});
