@@ -5,7 +5,6 @@
  */
 import { PROTOCOL_VERSION, VERSION } from '../version.js';
 import { oneLine } from './config-syntax.js';
-import { NATIVE_FIELD } from './reference/server-info.js';
 
 /** Marks the start of the bootstrap JSON in the login's output. */
 export const BOOTSTRAP_MARKER = '\x07';
@@ -90,10 +89,7 @@ export function parseBootstrap(output: string, options: ParseBootstrapOptions = 
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new Error('tsshd bootstrap line is not a JSON object; is TsshdPath a compatible tsshd?');
   }
-  let fields = value as Record<string, unknown>;
-  // A tsshd that also serves the reference tssh prints the reference's ServerInfo with ours inside it.
-  const native = fields[NATIVE_FIELD];
-  if (typeof native === 'object' && native !== null && !Array.isArray(native)) fields = native as Record<string, unknown>;
+  const fields = value as Record<string, unknown>;
   checkProtocolVersion(fields, options.protocolVersion ?? PROTOCOL_VERSION, options.clientVersion ?? VERSION);
   return validateFields(fields);
 }

@@ -126,6 +126,7 @@ export async function startServer(
     mtu: options.largeOnLoopback ? undefined : options.mtu,
     loginPath: policy.session.loginEnv.PATH ?? '/usr/bin:/bin',
     connectTimeoutMs: options.connectTimeout * 1000,
+    forwardPolicy: sshd,
   });
   // The reference's ServerInfo line, which the reference tssh reads, with ours inside it for our tssh (docs/INTEROP.md "Bootstrap").
   const bootstrapLine = encodeServerInfoLine({

@@ -1,10 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
-import { connectTo, echoServer, exchange, payload, sha256 } from '../forward/fixtures.js';
+import { connectTo, echoServer, exchange, numberedUdpClient, payload, sha256, udpSocket } from '../forward/fixtures.js';
 import { SshdFixture } from '../support/sshd.js';
 import { waitFor } from '../support/wait.js';
-import { freeTcpPort, killLeftovers, startTssh, untilListening } from '../e2e/harness.js';
+import { freeTcpPort, freeUdpPort, killLeftovers, startTssh, untilDatagramForwardUp, untilListening } from '../e2e/harness.js';
 import { GO_TSSH, goConfig, goEnv, NO_GO_TSSH } from './server-go-peer.js';
 
 // Port forwarding asked for by the reference Go tssh, served by our tsshd's one ForwardHost (sshd_config policy).
@@ -67,6 +67,29 @@ test('-D: SOCKS5 CONNECT reaches the target through tsshd', { skip: NO_GO_TSSH }
     assert.equal((await exchange(socket, Buffer.from('through socks5'))).toString(), 'through socks5');
     socket.destroy();
   } finally {
+    await tssh.stop();
+  }
+});
+
+test('-L udp/: datagrams reach a UDP target through tsshd and the answers come back, small and large', { skip: NO_GO_TSSH }, async () => {
+  const target = await udpSocket((msg, from) => target.send(msg, from.port, from.address));
+  const port = await freeUdpPort();
+  const tssh = goTssh(['-N', '-L', `udp/${port}:127.0.0.1:${target.port}`, sshd.host]);
+  const client = await numberedUdpClient(port);
+  try {
+    await untilDatagramForwardUp(tssh, client, `the UDP forward at ${port}`);
+    // 100 datagrams of 100..1900 bytes: the large ones travel framed on the stream, the small ones as KCP datagrams.
+    const sent = new Map<number, Buffer>();
+    for (let seq = 0; seq < 100; seq++) {
+      sent.set(seq, client.send(seq, 100 + seq * 18));
+      if (seq % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await waitFor('most replies', () => [...client.replies.keys()].filter((k) => k < 100).length >= 95, 20_000, 50);
+    for (const [seq, reply] of client.replies) if (seq < 100) assert.ok(reply.equals(sent.get(seq)!), `datagram ${seq} came back unchanged`);
+    assert.ok(client.replies.has(99), 'a 1882-byte datagram (larger than one KCP datagram) came back');
+  } finally {
+    client.close();
+    target.close();
     await tssh.stop();
   }
 });

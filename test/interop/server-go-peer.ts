@@ -5,16 +5,13 @@
  * private HOME so nothing of the user's ~/.ssh or ~/.tssh.conf counts, and
  * no terminal unless a test gives it a pty.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { CHECKOUT_ROOT, type SshdFixture } from '../support/sshd.js';
+import type { SshdFixture } from '../support/sshd.js';
 import { cleanEnv, runCollect, type RunResult } from '../e2e/harness.js';
+import { GO_TSSH, SKIP_WITHOUT_GO_TSSH } from './go-peers.js';
 
-/** The reference Go tssh. */
-export const GO_TSSH = join(CHECKOUT_ROOT, '.peers', 'bin', 'tssh');
-
-/** false when the peer is there, else the one line the test runner shows as the skip reason. */
-export const NO_GO_TSSH: false | string = existsSync(GO_TSSH) ? false : `needs the reference Go tssh at ${GO_TSSH}: run scripts/install-go-peers.sh`;
+export { GO_TSSH };
+/** false when the Go tssh is there, else the one line the test runner shows as the skip reason. */
+export const NO_GO_TSSH = SKIP_WITHOUT_GO_TSSH;
 
 /** A client config for the Go tssh reaching `sshd`, our tsshd as TsshdPath, plus `extra` lines. */
 export function goConfig(sshd: SshdFixture, name: string, extra: string[] = []): string {

@@ -42,7 +42,7 @@ export class ReferenceForwards {
     if (command === StreamCommand.Dial) this.dial(parseDial(message), stream);
     else if (command === StreamCommand.Listen) void this.listen(parseListen(message), stream);
     else if (command === StreamCommand.Accept) this.accept(parseAccept(message), stream);
-    else refuse(stream, `${command} is not offered by this tsshd (UDP forwarding over the reference protocol)`);
+    else refuse(stream, `${command} is not offered by this tsshd (remote UDP forwarding over the reference protocol)`);
   }
 
   /** Close every listener and parked connection. */

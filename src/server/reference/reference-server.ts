@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { ReferenceServerProxy } from '../../path/reference-server-proxy.js';
 import type { ServerPath } from '../../path/server-path.js';
-import type { BusInit } from '../../protocol/reference/messages.js';
+import { parseDial, StreamCommand, type BusInit } from '../../protocol/reference/messages.js';
 import { REFERENCE_PROTOCOL_VERSION, type ReferenceServerInfo } from '../../protocol/reference/server-info.js';
 import { ReferenceKcpSession } from '../../transport/reference/kcp-session.js';
 import type { SmuxStream } from '../../transport/reference/smux.js';
@@ -13,6 +13,8 @@ import type { ForwardHost } from '../forward-host.js';
 import { ReferenceChannels } from './reference-channels.js';
 import { ReferenceForwards } from './reference-forwards.js';
 import { ReferenceHost } from './reference-host.js';
+import { ReferenceUdpForwards } from './reference-udp-forwards.js';
+import type { ForwardPolicy } from '../forward-policy.js';
 
 /**
  * The reference family on tsshd's port, put together (docs/INTEROP.md "Our
@@ -74,6 +76,8 @@ export interface ReferenceServeOptions {
   loginPath: string;
   /** --connect-timeout: also how long an accepted -R connection waits for the client to claim it. */
   connectTimeoutMs: number;
+  /** sshd_config's forwarding rules (for UDP forwards; TCP ones go through the ForwardHost). */
+  forwardPolicy: ForwardPolicy;
 }
 
 /** Liveness is checked this often at most (the reference's watchdog runs once a second). */
@@ -117,6 +121,8 @@ export function serveReferenceFamily(
   const session = new ReferenceKcpSession({ send: (d) => proxy.send(d) }, kcpOptions);
   proxy.onPacket = (d) => session.input(d);
   const refForwards = new ReferenceForwards(forwards, options.connectTimeoutMs);
+  const udpForwards = new ReferenceUdpForwards(options.forwardPolicy, session, (line) => log.log(line));
+  session.on('datagram', (d: Buffer) => udpForwards.datagram(d));
   const channels = new ReferenceChannels({
     park: (entry) => refForwards.park(entry),
     announce: (channelType, id) => streams.announceChannel(channelType, id),
@@ -124,7 +130,10 @@ export function serveReferenceFamily(
   const streams: ReferenceHost = new ReferenceHost(host, {
     installKey: (secret) => session.installKey(secret),
     path: options.loginPath,
-    forwardStream: (command, message, stream) => refForwards.serve(command, message, stream as SmuxStream),
+    forwardStream: (command, message, stream) => {
+      if (command === StreamCommand.DialUdp) udpForwards.dial(parseDial(message), stream);
+      else refForwards.serve(command, message, stream as SmuxStream);
+    },
     channels,
   });
   let reconnects = 0;
@@ -194,6 +203,7 @@ export function serveReferenceFamily(
     }
     if (watchdog !== null) clearInterval(watchdog);
     refForwards.close();
+    udpForwards.close();
     session.close();
   });
   return proxy;
