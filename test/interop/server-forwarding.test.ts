@@ -94,6 +94,28 @@ test('-L udp/: datagrams reach a UDP target through tsshd and the answers come b
   }
 });
 
+test('-R udp/: datagrams to a server-side port reach a client-side UDP target and the answers come back', { skip: NO_GO_TSSH }, async () => {
+  const target = await udpSocket((msg, from) => target.send(msg, from.port, from.address));
+  const port = await freeUdpPort();
+  const tssh = goTssh(['-N', '-R', `udp/${port}:127.0.0.1:${target.port}`, sshd.host]);
+  const client = await numberedUdpClient(port);
+  try {
+    await untilDatagramForwardUp(tssh, client, `the remote UDP forward at ${port}`);
+    const sent = new Map<number, Buffer>();
+    for (let seq = 0; seq < 100; seq++) {
+      sent.set(seq, client.send(seq, 100 + seq * 18));
+      if (seq % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await waitFor('most replies', () => [...client.replies.keys()].filter((k) => k < 100).length >= 95, 20_000, 50);
+    for (const [seq, reply] of client.replies) if (seq < 100) assert.ok(reply.equals(sent.get(seq)!), `datagram ${seq} came back unchanged`);
+    assert.ok(client.replies.has(99), 'a 1882-byte datagram came back');
+  } finally {
+    client.close();
+    target.close();
+    await tssh.stop();
+  }
+});
+
 test('sshd_config policy: AllowTcpForwarding no refuses -L as it would for ssh', { skip: NO_GO_TSSH }, async () => {
   const strict = await SshdFixture.start();
   try {

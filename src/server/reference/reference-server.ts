@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { ReferenceServerProxy } from '../../path/reference-server-proxy.js';
 import type { ServerPath } from '../../path/server-path.js';
-import { parseDial, StreamCommand, type BusInit } from '../../protocol/reference/messages.js';
+import { parseAccept, parseDial, parseListen, StreamCommand, type BusInit } from '../../protocol/reference/messages.js';
 import { REFERENCE_PROTOCOL_VERSION, type ReferenceServerInfo } from '../../protocol/reference/server-info.js';
 import { ReferenceKcpSession } from '../../transport/reference/kcp-session.js';
 import type { SmuxStream } from '../../transport/reference/smux.js';
@@ -132,6 +132,8 @@ export function serveReferenceFamily(
     path: options.loginPath,
     forwardStream: (command, message, stream) => {
       if (command === StreamCommand.DialUdp) udpForwards.dial(parseDial(message), stream);
+      else if (command === StreamCommand.ListenUdp) void udpForwards.listen(parseListen(message), stream);
+      else if (command === StreamCommand.AcceptUdp) udpForwards.accept(parseAccept(message), stream);
       else refForwards.serve(command, message, stream as SmuxStream);
     },
     channels,
