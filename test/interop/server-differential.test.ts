@@ -34,12 +34,15 @@ const SCENARIOS: Array<{ name: string; command: string[]; input?: string; shellM
   { name: 'output without a newline', command: ['printf', 'no-newline'] },
 ];
 
+/** A warning line of the Go tssh (yellow, ESC [ 0;33m ... ESC [ K). */
+const WARNING_LINE = new RegExp(`\\r?${String.fromCharCode(27)}\\[0;33mWarning: udp .*?${String.fromCharCode(27)}\\[K\\r?\\n`, 'g');
+
 for (const s of SCENARIOS) {
   test(`same result from both tsshds: ${s.name}`, { skip: SKIP }, async () => {
     const run = (config: string) => runGoTssh(sshd, ['-F', config, '--kcp', sshd.host, ...s.command], s.input === undefined ? {} : { input: s.input });
     const [a, b] = [await run(theirs), await run(ours)];
     // The Go tsshd's own warnings (its rekey race) are not part of the command's result.
-    const clean = (e: string): string => e.replace(/\r?\x1b\[0;33mWarning: udp .*?\x1b\[K\r?\n/g, '');
+    const clean = (e: string): string => e.replace(WARNING_LINE, '');
     assert.equal(b.status, a.status, `exit status: Go tsshd ${a.status}, ours ${b.status}`);
     assert.equal(b.stdout.toString(), a.stdout.toString());
     if (s.shellMessage) {
