@@ -26,6 +26,7 @@ import { sshEffectiveConfig, type SshEffectiveConfig } from './ssh-effective-con
 import { Terminal } from './terminal.js';
 import { chooseClientTransport } from './transport-choice.js';
 import { resolveUdpOptions, sshArgsWithoutTsshOptions, type UdpOptions } from './udp-options.js';
+import { throughJumpHosts } from './jump-relay.js';
 
 /**
  * Test seam: `TSSH_TEST_UDP_TARGET=host:port` sends the UDP path there instead
@@ -146,7 +147,10 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
     bootstrap = await startTsshd('kcp');
   }
   const effective = await effectiveConfig;
-  const target = await udpTarget(effective, bootstrap.port);
+  // ProxyJump: the UDP path through a relay on every hop (jump-relay.ts); the test seam goes direct.
+  const seam = (process.env[TEST_UDP_TARGET_ENV] ?? '') !== '';
+  const jump = seam ? undefined : await throughJumpHosts({ program, parsed, udp, effective, targetPort: bootstrap.port, connectTimeoutSec: effective.connectTimeoutSec ?? DEFAULT_CONNECT_TIMEOUT_SEC });
+  const target = jump?.target ?? (await udpTarget(effective, bootstrap.port));
   const agentX11 = await chooseAgentX11(effective, process.env, homedir());
   if (!parsed.quiet) for (const warning of agentX11.warnings) process.stderr.write(`${warning}\n`);
   const forwards = forwardPlan(effective, parsed, udp);
@@ -202,7 +206,9 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   };
   if (background) return runInBackground(options);
   const { runUdpSession } = await sessionModule;
-  return runUdpSession(options);
+  const status = await runUdpSession(options);
+  await jump?.end();
+  return status;
 }
 
 /** -W host:port (or [v6]:port), as ssh reads it. */
