@@ -1,0 +1,104 @@
+/**
+ * UDP through a jump host (docs/CLIENT.md "Jump hosts"): three namespaces,
+ * the target's UDP reachable only from the bastion, real sshd on both.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { JumpNet, jumpNetUnavailable } from '../support/jump-net.js';
+import { TSSH_BIN } from '../support/sshd.js';
+import { waitFor } from '../support/wait.js';
+
+const unavailable = jumpNetUnavailable();
+if (unavailable !== null) console.log(`# jump-host tests skipped: ${unavailable}`);
+
+let net: JumpNet;
+
+before(async () => {
+  if (unavailable !== null) return;
+  net = new JumpNet(String(process.pid));
+  await net.create();
+});
+
+after(async () => {
+  if (unavailable === null) await net.destroy();
+});
+
+interface Run {
+  code: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Run tssh in the client namespace; `during` gets the stdout seen so far as it grows. */
+function tssh(args: string[], during?: (stdout: string) => void, timeoutMs = 90_000): Promise<Run> {
+  const [file, argv] = net.inClient([process.execPath, TSSH_BIN, '-F', net.configPath, ...args]);
+  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  let stderr = '';
+  let seen = '';
+  child.stdout.on('data', (b: Buffer) => {
+    out.push(b);
+    if (during) {
+      seen += b.toString('latin1');
+      during(seen);
+    }
+  });
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (s: string) => (stderr += s));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`tssh ${args.join(' ')} did not finish in ${timeoutMs} ms; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout: Buffer.concat(out), stderr });
+    });
+  });
+}
+
+const skip = unavailable !== null ? unavailable : false;
+
+test('jump host: the target is not reachable over UDP directly (UdpJump no fails)', { skip }, async () => {
+  const r = await tssh(['--udp', '-o', 'UdpJump=no', 'target', 'echo direct']);
+  assert.notEqual(r.code, 0);
+  assert.doesNotMatch(r.stdout.toString(), /direct/);
+});
+
+for (const transport of ['--kcp', '--quic'] as const) {
+  test(`jump host (${transport}): 10 MB through the bastion's relay intact, and the relay gone after the session`, { skip }, async () => {
+    const file = join(net.dir, `ten-mb${transport}`);
+    const data = randomBytes(10 * 1024 * 1024);
+    writeFileSync(file, data);
+    const r = await tssh([transport, 'target', `cat ${file}`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.length, data.length);
+    assert.equal(createHash('sha256').update(r.stdout).digest('hex'), createHash('sha256').update(data).digest('hex'));
+    await waitFor('the relay on the bastion to end', () => net.pidsIn(net.bastionNs, '--relay').length === 0, 15_000, 50);
+  });
+}
+
+test('jump host: the client moves to a new address mid-session and the session goes on', { skip }, async () => {
+  let moved = false;
+  const lines = 60;
+  const r = await tssh(['--udp', 'target', `for i in $(seq 1 ${lines}); do echo line$i; sleep 0.1; done`], (seen) => {
+    if (!moved && seen.includes('line10\n')) {
+      moved = true;
+      net.moveClient();
+    }
+  });
+  assert.ok(moved, 'the address was changed mid-session');
+  assert.equal(r.code, 0, r.stderr);
+  const got = r.stdout.toString().trim().split('\n');
+  assert.deepEqual(got, Array.from({ length: lines }, (_, i) => `line${i + 1}`));
+});
+
+test('jump host: UdpProxyMode TCP goes through the relay too', { skip }, async () => {
+  const r = await tssh(['--udp', '-o', 'UdpProxyMode=TCP', '-o', 'UdpAliveTimeout=3', 'target', 'echo over-tcp; hostname -I']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout.toString(), /over-tcp/);
+});
