@@ -19,6 +19,7 @@ import { LOGIN_FORCED_OPTIONS, shellQuote } from './bootstrap-over-ssh.js';
 import type { SshArgs } from './ssh-args.js';
 import { sshEffectiveConfig, type SshEffectiveConfig } from './ssh-effective-config.js';
 import type { UdpOptions } from './udp-options.js';
+import { expandProxyCommand } from './proxy-command.js';
 
 /** `#!! UdpJump`: through the hops when ProxyJump is set (auto, the default), always (yes) or never (no). */
 export type UdpJump = 'yes' | 'no' | 'auto';
@@ -191,12 +192,21 @@ function relayLogin(program: string, args: string[], hop: string): Promise<Relay
   });
 }
 
+/** How the session reaches tsshd when not directly: a relay's address, or a ProxyCommand for TCP mode. */
+export interface JumpRoute {
+  target?: { address: string; port: number };
+  /** ProxyCommand, tokens expanded, for UdpProxyMode TCP. */
+  tcpProxyCommand?: string;
+  /** Once the session is over: bye to the relays. */
+  end: () => Promise<void>;
+}
+
 /** What tssh-main hands over to decide and set up the hops. */
 export interface JumpInputs {
   program: string;
   parsed: SshArgs;
   udp: Pick<UdpOptions, 'udpJump' | 'tsshdPath' | 'tsshdPort' | 'udpProxyMode' | 'udpAliveTimeout'>;
-  effective: Pick<SshEffectiveConfig, 'hostname' | 'proxyJump' | 'proxyCommand' | 'port'>;
+  effective: Pick<SshEffectiveConfig, 'hostname' | 'proxyJump' | 'proxyCommand' | 'port' | 'user'>;
   targetPort: number;
   connectTimeoutSec: number;
 }
@@ -205,12 +215,14 @@ export interface JumpInputs {
  * Decide (UdpJump) and start the relays; undefined when the path goes direct.
  * `end` says bye to the relays once the session is over.
  */
-export async function throughJumpHosts(i: JumpInputs): Promise<{ target: { address: string; port: number }; end: () => Promise<void> } | undefined> {
+export async function throughJumpHosts(i: JumpInputs): Promise<JumpRoute | undefined> {
   if (i.effective.proxyJump === undefined && i.effective.proxyCommand !== undefined && i.udp.udpJump !== 'no') {
     if (i.udp.udpProxyMode !== 'tcp') {
-      process.stderr.write(`tssh: UDP cannot follow ProxyCommand to ${i.effective.hostname}; trying it directly (use ProxyJump, or set UdpProxyMode TCP)\n`);
+      if (!i.parsed.quiet) process.stderr.write(`tssh: UDP cannot follow ProxyCommand to ${i.effective.hostname}; trying it directly (set UdpProxyMode TCP to go through the command, or use ProxyJump)\n`);
+      return undefined;
     }
-    return undefined;
+    const command = expandProxyCommand(i.effective.proxyCommand, { host: i.effective.hostname, port: i.targetPort, user: i.effective.user ?? '', original: i.parsed.host });
+    return { tcpProxyCommand: command, end: () => Promise.resolve() };
   }
   if (!goesThroughHops(i.udp.udpJump, i.effective.proxyJump)) return undefined;
   const relays = await startHopRelays({

@@ -203,6 +203,7 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
     showNotificationOnTop: udp.showNotificationOnTop,
     showFullNotifications: udp.showFullNotifications,
     agentX11,
+    ...(jump?.tcpProxyCommand !== undefined ? { tcpProxyCommand: jump.tcpProxyCommand } : {}),
   };
   if (background) return runInBackground(options);
   const { runUdpSession } = await sessionModule;

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { JumpNet, jumpNetUnavailable } from '../support/jump-net.js';
+import { JumpNet, jumpNetUnavailable, TARGET_ADDR } from '../support/jump-net.js';
 import { TSSH_BIN } from '../support/sshd.js';
 import { waitFor } from '../support/wait.js';
 
@@ -101,4 +101,18 @@ test('jump host: UdpProxyMode TCP goes through the relay too', { skip }, async (
   const r = await tssh(['--udp', '-o', 'UdpProxyMode=TCP', '-o', 'UdpAliveTimeout=3', 'target', 'echo over-tcp; hostname -I']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout.toString(), /over-tcp/);
+});
+
+test('ProxyCommand: UdpProxyMode TCP goes through the command; UDP says it cannot follow it', { skip }, async () => {
+  const tcp = await tssh(['--udp', '-o', 'UdpProxyMode=TCP', 'target-pc', 'echo via-proxycommand']);
+  assert.equal(tcp.code, 0, tcp.stderr);
+  assert.match(tcp.stdout.toString(), /via-proxycommand/);
+  const udp = await tssh(['--udp', 'target-pc', 'echo never']);
+  assert.match(udp.stderr, /UDP cannot follow ProxyCommand to 198\.18\.21\.1; .*UdpProxyMode TCP/);
+  assert.notEqual(udp.code, 0);
+});
+
+test('jump host: a stdio forward (-W) through the relay reaches a port beside the target', { skip }, async () => {
+  const r = await tssh(['--udp', '-W', `${TARGET_ADDR}:22`, 'target']);
+  assert.match(r.stdout.toString(), /^SSH-2\.0-OpenSSH/);
 });

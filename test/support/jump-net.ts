@@ -5,7 +5,8 @@
  * the bastion does not route, so the client can reach the target only
  * through it. A real sshd runs on the bastion and on the target with
  * throwaway keys; `configPath` is an ssh_config with Host entries `bastion`
- * and `target` (ProxyJump bastion). Everything is removed by destroy(), by
+ * and `target` (ProxyJump bastion), and `target-pc` (the same through a
+ * ProxyCommand `ssh -W`). Everything is removed by destroy(), by
  * PID and by name.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -90,7 +91,8 @@ export class JumpNet {
     writeFileSync(
       this.configPath,
       throwawayHostConfig({ host: 'bastion', hostName: BASTION_FRONT, ...common }) +
-        throwawayHostConfig({ host: 'target', hostName: TARGET_ADDR, ...common, extra: ['ProxyJump bastion', 'ConnectTimeout 5'] }),
+        throwawayHostConfig({ host: 'target', hostName: TARGET_ADDR, ...common, extra: ['ProxyJump bastion', 'ConnectTimeout 5'] }) +
+        throwawayHostConfig({ host: 'target-pc', hostName: TARGET_ADDR, ...common, extra: [`ProxyCommand ssh -F ${this.configPath} -W %h:%p bastion`, 'ConnectTimeout 5'] }),
       { mode: 0o600 },
     );
   }
