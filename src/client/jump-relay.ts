@@ -70,7 +70,7 @@ export function hopSshOptions(parsed: SshArgs): string[] {
   return out;
 }
 
-/** What the relays need from the session. */
+/** What the relays need from the session (the target's port comes later). */
 export interface HopRelayPlan {
   program: string;
   hops: JumpHop[];
@@ -78,8 +78,6 @@ export interface HopRelayPlan {
   sshOptions: string[];
   /** The target's HostName, as ssh resolved the config (the last hop resolves it). */
   targetHost: string;
-  /** The target tsshd's port. */
-  targetPort: number;
   tsshdPath: string;
   tsshdPort?: string;
   tcp: boolean;
@@ -94,35 +92,59 @@ export interface HopRelays {
   relays: Array<RelayBootstrap & { hop: string }>;
 }
 
-/** Start a relay on every hop, last first; resolves with the first hop's relay address. */
-export async function startHopRelays(p: HopRelayPlan): Promise<HopRelays> {
+/** Relay logins under way, waiting for the target's port. */
+export interface PendingHopRelays {
+  /** Hand over tsshd's port; resolves once every relay runs. */
+  complete(targetPort: number): Promise<HopRelays>;
+  /** The session will not start: end the logins (each relay exits without its port). */
+  cancel(): void;
+}
+
+/**
+ * Log in to every hop at once, beside the target's own login: each relay
+ * waits on its SSH channel for the next port (`--relay NEXT:0`), which tssh
+ * writes as soon as it knows it (the target's, then each relay's in turn),
+ * so the hops cost one login's time in parallel, not one login each.
+ */
+export async function startHopRelays(p: HopRelayPlan): Promise<PendingHopRelays> {
   // Each hop's own HostName (its config), for the hop before it to reach it.
   const hostNames = await Promise.all(p.hops.map(async (hop) => (await sshEffectiveConfig(p.program, [...p.sshOptions, hop.destination])).hostname));
-  const relays: HopRelays['relays'] = [];
-  let next = { host: p.targetHost, port: p.targetPort };
-  for (let i = p.hops.length - 1; i >= 0; i--) {
-    const hop = p.hops[i]!;
-    const through = p.hops.slice(0, i).map((h) => h.spec);
-    const path = p.tsshdPath.startsWith('~/') ? `~/${shellQuote(p.tsshdPath.slice(2))}` : shellQuote(p.tsshdPath);
-    const words = [path, '--relay', shellQuote(hostPort(next.host, next.port))];
+  const path = p.tsshdPath.startsWith('~/') ? `~/${shellQuote(p.tsshdPath.slice(2))}` : shellQuote(p.tsshdPath);
+  const logins = p.hops.map((hop, i) => {
+    const next = i + 1 < p.hops.length ? hostNames[i + 1]! : p.targetHost;
+    const words = [path, '--relay', shellQuote(hostPort(next, 0))];
     if (p.tcp) words.push('--tcp');
     if (p.tsshdPort !== undefined) words.push('--port', shellQuote(p.tsshdPort));
-    words.push('--alive-timeout', String(p.aliveTimeoutSec), '--connect-timeout', String(Math.max(p.connectTimeoutSec, 10)));
+    words.push('--alive-timeout', String(p.aliveTimeoutSec), '--connect-timeout', String(Math.max(p.connectTimeoutSec, 30)));
+    const through = p.hops.slice(0, i).map((h) => h.spec);
     const args = [...p.sshOptions, ...(through.length > 0 ? ['-J', through.join(',')] : ['-o', 'ProxyJump=none']), hop.destination, words.join(' ')];
-    const relay = await relayLogin(p.program, args, hop.spec);
-    relays.unshift({ ...relay, hop: hop.spec });
-    next = { host: hostNames[i]!, port: relay.port };
-  }
+    return new RelayLogin(p.program, args, hop.spec);
+  });
   const first = hostNames[0]!;
-  let address = first;
-  if (isIP(first) === 0) {
-    try {
-      address = (await lookup(first)).address;
-    } catch (err) {
-      throw new Error(`tssh: cannot resolve jump host ${first} for UDP (${(err as NodeJS.ErrnoException).code ?? 'error'}); check the host name`);
-    }
-  }
-  return { address, port: next.port, relays };
+  const address = isIP(first) !== 0 ? Promise.resolve(first) : lookup(first).then((r) => r.address);
+  address.catch(() => undefined);
+  return {
+    cancel: () => logins.forEach((l) => l.end()),
+    complete: async (targetPort) => {
+      const relays: HopRelays['relays'] = [];
+      let port = targetPort;
+      try {
+        for (let i = logins.length - 1; i >= 0; i--) {
+          const relay = await logins[i]!.nextPort(port);
+          relays.unshift({ ...relay, hop: p.hops[i]!.spec });
+          port = relay.port;
+        }
+      } catch (err) {
+        logins.forEach((l) => l.end());
+        throw err;
+      }
+      try {
+        return { address: await address, port, relays };
+      } catch (err) {
+        throw new Error(`tssh: cannot resolve jump host ${first} for UDP (${(err as NodeJS.ErrnoException).code ?? 'error'}); check the host name`);
+      }
+    },
+  };
 }
 
 /**
@@ -152,44 +174,63 @@ function hostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-/** Run one hop's relay login and read its line; ssh's stderr passes through. */
-function relayLogin(program: string, args: string[], hop: string): Promise<RelayBootstrap> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(program, [...LOGIN_FORCED_OPTIONS, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let settled = false;
-    let grace: NodeJS.Timeout | null = null;
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (s: string) => {
-      if (stdout.length > MAX_BOOTSTRAP_OUTPUT) return;
-      stdout += s;
-      if (!settled && relayLineComplete(stdout)) {
-        settled = true;
-        grace = setTimeout(() => child.kill('SIGTERM'), 3000);
-        try {
-          resolve(parseRelayBootstrap(stdout, hop));
-        } catch (err) {
-          reject(new Error(`tssh: ${(err as Error).message}`));
+/** One hop's relay login: ssh's stderr passes through; the next port goes in, the relay's line comes out. */
+class RelayLogin {
+  private readonly child;
+  private stdout = '';
+  private stderr = '';
+  private readonly line: Promise<RelayBootstrap>;
+
+  constructor(program: string, args: string[], hop: string) {
+    this.child = spawn(program, [...LOGIN_FORCED_OPTIONS, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stdin.on('error', () => undefined);
+    this.line = new Promise((resolve, reject) => {
+      let settled = false;
+      this.child.stdout.setEncoding('utf8');
+      this.child.stdout.on('data', (s: string) => {
+        if (this.stdout.length > MAX_BOOTSTRAP_OUTPUT) return;
+        this.stdout += s;
+        if (!settled && relayLineComplete(this.stdout)) {
+          settled = true;
+          this.end();
+          try {
+            resolve(parseRelayBootstrap(this.stdout, hop));
+          } catch (err) {
+            reject(new Error(`tssh: ${(err as Error).message}`));
+          }
         }
-      }
+      });
+      this.child.stderr.on('data', (chunk: Buffer) => {
+        process.stderr.write(chunk);
+        this.stderr = (this.stderr + chunk.toString('utf8')).slice(-4096);
+      });
+      this.child.once('error', (err) => {
+        if (!settled) reject(new Error(`tssh: cannot run ${program}: ${err.message}`));
+        settled = true;
+      });
+      this.child.once('close', (code) => {
+        if (settled) return;
+        settled = true;
+        const said = oneLine(this.stderr.trim().split('\n').pop() ?? '').slice(0, 300);
+        reject(new Error(`tssh: could not start the UDP relay on jump host ${hop} (ssh exited with ${code}${said ? `: ${said}` : ''}); install tsshd there, or set UdpJump no`));
+      });
     });
-    child.stderr.on('data', (chunk: Buffer) => {
-      process.stderr.write(chunk);
-      stderr = (stderr + chunk.toString('utf8')).slice(-4096);
-    });
-    child.once('error', (err) => {
-      if (!settled) reject(new Error(`tssh: cannot run ${program}: ${err.message}`));
-      settled = true;
-    });
-    child.once('close', (code) => {
-      if (grace !== null) clearTimeout(grace);
-      if (settled) return;
-      settled = true;
-      const said = oneLine(stderr.trim().split('\n').pop() ?? '').slice(0, 300);
-      reject(new Error(`tssh: could not start the UDP relay on jump host ${hop} (ssh exited with ${code}${said ? `: ${said}` : ''}); install tsshd there, or set UdpJump no`));
-    });
-  });
+    this.line.catch(() => undefined);
+  }
+
+  /** Give the relay the next hop's port and wait for its line. */
+  nextPort(port: number): Promise<RelayBootstrap> {
+    this.child.stdin.write(`${port}\n`);
+    return this.line;
+  }
+
+  /** Close our side: ssh exits once the relay has detached (or at once, if it never got its port). */
+  end(): void {
+    this.child.stdin.end();
+    const grace = setTimeout(() => this.child.kill('SIGTERM'), 3000);
+    grace.unref();
+    this.child.once('close', () => clearTimeout(grace));
+  }
 }
 
 /** How the session reaches tsshd when not directly: a relay's address, or a ProxyCommand for TCP mode. */
@@ -207,35 +248,43 @@ export interface JumpInputs {
   parsed: SshArgs;
   udp: Pick<UdpOptions, 'udpJump' | 'tsshdPath' | 'tsshdPort' | 'udpProxyMode' | 'udpAliveTimeout'>;
   effective: Pick<SshEffectiveConfig, 'hostname' | 'proxyJump' | 'proxyCommand' | 'port' | 'user'>;
-  targetPort: number;
   connectTimeoutSec: number;
 }
 
 /**
- * Decide (UdpJump) and start the relays; undefined when the path goes direct.
- * `end` says bye to the relays once the session is over.
+ * Decide (UdpJump, ProxyCommand) and start the hops' logins; undefined when
+ * the path goes direct. Called beside the target's login; `complete` takes
+ * tsshd's port and resolves with the route.
  */
-export async function throughJumpHosts(i: JumpInputs): Promise<JumpRoute | undefined> {
+export async function prepareJump(i: JumpInputs): Promise<{ complete: (targetPort: number) => Promise<JumpRoute>; cancel: () => void } | undefined> {
   if (i.effective.proxyJump === undefined && i.effective.proxyCommand !== undefined && i.udp.udpJump !== 'no') {
     if (i.udp.udpProxyMode !== 'tcp') {
       if (!i.parsed.quiet) process.stderr.write(`tssh: UDP cannot follow ProxyCommand to ${i.effective.hostname}; trying it directly (set UdpProxyMode TCP to go through the command, or use ProxyJump)\n`);
       return undefined;
     }
-    const command = expandProxyCommand(i.effective.proxyCommand, { host: i.effective.hostname, port: i.targetPort, user: i.effective.user ?? '', original: i.parsed.host });
-    return { tcpProxyCommand: command, end: () => Promise.resolve() };
+    const proxyCommand = i.effective.proxyCommand;
+    return {
+      cancel: () => undefined,
+      complete: (port) => Promise.resolve({ tcpProxyCommand: expandProxyCommand(proxyCommand, { host: i.effective.hostname, port, user: i.effective.user ?? '', original: i.parsed.host }), end: () => Promise.resolve() }),
+    };
   }
   if (!goesThroughHops(i.udp.udpJump, i.effective.proxyJump)) return undefined;
-  const relays = await startHopRelays({
+  const pending = await startHopRelays({
     program: i.program,
     hops: parseProxyJump(i.effective.proxyJump!),
     sshOptions: hopSshOptions(i.parsed),
     targetHost: i.effective.hostname,
-    targetPort: i.targetPort,
     tsshdPath: i.udp.tsshdPath,
     ...(i.udp.tsshdPort !== undefined ? { tsshdPort: i.udp.tsshdPort } : {}),
     tcp: i.udp.udpProxyMode === 'tcp',
     aliveTimeoutSec: i.udp.udpAliveTimeout,
     connectTimeoutSec: i.connectTimeoutSec,
   });
-  return { target: { address: relays.address, port: relays.port }, end: () => sayByeToRelays(relays) };
+  return {
+    cancel: () => pending.cancel(),
+    complete: async (port) => {
+      const relays = await pending.complete(port);
+      return { target: { address: relays.address, port: relays.port }, end: () => sayByeToRelays(relays) };
+    },
+  };
 }

@@ -6,7 +6,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { bindPortFromSpec } from '../path/port-binding.js';
 import { parsePortSpec } from '../path/port-spec.js';
@@ -62,7 +62,7 @@ export function parseRelayArgs(argv: readonly string[]): RelayOptions {
     if (flag === '--relay') {
       const m = /^\[([^\]]+)\]:([0-9]{1,5})$/.exec(value) ?? /^([^:[\]\s]+):([0-9]{1,5})$/.exec(value);
       const port = m ? Number(m[2]) : NaN;
-      if (!m || !(port >= 1 && port <= 65535)) throw new Error(`tsshd: --relay must be HOST:PORT or [IPv6]:PORT (got ${quoteValue(value)})`);
+      if (!m || !(port >= 0 && port <= 65535)) throw new Error(`tsshd: --relay must be HOST:PORT or [IPv6]:PORT (got ${quoteValue(value)})`);
       o.host = m[1]!;
       o.port = port;
     } else if (flag === '--port') {
@@ -82,21 +82,73 @@ export function parseRelayArgs(argv: readonly string[]): RelayOptions {
 }
 
 /** `tsshd --relay ...`: both halves (the one ssh runs, and the daemon it starts). */
-export async function relayMain(argv: readonly string[], io: { stdout: Writable; stderr: Writable }, daemonArgs: readonly string[] = []): Promise<number> {
+export async function relayMain(argv: readonly string[], io: { stdout: Writable; stderr: Writable; stdin?: Readable }, daemonArgs: readonly string[] = []): Promise<number> {
   if (takeDaemonRole()) return runRelayDaemon(argv);
+  let o: RelayOptions;
   try {
-    parseRelayArgs(argv);
+    o = parseRelayArgs(argv);
   } catch (err) {
     io.stderr.write(`${(err as Error).message}\n`);
     return 2;
   }
-  const report = await spawnDaemon([...daemonArgs, ...argv]);
+  let args = [...argv];
+  // HOST:0: the next port comes as one line on stdin, so tssh can start this login before it knows the port.
+  if (o.port === 0) {
+    const port = await readPortLine(io.stdin ?? process.stdin, o.connectTimeout * 1000);
+    if (port === null) {
+      io.stderr.write(`tsshd: --relay ${o.host}:0 waits for the next hop's port on stdin, and none came within ${o.connectTimeout} s\n`);
+      return 1;
+    }
+    args = withoutRelayFlag(argv);
+    args.push('--relay', o.host.includes(':') ? `[${o.host}]:${port}` : `${o.host}:${port}`);
+  }
+  const report = await spawnDaemon([...daemonArgs, ...args]);
   if (report.type === 'failed') {
     io.stderr.write(`${report.message.startsWith('tsshd:') ? report.message : `tsshd: ${report.message}`}\n`);
     return 1;
   }
   if (report.logPath !== undefined) io.stderr.write(`tsshd: debug log: ${report.logPath}\n`);
   return new Promise((resolve) => io.stdout.write(report.bootstrapLine, (err) => resolve(err ? 1 : 0)));
+}
+
+/** argv without its --relay flag and value. */
+function withoutRelayFlag(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--relay') i++;
+    else if (!argv[i]!.startsWith('--relay=')) out.push(argv[i]!);
+  }
+  return out;
+}
+
+/** One line holding a port 1..65535 from `input`, or null on EOF, junk or timeout. */
+function readPortLine(input: Readable, timeoutMs: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    let text = '';
+    const done = (port: number | null): void => {
+      clearTimeout(timer);
+      input.off('data', onData);
+      input.off('end', onEnd);
+      input.pause();
+      resolve(port);
+    };
+    const onData = (chunk: Buffer | string): void => {
+      text += chunk.toString();
+      const nl = text.indexOf('\n');
+      if (nl < 0) {
+        if (text.length > 16) done(null);
+        return;
+      }
+      const line = text.slice(0, nl).trim();
+      const port = /^[0-9]{1,5}$/.test(line) ? Number(line) : NaN;
+      done(port >= 1 && port <= 65535 ? port : null);
+    };
+    const onEnd = (): void => done(null);
+    const timer = setTimeout(() => done(null), timeoutMs);
+    input.on('data', onData);
+    input.on('end', onEnd);
+    input.resume();
+  });
 }
 
 async function runRelayDaemon(argv: readonly string[]): Promise<number> {

@@ -116,3 +116,20 @@ test('jump host: a stdio forward (-W) through the relay reaches a port beside th
   const r = await tssh(['--udp', '-W', `${TARGET_ADDR}:22`, 'target']);
   assert.match(r.stdout.toString(), /^SSH-2\.0-OpenSSH/);
 });
+
+test('two hops (-J bastion,bastion): relays chained, the session intact, both relays gone after the byes', { skip }, async () => {
+  const file = join(net.dir, 'one-mb');
+  const data = randomBytes(1024 * 1024);
+  writeFileSync(file, data);
+  const r = await tssh(['--udp', '-J', 'bastion,bastion', 'target', `cat ${file}`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.stdout.equals(data));
+  await waitFor('both relays on the bastion to end', () => net.pidsIn(net.bastionNs, '--relay').length === 0, 15_000, 50);
+});
+
+test('jump host: when the target login fails, the relay logins end and no relay is left', { skip }, async () => {
+  const r = await tssh(['--udp', '-o', 'TsshdPath=/nonexistent/tsshd', 'target', 'true']);
+  assert.equal(r.code, 255);
+  assert.match(r.stderr, /tsshd was not found/);
+  await waitFor('no relay process on the bastion', () => net.pidsIn(net.bastionNs, '--relay').length === 0, 15_000, 50);
+});
