@@ -4,7 +4,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,9 +34,9 @@ interface Run {
 }
 
 /** Run tssh in the client namespace; `during` gets the stdout seen so far as it grows. */
-function tssh(args: string[], during?: (stdout: string) => void, timeoutMs = 90_000): Promise<Run> {
+function tssh(args: string[], during?: (stdout: string) => void, timeoutMs = 90_000, env: NodeJS.ProcessEnv = process.env): Promise<Run> {
   const [file, argv] = net.inClient([process.execPath, TSSH_BIN, '-F', net.configPath, ...args]);
-  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
   const out: Buffer[] = [];
   let stderr = '';
   let seen = '';
@@ -132,4 +132,20 @@ test('jump host: when the target login fails, the relay logins end and no relay 
   assert.equal(r.code, 255);
   assert.match(r.stderr, /tsshd was not found/);
   await waitFor('no relay process on the bastion', () => net.pidsIn(net.bastionNs, '--relay').length === 0, 15_000, 50);
+});
+
+test('jump host: agent forwarding (-A) through the relay: ssh-add -l on the target lists the client key', { skip }, async () => {
+  const sock = join(net.dir, 'agent.sock');
+  const out = execFileSync('ssh-agent', ['-s', '-a', sock], { encoding: 'utf8' });
+  const pid = Number(/SSH_AGENT_PID=(\d+)/.exec(out)![1]);
+  try {
+    const key = join(net.dir, 'agent-key');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'jump-agent-key', '-f', key]);
+    execFileSync('ssh-add', ['-q', key], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
+    const r = await tssh(['--udp', '-A', 'target', 'ssh-add -l'], undefined, 90_000, { ...process.env, SSH_AUTH_SOCK: sock });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout.toString(), /jump-agent-key/);
+  } finally {
+    process.kill(pid, 'SIGTERM');
+  }
 });
