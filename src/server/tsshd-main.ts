@@ -3,6 +3,7 @@ import { parsePortSpec } from '../path/port-spec.js';
 import { PROTOCOL_VERSION, VERSION } from '../version.js';
 import { REFERENCE_PROTOCOL_VERSION } from '../protocol/reference/server-info.js';
 import { DebugLog } from './debug-log.js';
+import { isRelayCommand, RELAY_USAGE, relayMain } from './hop-relay-main.js';
 import { reportToParent, spawnDaemon, takeDaemonRole } from './detach.js';
 import { parseTsshdArgs } from './tsshd-args.js';
 import type { ServeOptions, StartedServer } from './tsshd-server.js';
@@ -59,6 +60,8 @@ export async function tsshdMain(
   // ssh may have gone: a closed stdout or stderr must not crash tsshd.
   io.stdout.on('error', () => undefined);
   io.stderr.on('error', () => undefined);
+  // A jump host's relay (ProxyJump): its own small daemon, no sessions.
+  if (isRelayCommand(argv)) return relayMain(argv, io, embed.daemonArgs);
   if (takeDaemonRole()) return runDaemon(argv, embed);
 
   let command;
@@ -79,7 +82,7 @@ export async function tsshdMain(
     return 0;
   }
   if (command.action === 'help') {
-    await writeAll(io.stdout, command.usage);
+    await writeAll(io.stdout, `${command.usage}\nAs a jump host's relay (started by tssh for ProxyJump):\n${RELAY_USAGE}`);
     return 0;
   }
   const options = command.options;
