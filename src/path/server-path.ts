@@ -210,18 +210,24 @@ export class ServerPath extends PathEnd {
       return;
     }
     const conn = to.conn;
-    if (conn === null || !conn.writable) {
-      this.drops.noPeer++;
-      return;
-    }
-    if (conn.writableLength > TCP_WRITE_LIMIT_BYTES) {
-      this.drops.congested++;
-      return;
-    }
+    if (!this.tcpWritable(conn)) return;
     const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + datagram.length);
     frame.set(datagram, FRAME_HEADER_BYTES);
     writeFrameHeader(frame);
     conn.write(frame);
+  }
+
+  /** Whether a frame may be written to `conn` now; counts why not. */
+  private tcpWritable(conn: net.Socket | null): conn is net.Socket {
+    if (conn === null || !conn.writable) {
+      this.drops.noPeer++;
+      return false;
+    }
+    if (conn.writableLength > TCP_WRITE_LIMIT_BYTES) {
+      this.drops.congested++;
+      return false;
+    }
+    return true;
   }
 
   protected closeSockets(goodbyeReason: string | null): void {
@@ -274,14 +280,7 @@ export class ServerPath extends PathEnd {
       }
     } else {
       const conn = this.peerConnection;
-      if (conn === null || !conn.writable) {
-        this.drops.noPeer++;
-        return;
-      }
-      if (conn.writableLength > TCP_WRITE_LIMIT_BYTES) {
-        this.drops.congested++;
-        return;
-      }
+      if (!this.tcpWritable(conn)) return;
       const frame = this.codec.seal(type, payload, FRAME_HEADER_BYTES, now);
       writeFrameHeader(frame);
       conn.write(frame);

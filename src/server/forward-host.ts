@@ -168,12 +168,7 @@ export class ForwardHost {
     const socket: Socket = 'path' in target ? connect({ path: target.path, allowHalfOpen: true }) : connect({ host: target.host, port: target.port, allowHalfOpen: true });
     this.relays.track(socket);
     this.relays.track(stream);
-    let closes = 0;
-    const closedOne = (): void => {
-      if (++closes === 2) slot.done();
-    };
-    socket.once('close', closedOne);
-    stream.once('close', closedOne);
+    doneWhenBothClose(socket, stream, slot);
     // The client gave up (its local socket closed) before we connected.
     const abandon = (): void => void socket.destroy();
     stream.once('close', abandon);
@@ -244,12 +239,7 @@ export class ForwardHost {
       splice: (stream) => {
         if (!settle()) return;
         this.relays.track(stream);
-        let closes = 0;
-        const closedOne = (): void => {
-          if (++closes === 2) slot.done();
-        };
-        socket.once('close', closedOne);
-        stream.once('close', closedOne);
+        doneWhenBothClose(socket, stream, slot);
         spliceSocket(socket, stream);
       },
       drop: () => {
@@ -257,6 +247,16 @@ export class ForwardHost {
       },
     };
   }
+}
+
+/** Free the relay slot once both ends of a forwarded connection have closed. */
+function doneWhenBothClose(a: Duplex, b: Duplex, slot: { done(): void }): void {
+  let closes = 0;
+  const closedOne = (): void => {
+    if (++closes === 2) slot.done();
+  };
+  a.once('close', closedOne);
+  b.once('close', closedOne);
 }
 
 /** What a forward's stream must offer besides bytes: an abort both ways. */

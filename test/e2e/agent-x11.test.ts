@@ -10,6 +10,7 @@ import { PYENV_REHASH_BOUND, SshdFixture } from '../support/sshd.js';
 import { waitFor } from '../support/wait.js';
 import { cleanEnv, freeUdpPort, killLeftovers, runTssh, type RunResult } from './harness.js';
 import { FakeXServer, X_CLIENT, XAUTH } from '../support/fake-x-server.js';
+import { startAgentWithKey, type TestAgent } from '../support/ssh-agent.js';
 
 // Agent (-A) and X11 (-X/-Y) forwarding end to end: a real ssh-agent and real
 // xauth on both sides, tsshd's policy from its sshd_config, and a fake local X
@@ -22,7 +23,7 @@ const MISSING = haveTools ? false : 'needs ssh-agent, ssh-add (openssh-client) a
 const TSSH_TIMEOUT_MS = 60_000;
 
 let sshd: SshdFixture;
-let agentPid = 0;
+let agent: TestAgent | undefined;
 let agentSock = '';
 let keyFingerprint = '';
 let remoteXauth = '';
@@ -34,24 +35,14 @@ before(async () => {
   sshd = await SshdFixture.start();
   remoteXauth = join(sshd.dir, 'remote-xauthority');
   // The remote sessions' xauth writes here, not to the user's ~/.Xauthority (SetEnv -> AcceptEnv).
-  const out = execFileSync('ssh-agent', ['-s', '-a', join(sshd.dir, 'agent.sock')], { encoding: 'utf8' });
-  agentSock = /SSH_AUTH_SOCK=([^;]+);/.exec(out)![1]!;
-  agentPid = Number(/SSH_AGENT_PID=([0-9]+);/.exec(out)![1]);
-  const key = join(sshd.dir, 'agent_key');
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'tsshd-agent-test', '-f', key]);
-  execFileSync('ssh-add', ['-q', key], { env: { ...process.env, SSH_AUTH_SOCK: agentSock }, stdio: 'ignore' });
-  keyFingerprint = execFileSync('ssh-keygen', ['-lf', `${key}.pub`], { encoding: 'utf8' }).split(' ')[1]!;
+  agent = startAgentWithKey(sshd.dir);
+  agentSock = agent.sock;
+  keyFingerprint = agent.fingerprint;
 });
 
 after(async () => {
   killLeftovers();
-  if (agentPid > 0) {
-    try {
-      process.kill(agentPid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-  }
+  agent?.stop();
   await sshd?.stop();
 });
 

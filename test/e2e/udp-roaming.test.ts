@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { ImpairmentProxy } from '../support/impairment-proxy.js';
 import { SshdFixture } from '../support/sshd.js';
-import { waitFor } from '../support/wait.js';
+import { rebindWhileFlowing } from '../support/rebinds.js';
 import { cleanEnv, freeUdpPort, killLeftovers, runTssh } from './harness.js';
 
 // Bulk output through a lossy link whose client address keeps changing.
@@ -45,12 +45,7 @@ for (const flag of ['--kcp', '--quic']) {
       let finished = false;
       void run.then(() => (finished = true), () => (finished = true));
       // Rebind as the data flows: each time another 300 datagrams reached the client.
-      for (let i = 0; i < 10; i++) {
-        const mark = proxy.stats.toClient + 300;
-        await waitFor(`datagram ${mark} to the client`, () => proxy.stats.toClient >= mark || finished, 60_000, 5);
-        if (finished) break;
-        await proxy.rebind();
-      }
+      await rebindWhileFlowing(proxy, () => finished);
       const r = await run;
       assert.equal(r.status, 0, r.stderr);
       assert.equal(proxy.stats.rebinds, 10, 'all rebinds happened while the output was flowing');

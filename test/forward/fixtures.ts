@@ -13,6 +13,7 @@ import type { Connection } from '../../src/transport/connection.js';
 import { KcpConnection } from '../../src/transport/kcp-connection.js';
 import { memoryConnectionPair, type MemoryConnection } from '../support/stream-pair.js';
 import { createTransportPair, type ConnectionFactory, type TransportPair, type TransportPairOptions } from '../transport/harness.js';
+import { waitFor } from '../support/wait.js';
 
 /** sshd's defaults with some options changed. */
 export function policyWith(changes: Partial<ForwardPolicy> = {}): ForwardPolicy {
@@ -202,4 +203,29 @@ export async function numberedUdpClient(port: number): Promise<NumberedDatagramC
   const replies = new Map<number, Buffer>();
   const socket = await udpSocket((msg) => keepNumbered(replies, msg));
   return numberedClient(replies, (msg) => socket.send(msg, port, '127.0.0.1'), () => socket.close());
+}
+
+/** A port as two bytes, big-endian (SOCKS requests). */
+export function u16(n: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(n);
+  return b;
+}
+
+/** Write each SOCKS message in turn and collect `want` bytes of replies. */
+export async function socksExchange(socket: Socket, messages: Buffer[], want: number): Promise<Buffer> {
+  let got = Buffer.alloc(0);
+  const onData = (c: Buffer): void => void (got = Buffer.concat([got, c]));
+  socket.on('data', onData);
+  for (const m of messages) socket.write(m);
+  await waitFor(`${want} bytes of SOCKS reply`, () => got.length >= want, 20_000);
+  socket.off('data', onData);
+  return got;
+}
+
+/** What `seq 1 n` prints. */
+export function seqText(n: number): string {
+  const parts: string[] = [];
+  for (let i = 1; i <= n; i++) parts.push(`${i}\n`);
+  return parts.join('');
 }

@@ -6,6 +6,7 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PYENV_REHASH_BOUND, SshdFixture } from '../support/sshd.js';
 import { FakeXServer, X_CLIENT, XAUTH } from '../support/fake-x-server.js';
+import { startAgentWithKey, type TestAgent } from '../support/ssh-agent.js';
 import { killLeftovers } from '../e2e/harness.js';
 import { goEnv, NO_GO_TSSH, runGoTssh } from './server-go-peer.js';
 
@@ -16,7 +17,7 @@ const NO_AGENT = NO_GO_TSSH || (haveAgent ? false : 'needs ssh-agent and ssh-add
 const NO_X11 = NO_GO_TSSH || (existsSync(XAUTH) ? false : 'needs xauth (apt-get install xauth)');
 
 let sshd: SshdFixture;
-let agentPid = 0;
+let agent: TestAgent | undefined;
 let agentSock = '';
 let keyFingerprint = '';
 let remoteXauth = '';
@@ -26,24 +27,14 @@ before(async () => {
   remoteXauth = join(sshd.dir, 'remote-xauthority');
   writeFileSync(join(sshd.dir, 'xdg', 'tsshd', 'sshd_config'), `AcceptEnv LANG LC_* ${PYENV_REHASH_BOUND} XAUTHORITY\nX11Forwarding yes\nX11DisplayOffset 50\n`, { mode: 0o600 });
   if (haveAgent) {
-    const out = execFileSync('ssh-agent', ['-s', '-a', join(sshd.dir, 'agent.sock')], { encoding: 'utf8' });
-    agentSock = /SSH_AUTH_SOCK=([^;]+);/.exec(out)![1]!;
-    agentPid = Number(/SSH_AGENT_PID=([0-9]+);/.exec(out)![1]);
-    const key = join(sshd.dir, 'agent_key');
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'tsshd-interop-agent', '-f', key]);
-    execFileSync('ssh-add', ['-q', key], { env: { ...process.env, SSH_AUTH_SOCK: agentSock }, stdio: 'ignore' });
-    keyFingerprint = execFileSync('ssh-keygen', ['-lf', `${key}.pub`], { encoding: 'utf8' }).split(' ')[1]!;
+    agent = startAgentWithKey(sshd.dir, 'tsshd-interop-agent');
+    agentSock = agent.sock;
+    keyFingerprint = agent.fingerprint;
   }
 });
 after(async () => {
   killLeftovers();
-  if (agentPid > 0) {
-    try {
-      process.kill(agentPid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-  }
+  agent?.stop();
   await sshd?.stop();
 });
 

@@ -1,7 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Socket } from 'node:net';
-import { connectTo, echoServer, exchange, numberedUdpClient, payload, sha256, udpSocket } from '../forward/fixtures.js';
+import { connectTo, echoServer, exchange, numberedUdpClient, payload, sha256, socksExchange, u16, udpSocket } from '../forward/fixtures.js';
 import { SshdFixture } from '../support/sshd.js';
 import { waitFor } from '../support/wait.js';
 import { freeTcpPort, freeUdpPort, killLeftovers, startTssh, untilDatagramForwardUp, untilListening } from '../e2e/harness.js';
@@ -71,14 +70,15 @@ test('-D: SOCKS5 CONNECT reaches the target through tsshd', { skip: NO_GO_TSSH }
   }
 });
 
-test('-L udp/: datagrams reach a UDP target through tsshd and the answers come back, small and large', { skip: NO_GO_TSSH }, async () => {
+/** Through a UDP forward (`-L udp/...` or `-R udp/...`) to a UDP echo: 100 datagrams of 100..1882 bytes come back unchanged. */
+async function udpForwardEchoes(flag: '-L' | '-R'): Promise<void> {
   const target = await udpSocket((msg, from) => target.send(msg, from.port, from.address));
   const port = await freeUdpPort();
-  const tssh = goTssh(['-N', '-L', `udp/${port}:127.0.0.1:${target.port}`, sshd.host]);
+  const tssh = goTssh(['-N', flag, `udp/${port}:127.0.0.1:${target.port}`, sshd.host]);
   const client = await numberedUdpClient(port);
   try {
     await untilDatagramForwardUp(tssh, client, `the UDP forward at ${port}`);
-    // 100 datagrams of 100..1900 bytes: the large ones travel framed on the stream, the small ones as KCP datagrams.
+    // The large ones travel framed on the stream, the small ones as KCP datagrams.
     const sent = new Map<number, Buffer>();
     for (let seq = 0; seq < 100; seq++) {
       sent.set(seq, client.send(seq, 100 + seq * 18));
@@ -92,29 +92,11 @@ test('-L udp/: datagrams reach a UDP target through tsshd and the answers come b
     target.close();
     await tssh.stop();
   }
-});
+}
 
-test('-R udp/: datagrams to a server-side port reach a client-side UDP target and the answers come back', { skip: NO_GO_TSSH }, async () => {
-  const target = await udpSocket((msg, from) => target.send(msg, from.port, from.address));
-  const port = await freeUdpPort();
-  const tssh = goTssh(['-N', '-R', `udp/${port}:127.0.0.1:${target.port}`, sshd.host]);
-  const client = await numberedUdpClient(port);
-  try {
-    await untilDatagramForwardUp(tssh, client, `the remote UDP forward at ${port}`);
-    const sent = new Map<number, Buffer>();
-    for (let seq = 0; seq < 100; seq++) {
-      sent.set(seq, client.send(seq, 100 + seq * 18));
-      if (seq % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    await waitFor('most replies', () => [...client.replies.keys()].filter((k) => k < 100).length >= 95, 20_000, 50);
-    for (const [seq, reply] of client.replies) if (seq < 100) assert.ok(reply.equals(sent.get(seq)!), `datagram ${seq} came back unchanged`);
-    assert.ok(client.replies.has(99), 'a 1882-byte datagram came back');
-  } finally {
-    client.close();
-    target.close();
-    await tssh.stop();
-  }
-});
+test('-L udp/: datagrams reach a UDP target through tsshd and the answers come back, small and large', { skip: NO_GO_TSSH }, () => udpForwardEchoes('-L'));
+
+test('-R udp/: datagrams to a server-side port reach a client-side UDP target and the answers come back', { skip: NO_GO_TSSH }, () => udpForwardEchoes('-R'));
 
 test('sshd_config policy: AllowTcpForwarding no refuses -L as it would for ssh', { skip: NO_GO_TSSH }, async () => {
   const strict = await SshdFixture.start();
@@ -144,19 +126,3 @@ test('sshd_config policy: AllowTcpForwarding no refuses -L as it would for ssh',
     await strict.stop();
   }
 });
-
-function u16(n: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(n);
-  return b;
-}
-
-async function socksExchange(socket: Socket, messages: Buffer[], want: number): Promise<Buffer> {
-  let got = Buffer.alloc(0);
-  const onData = (c: Buffer): void => void (got = Buffer.concat([got, c]));
-  socket.on('data', onData);
-  for (const m of messages) socket.write(m);
-  await waitFor(`${want} bytes of SOCKS reply`, () => got.length >= want, 20_000);
-  socket.off('data', onData);
-  return got;
-}

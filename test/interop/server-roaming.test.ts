@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { seqText } from '../forward/fixtures.js';
 import { ImpairmentProxy } from '../support/impairment-proxy.js';
 import { SshdFixture, TSSHD_BIN } from '../support/sshd.js';
-import { waitFor } from '../support/wait.js';
+import { rebindWhileFlowing } from '../support/rebinds.js';
 import { freeUdpPort, killLeftovers, PtyTssh } from '../e2e/harness.js';
 import { GO_TSSH, goConfig, goEnv, NO_GO_TSSH, runGoTssh } from './server-go-peer.js';
 
@@ -23,11 +24,6 @@ after(async () => {
 });
 
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
-function seqText(n: number): string {
-  const parts: string[] = [];
-  for (let i = 1; i <= n; i++) parts.push(`${i}\n`);
-  return parts.join('');
-}
 
 /** A proxy in front of a fixed tsshd port, and a Go tssh config whose tsshd names the proxy's port. */
 async function behindProxy(name: string, impairment: Partial<Parameters<typeof ImpairmentProxy.start>[0]> = {}): Promise<{ proxy: ImpairmentProxy; config: string }> {
@@ -49,12 +45,7 @@ test('10 MB through 5 % loss each way and 10 address changes arrives intact and 
     void run.then(() => (finished = true), () => (finished = true));
     // Rebind while the data flows: each time another 300 datagrams reached the client. The client re-authenticates
     // from the new address once it hears nothing (as it does with the Go tsshd): each rebind costs a heartbeat time-out.
-    for (let i = 0; i < 10; i++) {
-      const mark = proxy.stats.toClient + 300;
-      await waitFor(`datagram ${mark} to the client`, () => proxy.stats.toClient >= mark || finished, 90_000, 5);
-      if (finished) break;
-      await proxy.rebind();
-    }
+    await rebindWhileFlowing(proxy, () => finished, 10, 300, 90_000);
     const r = await run;
     assert.equal(r.status, 0, r.stderr);
     assert.equal(proxy.stats.rebinds, 10, 'all rebinds happened while the output was flowing');

@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { seqText } from '../forward/fixtures.js';
 import { SshdFixture } from '../support/sshd.js';
 import { killLeftovers, PtyTssh } from '../e2e/harness.js';
 import { GO_TSSH, goConfig, goEnv, NO_GO_TSSH, runGoTssh } from './server-go-peer.js';
@@ -23,11 +24,6 @@ const go = (mode: string, ...command: string[]): string[] => ['-F', config, mode
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 const PROMPT = /[$#>] ?$/m;
 
-function seqText(n: number): string {
-  const parts: string[] = [];
-  for (let i = 1; i <= n; i++) parts.push(`${i}\n`);
-  return parts.join('');
-}
 
 // --udp asks for QUIC (the Go client's default): our tsshd answers KCP and the client follows ServerInfo.Mode.
 for (const mode of ['--kcp', '--udp']) {

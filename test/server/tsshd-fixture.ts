@@ -14,7 +14,8 @@ import { PassThrough, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 import { ClientPath } from '../../src/path/client-path.js';
-import { decodeBootstrapSecret, parseBootstrap, type BootstrapInfo } from '../../src/protocol/bootstrap.js';
+import { decodeBootstrapSecret, type BootstrapInfo } from '../../src/protocol/bootstrap.js';
+import { parseBootstrapReply } from '../../src/protocol/bootstrap-reply.js';
 import { createClientTransport } from '../../src/client/transport-factory.js';
 import type { Connection } from '../../src/transport/connection.js';
 import { SessionClient, type SessionClientOptions } from '../../src/client/session-client.js';
@@ -165,7 +166,9 @@ export interface Daemon {
 export async function startTsshd(t: TestContext, args: readonly string[], env: NodeJS.ProcessEnv): Promise<Daemon> {
   const result = await runTsshd(args, env);
   if (result.code !== 0) throw new Error(`tsshd exited with ${result.code}: ${result.stderr}`);
-  const info = parseBootstrap(result.stdout);
+  // tsshd's line is the reference ServerInfo with our bootstrap object inside (docs/TSSHD.md): our client reads that.
+  const info = parseBootstrapReply(result.stdout).native;
+  if (info === undefined) throw new Error(`tsshd printed no native bootstrap object: ${result.stdout}`);
   const proto = info.proxyMode === 'tcp' ? 'tcp' : 'udp';
   const pid = await waitFor(`the daemon holding ${proto} port ${info.port}`, () => portOwner(info.port, proto));
   t.after(() => endProcess(pid));
