@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
-import { connectTo, echoServer, exchange, payload, sha256 } from '../forward/fixtures.js';
+import { connectTo, echoServer, exchange, numberedUdpClient, payload, sha256, udpEcho } from '../forward/fixtures.js';
 import { SshdFixture } from '../support/sshd.js';
 import { waitFor } from '../support/wait.js';
-import { cleanEnv, freeTcpPort, killLeftovers, runTssh, startTssh, untilListening } from '../e2e/harness.js';
+import { cleanEnv, freeTcpPort, freeUdpPort, killLeftovers, runTssh, startTssh, untilDatagramForwardUp, untilListening } from '../e2e/harness.js';
 import { overGoTsshd, SKIP_WITHOUT_GO_TSSHD } from './go-peers.js';
 
 // Forwarding from our tssh through the reference Go tsshd (issue 16), over a real sshd.
@@ -76,6 +76,25 @@ test('Go tsshd: -D SOCKS5 CONNECT by name reaches the target through the Go tssh
 test('Go tsshd: -W host:port joins stdin/stdout to the target', { skip }, async () => {
   const r = await runTssh(go(['-W', `127.0.0.1:${echo.port}`]), { input: 'hello through -W\n' });
   assert.equal(r.stdout.toString(), 'hello through -W\n', r.stderr);
+});
+
+test('Go tsshd: -L udp/... carries datagrams both ways, small ones out of band and a 4000-byte one on the stream', { skip }, async () => {
+  const target = await udpEcho();
+  const port = await freeUdpPort();
+  const tssh = startTssh(go(['-N', '-L', `udp/127.0.0.1:${port}:127.0.0.1:${target.port}`]));
+  const client = await numberedUdpClient(port);
+  try {
+    await untilDatagramForwardUp(tssh, client, `-L udp/${port}`);
+    const sent = new Map<number, Buffer>();
+    for (let i = 1; i <= 50; i++) sent.set(i, client.send(i, 300));
+    sent.set(100, client.send(100, 4000));
+    await waitFor('the echoes', () => [...sent.keys()].every((k) => client.replies.has(k)), 20_000);
+    for (const [k, v] of sent) assert.deepEqual(client.replies.get(k), v);
+  } finally {
+    client.close();
+    target.close();
+    await tssh.stop();
+  }
 });
 
 async function socksExchange(socket: Socket, messages: Buffer[], want: number): Promise<Buffer> {
