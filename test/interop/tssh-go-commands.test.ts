@@ -1,22 +1,14 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { SshdFixture } from '../support/sshd.js';
-import { killLeftovers, runTssh } from '../e2e/harness.js';
-import { overGoTsshd, SKIP_WITHOUT_GO_TSSHD } from './go-peers.js';
+import { runTssh } from '../e2e/harness.js';
+import { overGoTsshd, SKIP_WITHOUT_GO_TSSHD, sshdForGoTsshd } from './go-peers.js';
 
 // Our tssh against the reference Go tsshd (issue 16): commands without a terminal, over a real sshd.
 const skip = SKIP_WITHOUT_GO_TSSHD;
-let sshd: SshdFixture;
-before(async () => {
-  if (!skip) sshd = await SshdFixture.start();
-});
-after(async () => {
-  killLeftovers();
-  await sshd?.stop();
-});
+const files = sshdForGoTsshd();
 
-const go = (command: string, options: string[] = []): string[] => overGoTsshd(sshd.configArgs, sshd.host, options, [command]);
+const go = (command: string, options: string[] = []): string[] => overGoTsshd(files.sshd.configArgs, files.sshd.host, options, [command]);
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 
 test('Go tsshd: exit status, stdout and stderr apart, stdin and its EOF', { skip }, async () => {

@@ -2,8 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import type { Socket } from 'node:net';
-import { connectTo, echoServer, exchange, numberedUdpClient, payload, sha256, udpEcho } from '../forward/fixtures.js';
+import { connectTo, echoServer, exchange, numberedUdpClient, payload, sha256, socksExchange, udpEcho } from '../forward/fixtures.js';
 import { SshdFixture } from '../support/sshd.js';
 import { waitFor } from '../support/wait.js';
 import { cleanEnv, freeTcpPort, freeUdpPort, killLeftovers, runTssh, startTssh, untilDatagramForwardUp, untilListening } from '../e2e/harness.js';
@@ -96,16 +95,6 @@ test('Go tsshd: -L udp/... carries datagrams both ways, small ones out of band a
     await tssh.stop();
   }
 });
-
-async function socksExchange(socket: Socket, messages: Buffer[], want: number): Promise<Buffer> {
-  let got = Buffer.alloc(0);
-  const onData = (c: Buffer): void => void (got = Buffer.concat([got, c]));
-  socket.on('data', onData);
-  for (const m of messages) socket.write(m);
-  await waitFor(`${want} bytes of SOCKS reply`, () => got.length >= want, 20_000);
-  socket.off('data', onData);
-  return got;
-}
 
 const NO_AGENT = skip || (['ssh-agent', 'ssh-add'].every((p) => spawnSync('which', [p]).status === 0) ? false : 'needs ssh-agent and ssh-add (openssh-client)');
 
