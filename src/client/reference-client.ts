@@ -140,7 +140,8 @@ export class ReferenceClient extends EventEmitter {
       connectTimeoutMs: o.connectTimeoutMs,
       heartbeatTimeoutMs: o.heartbeatTimeoutMs,
       aliveTimeoutMs: o.aliveTimeoutMs,
-      silenceMs: Math.min(1000, o.heartbeatTimeoutMs),
+      // Over TCP a moved address breaks the connection (renewed at once); silence there is only a slow peer.
+      silenceMs: info.proxyMode === 'TCP' ? o.heartbeatTimeoutMs : Math.min(1000, o.heartbeatTimeoutMs),
     });
     const client = new ReferenceClient(info, path, mtu, o);
     try {

@@ -18,6 +18,7 @@ import type { ForwardPlan } from './forward-plan.js';
 import type { ForwardConnect, ForwardSpec } from './forward-spec.js';
 import { clientBindPlan, remoteBindHost } from './local-bind.js';
 import { readStreamMessage, type ReferenceClient } from './reference-client.js';
+import { ReferenceUdpForwards } from './reference-udp-forward.js';
 import { readSocksRequest, socksReply } from './socks.js';
 
 export interface ReferenceForwardsOptions {
@@ -38,6 +39,7 @@ function target(c: ForwardConnect): { net: string; addr: string } {
 export class ReferenceForwards {
   private readonly servers: Server[] = [];
   private readonly listenStreams: SmuxStream[] = [];
+  private udp: ReferenceUdpForwards | null = null;
   private closed = false;
 
   constructor(
@@ -56,7 +58,8 @@ export class ReferenceForwards {
     };
     for (const spec of plan.local) {
       if (spec.proto === 'udp') {
-        failed(`cannot forward ${this.describe(spec)}`, new Error('UDP forwarding with the Go tsshd is not supported by tssh yet; use a TCP forward or tssh\'s own tsshd'));
+        this.udp ??= new ReferenceUdpForwards(this.client, plan.udpTimeoutMs);
+        await this.udp.listen(spec, plan.gatewayPorts).catch((err: Error) => failed(`bind for ${this.describe(spec)} failed`, err));
         continue;
       }
       await this.listenLocal(spec, plan.gatewayPorts).catch((err: Error) => failed(`bind for ${this.describe(spec)} failed`, err));
@@ -66,7 +69,7 @@ export class ReferenceForwards {
     }
     for (const spec of plan.remote) {
       if (spec.proto === 'udp') {
-        failed(`cannot forward ${this.describe(spec)}`, new Error('UDP forwarding with the Go tsshd is not supported by tssh yet'));
+        failed(`cannot forward ${this.describe(spec)}`, new Error('remote UDP forwarding (-R udp/...) with the Go tsshd is not supported by tssh yet; use -L udp/... or tssh\'s own tsshd'));
         continue;
       }
       await this.listenRemote(spec).catch((err: Error) => failed(`remote port forwarding failed for listen ${this.describeListen(spec)}`, err));
@@ -85,6 +88,7 @@ export class ReferenceForwards {
     this.client.off('channel', this.onChannel);
     for (const s of this.servers) s.close();
     for (const s of this.listenStreams) s.destroy();
+    this.udp?.close();
   }
 
   private async dialTo(t: { net: string; addr: string }): Promise<SmuxStream> {

@@ -173,6 +173,7 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
       chosen = chooseProtocol(await startTsshd('kcp'), udp.tsshdProtocol, parsed.host);
     }
   } catch (err) {
+    void jumpSetup.then((j) => j?.cancel(), () => undefined);
     if (err instanceof BootstrapError) throw err;
     return fail(`tssh: ${(err as Error).message}`);
   }
@@ -236,7 +237,9 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   if (chosen.kind === 'reference') {
     if (background) return fail('tssh: -f (ForkAfterAuthentication) is not supported with the Go tsshd yet; use tssh\'s own tsshd or run tssh in the background yourself');
     const { runReferenceSession } = await import('./reference-session.js');
-    return runReferenceSession({ ...common, serverInfo: chosen.info });
+    const status = await runReferenceSession({ ...common, serverInfo: chosen.info });
+    await jump?.end();
+    return status;
   }
   const options: UdpSessionOptions = { ...common, bootstrap: chosen.info };
   if (background) return runInBackground(options);

@@ -119,7 +119,15 @@ export class ReferenceClientPath extends EventEmitter implements ClientCarrierSi
         const how = o.proxyMode === 'tcp' ? 'TCP' : 'UDP';
         throw new Error(`no answer from tsshd at ${o.address}:${o.port} (${how}) within ${Math.round(timeout / 1000)} s; a firewall may block the port`);
       }
-      await new Promise<void>((resolve) => path.once('authed', resolve).once('tick', resolve));
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          path.off('authed', done);
+          path.off('tick', done);
+          resolve();
+        };
+        path.on('authed', done);
+        path.on('tick', done);
+      });
     }
     return path;
   }

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from '../support/wait.js';
 import { Forwarder, type ForwarderOptions } from '../../src/client/forwarder.js';
 import { laneOfKind } from '../../src/protocol/stream-kind.js';
 import { ForwardHost, type ForwardHostOptions } from '../../src/server/forward-host.js';
@@ -13,7 +14,6 @@ import type { Connection } from '../../src/transport/connection.js';
 import { KcpConnection } from '../../src/transport/kcp-connection.js';
 import { memoryConnectionPair, type MemoryConnection } from '../support/stream-pair.js';
 import { createTransportPair, type ConnectionFactory, type TransportPair, type TransportPairOptions } from '../transport/harness.js';
-import { waitFor } from '../support/wait.js';
 
 /** sshd's defaults with some options changed. */
 export function policyWith(changes: Partial<ForwardPolicy> = {}): ForwardPolicy {

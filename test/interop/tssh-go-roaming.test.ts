@@ -1,24 +1,16 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { ImpairmentProxy } from '../support/impairment-proxy.js';
-import { SshdFixture } from '../support/sshd.js';
 import { waitFor } from '../support/wait.js';
-import { cleanEnv, freeUdpPort, killLeftovers, PtyTssh, runTssh } from '../e2e/harness.js';
-import { overGoTsshd, SKIP_WITHOUT_GO_TSSHD } from './go-peers.js';
+import { cleanEnv, freeUdpPort, PtyTssh, runTssh } from '../e2e/harness.js';
+import { overGoTsshd, SKIP_WITHOUT_GO_TSSHD, sshdForGoTsshd } from './go-peers.js';
 
 // Our tssh against the reference Go tsshd through the impairment proxy (issue 16): loss, address changes
 // (the proxy's rebind is a NAT rebinding: the server sees a new source address), an outage.
 // Test seam as in test/e2e/udp-roaming: a fixed TsshdPort behind the proxy, reached through TSSH_TEST_UDP_TARGET.
 const skip = SKIP_WITHOUT_GO_TSSHD;
-let sshd: SshdFixture;
-before(async () => {
-  if (!skip) sshd = await SshdFixture.start();
-});
-after(async () => {
-  killLeftovers();
-  await sshd?.stop();
-});
+const files = sshdForGoTsshd();
 
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 const PROMPT = /[$#>] ?$/m;
@@ -38,7 +30,7 @@ test('Go tsshd: 10 MB through 5 % loss each way and 10 address changes arrives i
     const expected = parts.join('');
     // The Go tsshd waits at most 1 s after a command exits for its output to drain, then closes the pipe
     // (sessionContext.Wait): the sleep keeps the command alive while a backlog built up during a rebind drains.
-    const run = runTssh(overGoTsshd(sshd.configArgs, sshd.host, ['--tsshd-port', String(port)], [`seq 1 ${n}; sleep 3`]), {
+    const run = runTssh(overGoTsshd(files.sshd.configArgs, files.sshd.host, ['--tsshd-port', String(port)], [`seq 1 ${n}; sleep 3`]), {
       env: cleanEnv({ TSSH_TEST_UDP_TARGET: `127.0.0.1:${proxy.port}` }),
       timeoutMs: 150_000,
     });
@@ -63,7 +55,7 @@ test('Go tsshd: 10 MB through 5 % loss each way and 10 address changes arrives i
 
 test('Go tsshd: typing works after an address change (the discard marker goes out before new input)', { skip }, async (t) => {
   const { proxy, port } = await proxyFor();
-  const term = new PtyTssh(overGoTsshd(sshd.configArgs, sshd.host, ['--tsshd-port', String(port)]), {
+  const term = new PtyTssh(overGoTsshd(files.sshd.configArgs, files.sshd.host, ['--tsshd-port', String(port)]), {
     env: cleanEnv({ TERM: 'xterm-256color', TSSH_TEST_UDP_TARGET: `127.0.0.1:${proxy.port}` }),
   });
   t.after(() => {
@@ -82,7 +74,7 @@ test('Go tsshd: typing works after an address change (the discard marker goes ou
 
 test('Go tsshd: a 20 s outage shows the notice on top, discards typed keys, and the session carries on', { skip }, async (t) => {
   const { proxy, port } = await proxyFor();
-  const term = new PtyTssh(overGoTsshd(sshd.configArgs, sshd.host, ['--tsshd-port', String(port), '-o', 'UdpReconnectTimeout=3']), {
+  const term = new PtyTssh(overGoTsshd(files.sshd.configArgs, files.sshd.host, ['--tsshd-port', String(port), '-o', 'UdpReconnectTimeout=3']), {
     env: cleanEnv({ TERM: 'xterm-256color', TSSH_TEST_UDP_TARGET: `127.0.0.1:${proxy.port}` }),
   });
   t.after(() => {

@@ -1,24 +1,16 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SshdFixture } from '../support/sshd.js';
-import { killLeftovers, PtyTssh } from '../e2e/harness.js';
-import { overGoTsshd, SKIP_WITHOUT_GO_TSSHD } from './go-peers.js';
+import { PtyTssh } from '../e2e/harness.js';
+import { overGoTsshd, SKIP_WITHOUT_GO_TSSHD, sshdForGoTsshd } from './go-peers.js';
 
 // Our tssh against the reference Go tsshd in a real terminal (issue 16), read off the rendered screen.
 const skip = SKIP_WITHOUT_GO_TSSHD;
-let sshd: SshdFixture;
-before(async () => {
-  if (!skip) sshd = await SshdFixture.start();
-});
-after(async () => {
-  killLeftovers();
-  await sshd?.stop();
-});
+const files = sshdForGoTsshd();
 
 const PROMPT = /[$#>] ?$/m;
 
 test('Go tsshd: a login shell shows a prompt, runs what is typed, follows a resize, exit 7 gives 7', { skip }, async (t) => {
-  const term = new PtyTssh(overGoTsshd(sshd.configArgs, sshd.host), { cols: 100, rows: 30 });
+  const term = new PtyTssh(overGoTsshd(files.sshd.configArgs, files.sshd.host), { cols: 100, rows: 30 });
   t.after(() => term.close());
   await term.waitForScreen('a shell prompt', PROMPT);
   term.type('echo $((6*7))-typed\r');
@@ -33,7 +25,7 @@ test('Go tsshd: a login shell shows a prompt, runs what is typed, follows a resi
 });
 
 test('Go tsshd: ~? names the reference protocol, ~. disconnects with 255', { skip }, async (t) => {
-  const term = new PtyTssh(overGoTsshd(sshd.configArgs, sshd.host, ['-t'], ['echo cat-ready; exec cat']));
+  const term = new PtyTssh(overGoTsshd(files.sshd.configArgs, files.sshd.host, ['-t'], ['echo cat-ready; exec cat']));
   t.after(() => term.close());
   await term.waitForScreen('the command to start', /^cat-ready$/m);
   term.type('hello-cat\r');
