@@ -14,7 +14,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeBootstrapSecret, parseBootstrap } from '../../src/protocol/bootstrap.js';
+import { decodeBootstrapSecret } from '../../src/protocol/bootstrap.js';
+import { parseBootstrapReply } from '../../src/protocol/bootstrap-reply.js';
 import { SshdFixture, TSSHD_BIN } from '../support/sshd.js';
 import { waitFor } from '../support/wait.js';
 import { portOwner } from '../server/tsshd-fixture.js';
@@ -71,7 +72,7 @@ function descendants(root: number): number[] {
   return out;
 }
 
-test('the session secret is in no command line, environment or log, and the log is private', async (t) => {
+test('the session secrets (ours and the reference family\'s) are in no command line, environment or log, and the log is private', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tssh-secrets-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const bootstrapCopy = join(dir, 'bootstrap.out');
@@ -99,9 +100,12 @@ test('the session secret is in no command line, environment or log, and the log 
   snapshot(seen);
   clearInterval(sampler);
 
-  const info = parseBootstrap(readFileSync(bootstrapCopy, 'utf8'));
+  // The line is the reference ServerInfo with our bootstrap inside: neither family's keys may leak.
+  const reply = parseBootstrapReply(readFileSync(bootstrapCopy, 'utf8'));
+  const info = reply.native!;
   const raw = decodeBootstrapSecret(info.secret);
   const forms = [info.secret, raw.toString('base64'), raw.toString('hex'), raw.toString('latin1')];
+  for (const key of [reply.reference!.proxyKey, reply.reference!.pass!]) forms.push(key.toString('hex'), key.toString('base64'));
 
   // The processes that matter were among those sampled: tssh, ssh, tsshd and its session.
   const sampled = (pid: number): boolean => seen.has(`${pid} cmdline`) && seen.has(`${pid} environ`);
