@@ -19,6 +19,7 @@ import type { ForwardConnect, ForwardSpec } from './forward-spec.js';
 import { clientBindPlan, remoteBindHost } from './local-bind.js';
 import { readStreamMessage, type ReferenceClient } from './reference-client.js';
 import { ReferenceUdpForwards } from './reference-udp-forward.js';
+import { X11Forwarding } from './x11-forward.js';
 import { readSocksRequest, socksReply } from './socks.js';
 
 export interface ReferenceForwardsOptions {
@@ -40,12 +41,15 @@ export class ReferenceForwards {
   private readonly servers: Server[] = [];
   private readonly listenStreams: SmuxStream[] = [];
   private udp: ReferenceUdpForwards | null = null;
+  private readonly x11: X11Forwarding | null;
   private closed = false;
 
   constructor(
     private readonly client: ReferenceClient,
     private readonly o: ReferenceForwardsOptions,
   ) {
+    const x = o.agentX11?.x11;
+    this.x11 = x !== undefined ? new X11Forwarding(null, { target: x.target, auth: x.auth, log: (line) => o.log(line) }) : null;
     client.on('channel', this.onChannel);
   }
 
@@ -89,6 +93,7 @@ export class ReferenceForwards {
     for (const s of this.servers) s.close();
     for (const s of this.listenStreams) s.destroy();
     this.udp?.close();
+    this.x11?.close();
   }
 
   private async dialTo(t: { net: string; addr: string }): Promise<SmuxStream> {
@@ -194,6 +199,14 @@ export class ReferenceForwards {
   }
 
   private readonly onChannel = (type: string, id: number): void => {
+    const x11 = this.x11;
+    if (type === M.X11_CHANNEL_TYPE && x11 !== null) {
+      void this.accept(id).then(
+        (s) => x11.serve(s),
+        () => undefined,
+      );
+      return;
+    }
     const agent = this.o.agentX11?.agentSocket;
     if (type === M.AGENT_CHANNEL_TYPE && agent !== undefined) {
       void this.accept(id).then(

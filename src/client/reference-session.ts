@@ -10,17 +10,18 @@
  * gives the command ssh's meaning). The discard marker the server sends after
  * a reconnect goes out in front of the next input.
  */
-import { PassThrough } from 'node:stream';
+import type { PassThrough } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import * as M from '../protocol/reference/messages.js';
 import type { ReferenceServerInfo } from '../protocol/reference/server-info.js';
 import type { SmuxStream } from '../transport/reference/smux.js';
-import { EscapeFilter, formatEscapeHelp, type EscapeKind } from './escape-keys.js';
+import { formatEscapeHelp, type EscapeKind } from './escape-keys.js';
 import { EXIT_FAILURE, EXIT_GAVE_UP, EXIT_QUIT_DURING_OUTAGE } from './exit-codes.js';
-import { InputGate } from './input-gate.js';
-import { NOTICE_REFRESH_MS, OutageNotice } from './outage-notice.js';
+import type { InputGate } from './input-gate.js';
+import { NOTICE_REFRESH_MS, type OutageNotice } from './outage-notice.js';
 import { ReferenceClient, ReferenceRefusedError } from './reference-client.js';
 import { ReferenceForwards } from './reference-forwards.js';
+import { makeOutageNotice, SessionInput } from './session-input.js';
 import { FATAL_SIGNALS, Terminal } from './terminal.js';
 import type { UdpSessionOptions } from './udp-session.js';
 
@@ -61,10 +62,10 @@ export async function runReferenceSession(o: ReferenceSessionOptions): Promise<n
 class ReferenceSession {
   private readonly terminal: Terminal;
   private readonly pty: boolean;
-  private readonly filter: EscapeFilter | null;
-  private readonly gate = new InputGate();
+  private readonly keys: SessionInput;
+  private readonly gate: InputGate;
   private readonly notice: OutageNotice | null;
-  private readonly input = new PassThrough();
+  private readonly input: PassThrough;
   private readonly serverAddress: string;
   private readonly cleanups: Array<() => void> = [];
   private forwards: ReferenceForwards | null = null;
@@ -83,8 +84,20 @@ class ReferenceSession {
     this.pty = work.kind === 'session' && o.session.pty !== undefined;
     this.serverAddress = o.address.includes(':') ? `[${o.address}]:${o.port}` : `${o.address}:${o.port}`;
     this.terminal = new Terminal({ onSignal: (signal) => this.onFatalSignal(signal) });
-    this.filter = this.pty && o.escapeChar !== 'none' ? new EscapeFilter(o.escapeChar) : null;
-    this.notice = this.makeNotice();
+    this.keys = new SessionInput({
+      pty: this.pty,
+      escapeChar: o.escapeChar,
+      stdinNull: o.stdinNull,
+      onEscape: (kind) => this.escape(kind),
+      onQuitDuringOutage: () => void this.finish(EXIT_QUIT_DURING_OUTAGE, `tssh: quit while the connection to ${o.host} was lost`, false),
+      finishing: () => this.finishing,
+    });
+    this.gate = this.keys.gate;
+    this.input = this.keys.input;
+    this.notice = makeOutageNotice(
+      { pty: this.pty, escapeChar: this.keys.filter !== null ? (o.escapeChar as number) : null, full: o.showFullNotifications, onTop: o.showNotificationOnTop },
+      this.terminal,
+    );
   }
 
   run(): Promise<number> {
@@ -122,7 +135,7 @@ class ReferenceSession {
       this.cleanups.push(this.terminal.onResize((cols, rows) => this.resize(cols, rows)));
     }
     const work = this.o.work ?? { kind: 'session' };
-    if (work.kind !== 'none') this.readStdin();
+    if (work.kind !== 'none') this.cleanups.push(this.keys.readStdin());
     const onStdoutError = (): void => void this.finish(EXIT_FAILURE);
     process.stdout.on('error', onStdoutError);
     this.cleanups.push(() => process.stdout.off('error', onStdoutError));
@@ -265,59 +278,6 @@ class ReferenceSession {
     process.stderr.write(this.pty ? `${line}\r\n` : `${line}\n`);
   }
 
-  private readStdin(): void {
-    if (this.o.stdinNull) {
-      this.input.end();
-      return;
-    }
-    const stdin = process.stdin;
-    const onData = (chunk: Buffer): void => this.onInput(chunk);
-    const onEnd = (): void => {
-      if (!this.input.writableEnded) this.input.end();
-    };
-    stdin.on('data', onData);
-    stdin.once('end', onEnd);
-    stdin.on('error', onEnd);
-    this.cleanups.push(() => {
-      stdin.off('data', onData);
-      stdin.off('end', onEnd);
-      stdin.off('error', onEnd);
-      stdin.pause();
-    });
-  }
-
-  private onInput(chunk: Buffer): void {
-    if (this.finishing) return;
-    if (this.filter === null) return this.deliver(chunk);
-    const { data, actions } = this.filter.push(chunk);
-    let at = 0;
-    for (const action of actions) {
-      this.deliver(data.subarray(at, action.at));
-      at = action.at;
-      this.escape(action.kind);
-      if (this.finishing) return;
-    }
-    this.deliver(data.subarray(at));
-  }
-
-  private deliver(data: Buffer): void {
-    if (data.length === 0 || this.finishing) return;
-    let forward: Buffer | null = data;
-    if (this.pty) {
-      const gated = this.gate.push(data);
-      if (gated.quit) return void this.finish(EXIT_QUIT_DURING_OUTAGE, `tssh: quit while the connection to ${this.o.host} was lost`, false);
-      if (gated.bell) process.stdout.write('\x07');
-      forward = gated.forward;
-    }
-    if (forward === null || this.input.writableEnded) return;
-    if (!this.input.write(forward)) {
-      process.stdin.pause();
-      this.input.once('drain', () => {
-        if (!this.finishing) process.stdin.resume();
-      });
-    }
-  }
-
   private escape(kind: EscapeKind): void {
     switch (kind) {
       case 'disconnect':
@@ -351,16 +311,6 @@ class ReferenceSession {
   private resize(cols: number, rows: number, redraw = false): void {
     if (this.stream === null) return;
     this.client.sendBus(M.BusCommand.Resize, M.encodeResize({ id: this.sessionId, cols, rows, redraw }));
-  }
-
-  private makeNotice(): OutageNotice | null {
-    const o = this.o;
-    const escapeChar = this.filter !== null ? (o.escapeChar as number) : null;
-    const timers = { setInterval: () => null, clearInterval: () => undefined };
-    const common = { now: () => performance.now(), full: o.showFullNotifications, escapeChar, timers, columns: () => this.terminal.size().cols };
-    if (this.pty) return new OutageNotice({ ...common, onTop: o.showNotificationOnTop, write: (s) => process.stdout.write(s) });
-    if (process.stderr.isTTY) return new OutageNotice({ ...common, onTop: false, write: (s) => process.stderr.write(s) });
-    return null;
   }
 
   private watchOutage(): void {

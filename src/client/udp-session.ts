@@ -16,13 +16,14 @@ import { MAX_LIVENESS_TIMEOUT_MS, type ExitStatus } from '../protocol/messages.j
 import { VERSION } from '../version.js';
 import { AgentForwarding } from './agent-forward.js';
 import type { AgentX11Choice } from './agent-x11-options.js';
-import { EscapeFilter, formatEscapeHelp, type EscapeKind } from './escape-keys.js';
+import { formatEscapeHelp, type EscapeKind } from './escape-keys.js';
 import { EXIT_FAILURE, EXIT_GAVE_UP, EXIT_QUIT_DURING_OUTAGE, exitCodeOf } from './exit-codes.js';
 import type { ForwardPlan } from './forward-plan.js';
 import { setUpForwards } from './forward-setup.js';
 import { Forwarder } from './forwarder.js';
-import { InputGate } from './input-gate.js';
-import { NOTICE_REFRESH_MS, OutageNotice, formatDuration } from './outage-notice.js';
+import type { InputGate } from './input-gate.js';
+import { NOTICE_REFRESH_MS, formatDuration, type OutageNotice } from './outage-notice.js';
+import { makeOutageNotice, SessionInput } from './session-input.js';
 import { SessionClient, SessionLostError, SessionRefusedError, type SessionOptions } from './session-client.js';
 import type { EscapeChar } from './ssh-args.js';
 import { FATAL_SIGNALS, Terminal } from './terminal.js';
@@ -124,10 +125,10 @@ class UdpSession {
   private readonly terminal: Terminal;
   private readonly pty: boolean;
   private readonly serverAddress: string;
-  private readonly filter: EscapeFilter | null;
-  private readonly gate = new InputGate();
+  private readonly keys: SessionInput;
+  private readonly gate: InputGate;
   private readonly notice: OutageNotice | null;
-  private readonly input = new PassThrough();
+  private readonly input: PassThrough;
   private readonly work: SessionWork;
   private forwarder: Forwarder | null = null;
   private readonly cleanups: Array<() => void> = [];
@@ -153,8 +154,21 @@ class UdpSession {
     this.client.on('protocol-error', () => undefined);
     this.startAgentX11();
     this.terminal = new Terminal({ onSignal: (signal) => this.onFatalSignal(signal) });
-    this.filter = this.pty && o.escapeChar !== 'none' ? new EscapeFilter(o.escapeChar) : null;
-    this.notice = this.makeNotice();
+    this.keys = new SessionInput({
+      pty: this.pty,
+      escapeChar: o.escapeChar,
+      stdinNull: o.stdinNull,
+      onEscape: (kind) => this.escape(kind),
+      onQuitDuringOutage: () => void this.finish(EXIT_QUIT_DURING_OUTAGE, `tssh: quit while the connection to ${o.host} was lost`),
+      finishing: () => this.finishing,
+    });
+    this.gate = this.keys.gate;
+    this.input = this.keys.input;
+    // One timer drives the refresh: watchOutage's tick redraws the notice.
+    this.notice = makeOutageNotice(
+      { pty: this.pty, escapeChar: this.keys.filter !== null ? (o.escapeChar as number) : null, full: o.showFullNotifications, onTop: o.showNotificationOnTop },
+      this.terminal,
+    );
   }
 
   /** Serve the Agent and X11 streams tsshd opens; report a refusal as ssh does (not with -q). */
@@ -225,7 +239,7 @@ class UdpSession {
       const off = this.terminal.onResize((cols, rows) => this.resize(cols, rows));
       this.cleanups.push(off);
     }
-    if (this.work.kind !== 'none') this.readStdin();
+    if (this.work.kind !== 'none') this.cleanups.push(this.keys.readStdin());
     // A closed stdout (`tssh ... | head`) ends tssh quietly, as SIGPIPE ends ssh.
     const onStdoutError = (): void => void this.finish(EXIT_FAILURE);
     process.stdout.on('error', onStdoutError);
@@ -345,68 +359,6 @@ class UdpSession {
     process.stderr.write(this.pty ? `${line}\r\n` : `${line}\n`);
   }
 
-  private readStdin(): void {
-    if (this.o.stdinNull) {
-      this.input.end();
-      return;
-    }
-    const stdin = process.stdin;
-    const onData = (chunk: Buffer): void => this.onInput(chunk);
-    // stdin EOF is the session's stdin EOF (half-close), as in ssh.
-    const onEnd = (): void => {
-      if (!this.input.writableEnded) this.input.end();
-    };
-    stdin.on('data', onData);
-    stdin.once('end', onEnd);
-    stdin.on('error', onEnd);
-    this.cleanups.push(() => {
-      stdin.off('data', onData);
-      stdin.off('end', onEnd);
-      stdin.off('error', onEnd);
-      stdin.pause();
-    });
-  }
-
-  /** Typed input: escapes first (so `~.` works during an outage), then the outage gate, then the session. */
-  private onInput(chunk: Buffer): void {
-    if (this.finishing) return;
-    if (this.filter === null) {
-      this.deliver(chunk);
-      return;
-    }
-    const { data, actions } = this.filter.push(chunk);
-    let at = 0;
-    for (const action of actions) {
-      this.deliver(data.subarray(at, action.at));
-      at = action.at;
-      this.escape(action.kind);
-      if (this.finishing) return;
-    }
-    this.deliver(data.subarray(at));
-  }
-
-  private deliver(data: Buffer): void {
-    if (data.length === 0 || this.finishing) return;
-    let forward: Buffer | null = data;
-    if (this.pty) {
-      const gated = this.gate.push(data);
-      if (gated.quit) {
-        void this.finish(EXIT_QUIT_DURING_OUTAGE, `tssh: quit while the connection to ${this.o.host} was lost`);
-        return;
-      }
-      if (gated.bell) process.stdout.write('\x07');
-      forward = gated.forward;
-    }
-    if (forward === null || this.input.writableEnded) return;
-    // Backpressure: stop reading the keyboard (or pipe) until the session takes more.
-    if (!this.input.write(forward)) {
-      process.stdin.pause();
-      this.input.once('drain', () => {
-        if (!this.finishing) process.stdin.resume();
-      });
-    }
-  }
-
   private escape(kind: EscapeKind): void {
     switch (kind) {
       case 'disconnect':
@@ -442,18 +394,6 @@ class UdpSession {
     } catch {
       // A size out of the protocol's range (a broken terminal report) is not worth ending the session for.
     }
-  }
-
-  private makeNotice(): OutageNotice | null {
-    const o = this.o;
-    const escapeChar = this.filter !== null ? (o.escapeChar as number) : null;
-    // One timer drives the refresh: watchOutage's tick redraws the notice, so the notice's own timer is a no-op.
-    const timers = { setInterval: () => null, clearInterval: () => undefined };
-    const common = { now: () => performance.now(), full: o.showFullNotifications, escapeChar, timers, columns: () => this.terminal.size().cols };
-    if (this.pty) return new OutageNotice({ ...common, onTop: o.showNotificationOnTop, write: (s) => process.stdout.write(s) });
-    // Without a pty stdout is data: the notice goes to stderr, and only when a person is watching it.
-    if (process.stderr.isTTY) return new OutageNotice({ ...common, onTop: false, write: (s) => process.stderr.write(s) });
-    return null;
   }
 
   /** Contact lost: check once a second until UdpReconnectTimeout has passed, then show the notice and gate input. */
