@@ -2,8 +2,11 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { seqText } from '../forward/fixtures.js';
-import { SshdFixture } from '../support/sshd.js';
-import { killLeftovers, PtyTssh } from '../e2e/harness.js';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SshdFixture, TSSHD_BIN } from '../support/sshd.js';
+import { waitFor } from '../support/wait.js';
+import { killLeftovers, PtyTssh, runTssh } from '../e2e/harness.js';
 import { GO_TSSH, goConfig, goEnv, NO_GO_TSSH, runGoTssh } from './server-go-peer.js';
 
 // The reference Go tssh (trzsz-ssh v0.1.26) against our tsshd, over a real sshd: shells and commands.
@@ -84,4 +87,20 @@ test('10 MB of output arrives intact and in order', { skip: NO_GO_TSSH }, async 
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.length, expected.length);
   assert.equal(sha256(r.stdout), sha256(expected));
+});
+
+test('our tssh pinned to TsshdProtocol reference is served by our tsshd\'s reference family too', { skip: NO_GO_TSSH }, async () => {
+  // Both of our reference halves against each other; tsshd's debug log says which family it served.
+  const cache = join(sshd.dir, 'cache-reference');
+  const wrapper = join(sshd.dir, 'tsshd-debug');
+  writeFileSync(wrapper, `#!/bin/sh\nXDG_CACHE_HOME='${cache}' exec '${process.execPath}' '${TSSHD_BIN}' --debug "$@"\n`, { mode: 0o700 });
+  const config = sshd.writeClientConfig('ssh_config_reference', [], wrapper);
+  const r = await runTssh(['-F', config, '--kcp', '-o', 'TsshdProtocol=reference', sshd.host, 'echo out; echo err >&2; exit 4']);
+  assert.equal(r.status, 4, r.stderr);
+  assert.equal(r.stdout.toString(), 'out\n');
+  assert.match(r.stderr, /err\n$/);
+  const logDir = join(cache, 'tsshd');
+  await waitFor('the log to end', () => readdirSync(logDir).some((f) => /exiting with status/.test(readFileSync(join(logDir, f), 'utf8'))), 20_000);
+  const log = readFileSync(join(logDir, readdirSync(logDir)[0]!), 'utf8');
+  assert.match(log, /the port is served to the reference tssh/);
 });
