@@ -1,3 +1,5 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import type { ImpairmentProxy } from './impairment-proxy.js';
 import { waitFor } from './wait.js';
 
@@ -13,4 +15,14 @@ export async function rebindWhileFlowing(proxy: ImpairmentProxy, finished: () =>
     if (finished()) return;
     await proxy.rebind();
   }
+}
+
+/** A bulk run through the lossy, rebinding proxy ended well: status 0, all rebinds made, loss seen both ways, output intact. */
+export function assertIntactThroughRebinds(r: { status: number | null; stderr: string; stdout: Buffer }, proxy: ImpairmentProxy, expected: string, rebinds = 10): void {
+  const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(proxy.stats.rebinds, rebinds, 'all rebinds happened while the output was flowing');
+  assert.ok(proxy.stats.c2s.lost > 0 && proxy.stats.s2c.lost > 0, 'the link did lose packets');
+  assert.equal(r.stdout.length, expected.length);
+  assert.equal(sha256(r.stdout), sha256(expected));
 }
