@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { drainThenDestroy } from '../drain.js';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { DatagramPath } from '../../path/datagram-path.js';
@@ -928,26 +929,9 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
       this.emit('close', err);
       return;
     }
-    // 'close' comes after those 'end' events, so a reader sees its stream end before the connection does.
-    let left = ending.length;
-    const bound = setTimeout(() => done(), this.tuning.closeLingerMs);
-    bound.unref();
-    const done = (): void => {
-      if (left < 0) return;
-      left = -1;
-      clearTimeout(bound);
-      for (const s of ending) s.destroy();
-      this.emit('close', err);
-    };
-    for (const s of ending) {
-      const one = (): void => {
-        s.off('end', one);
-        s.off('close', one);
-        if (--left === 0) setImmediate(done);
-      };
-      s.once('end', one);
-      s.once('close', one);
-    }
+    // 'close' comes after those 'end' events, so a reader sees its stream end before the connection does;
+    // a slow reader is waited for while it makes progress, as over KCP (drain.ts).
+    drainThenDestroy(ending, this.tuning.drainStallMs, () => this.emit('close', err));
   }
 
   /** A write after the connection closed: the FIN alone completes quietly (nobody can hear it), data fails the stream. */
