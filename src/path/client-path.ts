@@ -93,6 +93,7 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
   private lastDataAt = -Infinity;
   private silenceProbePending = false;
   private renewals = 0;
+  private challengesAnswered = 0;
   private renewalFailures = 0;
   private lastRenewalReason: string | null = null;
 
@@ -166,6 +167,7 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
       renewals: this.renewals,
       renewalFailures: this.renewalFailures,
       lastRenewalReason: this.lastRenewalReason,
+      challengesAnswered: this.challengesAnswered,
     };
   }
 
@@ -247,6 +249,12 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
       this.drops.sendError++;
       this.requestRenewal('send failed');
     }
+  }
+
+  /** Answer at once, through the current socket: the answer arriving from our address is what validates it. */
+  protected override challengeReceived(challenge: Buffer, now: number): void {
+    this.challengesAnswered++;
+    this.transmit(DatagramType.PathResponse, challenge, now);
   }
 
   private sendKeepalive(now: number): void {
