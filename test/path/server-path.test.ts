@@ -169,6 +169,77 @@ test('the server follows the client to a new socket on its first datagram from t
   }
 });
 
+test('a copy of a fresh datagram raced from another address: answered there within 3x its size and challenged, never the peer, dropped when the client speaks again', async () => {
+  let relay: UdpRelay | null = null;
+  const pair = await startPair({
+    server: QUIET,
+    client: QUIET,
+    clientPort: async (serverPort) => {
+      relay = await UdpRelay.start(serverPort);
+      return relay.port;
+    },
+  });
+  const attacker = await RawSender.open();
+  let attackerBytes = 0;
+  attacker.socket.on('message', (m) => (attackerBytes += m.length));
+  try {
+    const { server, client } = pair;
+    const peer = server.stats().peer;
+    const challengesBefore = server.stats().challengesSent;
+    const answeredBefore = client.stats().challengesAnswered;
+    const atClient: string[] = [];
+    client.onDatagram = (p) => atClient.push(p.toString());
+    // Hold the client's next datagram back; its copy reaches the server first, from the attacker's address.
+    let copy: Buffer | null = null;
+    relay!.onClientDatagram = (d) => {
+      if (copy !== null) return 'forward';
+      copy = Buffer.from(d);
+      attacker.send(copy, server.port);
+      return 'drop';
+    };
+    client.send(Buffer.from('x'));
+    await waitFor('the copy to make a candidate', () => server.stats().candidate?.port === attacker.port);
+    assert.equal(server.stats().challengesSent, challengesBefore + 1);
+    // The server streams meanwhile: the attacker's address gets at most 3x the copy, the rest goes to the peer.
+    for (let i = 0; i < 50; i++) server.send(Buffer.alloc(1000, i));
+    await waitFor('the real client to get what did not fit', () => atClient.length >= 48);
+    assert.ok(attackerBytes <= 3 * copy!.length, `${attackerBytes} bytes to the attacker from a ${copy!.length}-byte datagram`);
+    assert.deepEqual(server.stats().peer, peer);
+    // The real client's next datagram (a newer packet number) ends the candidacy.
+    client.send(Buffer.from('y'));
+    await waitFor('no candidate', () => server.stats().candidate === null);
+    assert.equal(server.stats().peerMoves, 0);
+    assert.equal(client.stats().challengesAnswered, answeredBefore, 'the challenge never reached the client');
+  } finally {
+    attacker.close();
+    pair.close();
+    relay!.close();
+  }
+});
+
+test('a client that really moved gets its first answer at its new address at once, and is validated in the same round trip', async () => {
+  const pair = await startPair({ server: QUIET, client: QUIET });
+  try {
+    const { server, client } = pair;
+    const answersBefore = client.stats().keepalivesReceived;
+    const challengesBefore = server.stats().challengesSent;
+    const answeredBefore = client.stats().challengesAnswered;
+    const candidate = waitForEvent(server, 'peer-candidate');
+    const moved = waitForEvent(server, 'peer-moved');
+    await client.renew();
+    await candidate;
+    await moved;
+    // The keepalive from the new socket was answered there; the challenge beside the answer was answered too.
+    await waitFor('the keepalive answer at the new socket', () => client.stats().keepalivesReceived > answersBefore);
+    assert.equal(client.stats().challengesAnswered, answeredBefore + 1);
+    assert.equal(server.stats().challengesSent, challengesBefore + 1);
+    assert.equal(server.stats().peer?.port, client.stats().localPort);
+    assert.equal(server.stats().dropped.unvalidated, 0, 'nothing was held back');
+  } finally {
+    pair.close();
+  }
+});
+
 test('an old datagram replayed from a new address is dropped and does not move the peer', async () => {
   let relay: UdpRelay | null = null;
   const pair = await startPair({

@@ -140,3 +140,30 @@ test('TCP proxy mode: goodbye closes the server with the reason', async () => {
   assert.equal(await closed, 'done over tcp');
   pair.close();
 });
+
+test('TCP proxy mode: connections that never authenticate are bounded in number and closed after a few seconds; the client is untouched', { timeout: 30_000 }, async () => {
+  const pair = await startPair({ server: TCP, client: TCP });
+  const intruders: net.Socket[] = [];
+  try {
+    const { server, client } = pair;
+    for (let i = 0; i < 20; i++) {
+      const s = net.connect(pair.server.port, '127.0.0.1');
+      s.on('error', () => undefined);
+      intruders.push(s);
+    }
+    await Promise.all(intruders.map((s) => waitForEvent(s, 'connect')));
+    // At most 8 unauthenticated ones at once (plus the client's own): the oldest were evicted.
+    await waitFor('the oldest intruders evicted', () => intruders.filter((s) => s.destroyed || s.readableEnded).length >= 12 || server.stats().tcpConnections <= 9);
+    assert.ok(server.stats().tcpConnections <= 9, `${server.stats().tcpConnections} connections kept`);
+    // The rest are closed once UNAUTHENTICATED_TCP_MS (5 s) passes without an authenticated frame.
+    await waitFor('the silent intruders closed', () => server.stats().tcpConnections === 1, 15_000);
+    const atServer: string[] = [];
+    server.onDatagram = (p) => atServer.push(p.toString());
+    client.send(Buffer.from('unaffected'));
+    await waitFor('the real client still gets through', () => atServer.length === 1);
+    assert.equal(client.stats().renewals, 0);
+  } finally {
+    for (const s of intruders) s.destroy();
+    pair.close();
+  }
+});
