@@ -939,10 +939,12 @@ export class Kcp implements ReliablePipe {
           this.sRto[slot] = r < MAX_RTO ? r : MAX_RTO;
           this.c.timeoutRetransmissions++;
           timedOut = true;
+          this.rate?.onLoss(data.length);
           this.sLost[slot] += this.sCopies[slot];
         } else if (kind === Resend.Fast) {
           this.c.fastRetransmissions++;
           fast = true;
+          this.rate?.onLoss(data.length);
           this.sLost[slot] += this.sCopies[slot];
         } else {
           // An outage says nothing about the loss rate: forget its rounds.
