@@ -12,6 +12,7 @@ import { DatagramType } from './datagram-format.js';
 import { localAddressFingerprint } from './local-addresses.js';
 import { largestMtu, mtuForPeer } from './loopback-mtu.js';
 import { PathEnd } from './path-end.js';
+import { silenceThresholdMs } from './silence.js';
 import { PATH_DEFAULTS, resolveCommonPathConfig, type CommonPathConfig, type ProxyMode, type RekeyConfig } from './path-options.js';
 import type { ClientPathStats } from './path-stats.js';
 
@@ -46,13 +47,6 @@ export interface ClientPathOptions {
   rekey?: Partial<RekeyConfig>;
 }
 
-/**
- * The silence probe: after data stops arriving, one keepalive goes out once nothing was received for this long
- * (or 3 smoothed RTTs, if longer) and nothing sent for half of it. A NAT that took a new mapping drops everything
- * the server sends to the old one, and the client hears nothing; the probe goes out through the new mapping, so
- * the server follows within a fraction of a second instead of at the next regular keepalive.
- */
-const SILENCE_PROBE_MS = 250;
 
 /** Automatic renewals (send errors, TCP reconnects) are at least this far apart, so a dead network cannot spin them. */
 const MAX_RENEWAL_INTERVAL_FLOOR_MS = 1000;
@@ -73,7 +67,10 @@ function errorCode(err: Error | null): string {
  * Keepalives go out when nothing was sent for heartbeatTimeoutMs/3, and also
  * when nothing was received for that long (so a client that only uploads
  * still hears from the server). The server answers each one. One more, the
- * silence probe, goes out shortly after data stops arriving (SILENCE_PROBE_MS).
+ * silence probe, goes out once data stopped arriving for silenceThresholdMs() (silence.ts) and nothing
+ * was sent for half of that: a NAT that took a new mapping drops everything the server sends to the old one,
+ * and the probe goes out through the new mapping, so the server follows within a fraction of a second
+ * instead of at the next regular keepalive.
  *
  * Events: 'renewed' (reason); 'contact-lost' (sinceMs); 'contact-restored' ();
  * 'gave-up' (reason); 'close' (reason?: string).
@@ -325,7 +322,7 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
   }
 
   private silenceProbeDelayMs(): number {
-    return Math.min(this.keepaliveIntervalMs, Math.max(SILENCE_PROBE_MS, 3 * this.codec.rtt.srttMs));
+    return Math.min(this.keepaliveIntervalMs, silenceThresholdMs(this.codec.rtt.srttMs));
   }
 
   /**

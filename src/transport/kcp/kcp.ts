@@ -1,3 +1,4 @@
+import { silenceThresholdMs } from '../../path/silence.js';
 import type { ReliablePipe } from '../reliable-pipe.js';
 import { systemClock, type KcpClock } from './clock.js';
 import { LossEstimator } from './loss-estimator.js';
@@ -24,8 +25,6 @@ const PROBE_INITIAL = 200;
 const PROBE_MAX = 5_000;
 /** Small packets whose copies may be pending at once; more are simply not copied. */
 const COPY_SLOTS = 64;
-/** The peer silent this long (or 3 smoothed RTTs if longer) while ours are in flight: it is out of reach (an outage). */
-const OUTAGE_SILENCE_MS = 250;
 /** During an outage, one replay of what is in flight every this many ms; every REPLAY_LONG_INTERVAL_MS once silent for LONG_SILENCE_MS. */
 const REPLAY_INTERVAL_MS = 50;
 const LONG_SILENCE_MS = 5_000;
@@ -815,8 +814,7 @@ export class Kcp implements ReliablePipe {
 
   /** How long the peer may be silent, with ours in flight, before it counts as out of reach. */
   private silenceMs(): number {
-    const s = this.hasRtt ? 3 * this.srtt : 0;
-    return s > OUTAGE_SILENCE_MS ? s : OUTAGE_SILENCE_MS;
+    return silenceThresholdMs(this.hasRtt ? this.srtt : 0);
   }
 
   /**
