@@ -337,7 +337,7 @@ export class Kcp implements ReliablePipe {
    * The path was renewed or contact came back: resend what is unacknowledged
    * now, with the RTO backoff reset, and tell the peer our window, so recovery
    * takes one round trip instead of a backed-off timeout. The resends go as a
-   * probe (PROBE_WINDOW at once, then clocked by acks, and paced), never as
+   * probe (PROBE_WINDOW_PACKETS at once, then clocked by acks, and paced), never as
    * a burst of the whole window.
    */
   probeNow(): void {
