@@ -3,53 +3,10 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { waitFor, waitForEvent } from '../support/wait.js';
+import { TcpRelay } from '../support/tcp-relay.js';
 import { startPair } from './fixtures.js';
 
 const TCP = { proxyMode: 'tcp' as const, heartbeatTimeoutMs: 60_000 };
-
-/** A byte pipe between client and server whose connections the test can cut (test-only). */
-class CuttableTcpRelay {
-  private readonly sockets = new Set<net.Socket>();
-  accepted = 0;
-
-  private constructor(private readonly server: net.Server) {}
-
-  static async start(targetPort: number): Promise<CuttableTcpRelay> {
-    const server = net.createServer();
-    const relay = new CuttableTcpRelay(server);
-    server.on('connection', (inbound) => {
-      relay.accepted++;
-      const outbound = net.connect(targetPort, '127.0.0.1');
-      for (const socket of [inbound, outbound]) {
-        relay.sockets.add(socket);
-        socket.on('error', () => undefined);
-        socket.on('close', () => {
-          relay.sockets.delete(socket);
-          inbound.destroy();
-          outbound.destroy();
-        });
-      }
-      inbound.pipe(outbound);
-      outbound.pipe(inbound);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return relay;
-  }
-
-  get port(): number {
-    return (this.server.address() as net.AddressInfo).port;
-  }
-
-  /** Destroy every connection, as a NAT timeout or a dying Wi-Fi would. */
-  cut(): void {
-    for (const socket of this.sockets) socket.destroy();
-  }
-
-  close(): void {
-    this.cut();
-    this.server.close();
-  }
-}
 
 test('TCP proxy mode: datagrams and keepalives round-trip as length-prefixed frames', async () => {
   const pair = await startPair({ server: TCP, client: TCP });
@@ -72,12 +29,12 @@ test('TCP proxy mode: datagrams and keepalives round-trip as length-prefixed fra
 });
 
 test('TCP proxy mode: a destroyed connection is replaced like a UDP renewal and the server follows', async () => {
-  let relay: CuttableTcpRelay | null = null;
+  let relay: TcpRelay | null = null;
   const pair = await startPair({
     server: TCP,
     client: TCP,
     clientPort: async (serverPort) => {
-      relay = await CuttableTcpRelay.start(serverPort);
+      relay = await TcpRelay.start({ targetHost: '127.0.0.1', targetPort: serverPort });
       return relay.port;
     },
   });
@@ -93,13 +50,13 @@ test('TCP proxy mode: a destroyed connection is replaced like a UDP renewal and 
     relay!.cut();
     assert.match(await renewed, /socket failed/);
     await moved;
-    assert.equal(relay!.accepted, 2);
+    assert.equal(relay!.stats.accepted, 2);
     assert.equal(client.stats().renewals, 1);
     client.send(Buffer.from('after'));
     await waitFor('an echo after reconnecting', () => atClient.includes('after'));
   } finally {
     pair.close();
-    relay!.close();
+    await relay!.close();
   }
 });
 

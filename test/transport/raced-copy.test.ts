@@ -18,6 +18,7 @@ import { MIN_PATH_DATAGRAM_BYTES } from '../../src/path/datagram-format.js';
 import { ServerPath } from '../../src/path/server-path.js';
 import { FRAME_HEADER_BYTES, TcpFrameDecoder } from '../../src/path/tcp-framing.js';
 import type { Connection, Stream } from '../../src/transport/connection.js';
+import { TcpRelay } from '../support/tcp-relay.js';
 import { waitFor } from '../support/wait.js';
 import { createTransportPair, kcpFactory, type ConnectionFactory } from './harness.js';
 import { quicFactory } from './quic-harness.js';
@@ -86,55 +87,15 @@ for (const [name, factory] of [
   });
 }
 
-/**
- * A TCP relay between client and server that delays client-to-server bytes by
- * `delayMs` (the race window) and shows each client frame to `tap` as it passes.
- */
-class DelayingTcpRelay {
-  tap: ((datagram: Buffer) => void) | null = null;
-  private readonly sockets = new Set<net.Socket>();
-
-  private constructor(private readonly server: net.Server) {}
-
-  static async start(targetPort: number, delayMs: number, maxFrame: number): Promise<DelayingTcpRelay> {
-    const server = net.createServer();
-    const relay = new DelayingTcpRelay(server);
-    server.on('connection', (inbound) => {
-      const outbound = net.connect(targetPort, '127.0.0.1');
-      for (const socket of [inbound, outbound]) {
-        relay.sockets.add(socket);
-        socket.on('error', () => undefined);
-        socket.on('close', () => {
-          inbound.destroy();
-          outbound.destroy();
-        });
-      }
-      const decoder = new TcpFrameDecoder(MIN_PATH_DATAGRAM_BYTES, maxFrame, (datagram) => relay.tap?.(datagram));
-      inbound.on('data', (chunk: Buffer) => {
-        decoder.push(chunk);
-        setTimeout(() => outbound.write(chunk), delayMs);
-      });
-      outbound.pipe(inbound);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return relay;
-  }
-
-  get port(): number {
-    return (this.server.address() as net.AddressInfo).port;
-  }
-
-  close(): void {
-    for (const socket of this.sockets) socket.destroy();
-    this.server.close();
-  }
-}
-
 test('kcp over UDP-over-TCP: a raced frame on a new connection gets at most 3x its size and does not replace the client connection', { timeout: 60_000 }, async () => {
   const secret = generateSessionSecret();
   const base = 20_000 + Math.floor(Math.random() * 400) * 100;
   const serverPath = await ServerPath.create({ portSpec: `${base}-${base + 99}`, secret, host: '127.0.0.1', proxyMode: 'tcp' });
-  const relay = await DelayingTcpRelay.start(serverPath.port, 40, 65_535);
+  // 40 ms each way through the relay (80 ms RTT): the copy, sent straight to the server, wins the race.
+  const relay = await TcpRelay.start({ targetHost: '127.0.0.1', targetPort: serverPath.port, delayMs: 40 });
+  let onFrame: ((datagram: Buffer) => void) | null = null;
+  const frames = new TcpFrameDecoder(MIN_PATH_DATAGRAM_BYTES, 65_535, (datagram) => onFrame?.(datagram));
+  relay.tapClient = (chunk) => void frames.push(chunk);
   const clientPath = await ClientPath.create({ host: '127.0.0.1', port: relay.port, secret, proxyMode: 'tcp', interfacePollMs: 0 });
   const client = kcpFactory(clientPath, 'client');
   const server = kcpFactory(serverPath, 'server');
@@ -147,7 +108,7 @@ test('kcp over UDP-over-TCP: a raced frame on a new connection gets at most 3x i
     const bulk = bulkFromServer(client, server);
     await waitFor('bulk under way', () => bulk.received() >= CAPTURE_AFTER, 30_000);
     let copy: Buffer | null = null;
-    relay.tap = (datagram) => {
+    onFrame = (datagram) => {
       if (copy !== null) return;
       copy = Buffer.allocUnsafe(FRAME_HEADER_BYTES + datagram.length);
       copy.writeUInt16BE(datagram.length, 0);
@@ -167,6 +128,6 @@ test('kcp over UDP-over-TCP: a raced frame on a new connection gets at most 3x i
     server.destroy();
     clientPath.close();
     serverPath.close();
-    relay.close();
+    await relay.close();
   }
 });
