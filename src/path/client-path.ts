@@ -8,7 +8,7 @@ import {
   type ClientCarrier,
   type ClientCarrierSink,
 } from './client-carrier.js';
-import { DatagramType } from './datagram-format.js';
+import { DatagramType, PATH_OVERHEAD_BYTES } from './datagram-format.js';
 import { localAddressFingerprint } from './local-addresses.js';
 import { largestMtu, mtuForPeer } from './loopback-mtu.js';
 import { PathEnd } from './path-end.js';
@@ -47,6 +47,15 @@ export interface ClientPathOptions {
   rekey?: Partial<RekeyConfig>;
 }
 
+
+/**
+ * The keepalive a new socket sends first, and the silence probe, are padded to this many sealed bytes (at most
+ * the MTU): they are what a server sees first from a new address, and it may answer an address it has not yet
+ * validated with at most 3x what it received from there (address-validation.ts), so a padded first datagram
+ * lets the server's replies (and the transport's replay) reach the new address at once instead of one round
+ * trip later. The server ignores a keepalive's payload.
+ */
+const ADDRESS_PROBE_BYTES = 1200;
 
 /** Automatic renewals (send errors, TCP reconnects) are at least this far apart, so a dead network cannot spin them. */
 const MAX_RENEWAL_INTERVAL_FLOOR_MS = 1000;
@@ -95,6 +104,8 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
   private silenceProbePending = false;
   private renewals = 0;
   private challengesAnswered = 0;
+  /** Zero bytes that pad an address probe (kept: it is sealed by copy). */
+  private padding: Buffer | null = null;
   private renewalFailures = 0;
   private lastRenewalReason: string | null = null;
 
@@ -227,6 +238,12 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
     this.carrierFailed(carrier, null);
   }
 
+  private addressProbePadding(): Buffer {
+    const bytes = Math.min(ADDRESS_PROBE_BYTES, this.config.mtu) - PATH_OVERHEAD_BYTES;
+    if (this.padding === null || this.padding.length !== bytes) this.padding = Buffer.alloc(bytes);
+    return this.padding;
+  }
+
   protected transmit(type: DatagramType, payload: Uint8Array | null, now: number): void {
     const carrier = this.carrier;
     if (carrier === null) {
@@ -259,8 +276,9 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
     this.transmit(DatagramType.PathResponse, challenge, now);
   }
 
-  private sendKeepalive(now: number): void {
-    this.transmit(DatagramType.Keepalive, null, now);
+  /** `padded`: this keepalive may be the first the server sees from a new address (ADDRESS_PROBE_BYTES). */
+  private sendKeepalive(now: number, padded = false): void {
+    this.transmit(DatagramType.Keepalive, padded ? this.addressProbePadding() : null, now);
     // Even an unsent keepalive counts as an attempt, so a missing socket does not make the timer spin.
     this.lastKeepaliveAt = now;
   }
@@ -313,7 +331,7 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
     old?.close();
     const now = performance.now();
     // The first datagram from the new socket tells the server where we are now: no extra round trip.
-    this.sendKeepalive(now);
+    this.sendKeepalive(now, true);
     this.armTimer(now);
     if (initial) return;
     this.renewals++;
@@ -336,7 +354,7 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
     // Data stopping is also when a lost address shows: look now rather than at the next poll (our socket is
     // connected, so its source address stays the old one until a renewal).
     if (this.interfacePollMs > 0) this.pollInterfaces(now);
-    if (now - this.lastSendAt >= delay / 2) this.sendKeepalive(now);
+    if (now - this.lastSendAt >= delay / 2) this.sendKeepalive(now, true);
   }
 
   /** Compare the local addresses with the last look; a change renews the socket. */

@@ -270,7 +270,11 @@ export class ServerPath extends PathEnd {
     const newest = this.codec.newest;
     if (!sameAddress(this.peer, address, port, conn)) {
       let candidate = this.candidate;
-      if (!sameAddress(candidate, address, port, conn)) candidate = newest ? this.startCandidate(address, port, conn) : null;
+      let fresh = false;
+      if (!sameAddress(candidate, address, port, conn)) {
+        fresh = newest;
+        candidate = fresh ? this.startCandidate(address, port, conn) : null;
+      }
       if (candidate !== null) {
         candidate.receivedBytes(datagram.length);
         if (this.codec.type === DatagramType.PathResponse) {
@@ -278,6 +282,9 @@ export class ServerPath extends PathEnd {
         } else if (newest && candidate.challengeDue(now, this.codec.rtt.srttMs)) {
           this.challenge(candidate, now);
         }
+        // Announced once its budget and challenge are in place, so a listener's sends already reach it.
+        if (fresh) this.emit('peer-candidate', address, port);
+        if (this.closed) return;
       }
     } else if (newest && this.candidate !== null) {
       // The real client spoke again from the peer's address, later than whoever was the candidate.
@@ -299,7 +306,6 @@ export class ServerPath extends PathEnd {
     this.candidate = candidate;
     // The client sends to one fixed server address, so the route back never leaves lo once it came over lo (docs/PROTOCOL.md).
     if (first) this.growMtu(mtuForPeer(this.config.mtu, this.config.largeOnLoopback, address));
-    this.emit('peer-candidate', address, port);
     return candidate;
   }
 

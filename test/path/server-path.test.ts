@@ -208,11 +208,19 @@ test('a client that really moved gets its first answer at its new address at onc
     const answersBefore = client.stats().keepalivesReceived;
     const challengesBefore = server.stats().challengesSent;
     const answeredBefore = client.stats().challengesAnswered;
+    const atClient: number[] = [];
+    client.onDatagram = (p) => atClient.push(p.length);
+    // Before validation the server already answers the new address: two full datagrams right at its first one.
+    server.once('peer-candidate', () => {
+      server.send(Buffer.alloc(1000, 1));
+      server.send(Buffer.alloc(1000, 2));
+    });
     const candidate = waitForEvent(server, 'peer-candidate');
     const moved = waitForEvent(server, 'peer-moved');
     await client.renew();
     await candidate;
     await moved;
+    await waitFor('both datagrams at the new socket', () => atClient.length === 2);
     // The keepalive from the new socket was answered there; the challenge beside the answer was answered too.
     await waitFor('the keepalive answer at the new socket', () => client.stats().keepalivesReceived > answersBefore);
     assert.equal(client.stats().challengesAnswered, answeredBefore + 1);
