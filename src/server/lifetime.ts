@@ -78,7 +78,8 @@ export class ServerLifetime {
       this.clearConnectTimer();
       log.log(`client authenticated from ${address} port ${port}`);
     });
-    path.on('peer-moved', (address: string, port: number) => log.log(`client moved to ${address} port ${port}`));
+    path.on('peer-candidate', (address: string, port: number) => log.log(`new client address ${address} port ${port}: answered (at most 3x what it sent) until validated`));
+    path.on('peer-moved', (address: string, port: number) => log.log(`client moved to ${address} port ${port} (validated)`));
     path.on('contact-lost', (sinceMs: number) => log.log(`no contact for ${Math.round(sinceMs)} ms`));
     path.on('contact-restored', () => log.log('contact restored'));
     path.once('gave-up', (reason: string) => void this.shutdown(`gave up on the client: ${reason}`, 1, { connectionLost: true }));

@@ -3,6 +3,7 @@ import { drainThenDestroy } from '../drain.js';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { DatagramPath } from '../../path/datagram-path.js';
+import { silenceThresholdMs } from '../../path/silence.js';
 import { DatagramTooLargeError, StreamResetError, type Connection, type Stream, type TransportStats } from '../connection.js';
 import { certificateFingerprint, matchesPin, type QuicCredentials } from './certificate.js';
 import {
@@ -31,8 +32,6 @@ const RTT_CACHE_MS = 100;
 /** Reads at least this large are pushed as views of the slab; smaller ones are copied. */
 const SLAB_VIEW_MIN = 16 * 1024;
 const EMPTY = Buffer.alloc(0);
-/** A packet after this much silence, while ours are in flight, triggers a probe (see receive()). */
-const SILENCE_PROBE_MS = 250;
 /** After a probe, ask for an ACK this many more times, at least this many ms (and two RTTs) apart. */
 const PROBE_FOLLOW_UPS = 2;
 const PROBE_FOLLOW_UP_MS = 50;
@@ -504,7 +503,7 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
     }
     this.recvPacket(payload);
     // The peer is back after an outage too short for the path to call it lost: if ours are in flight, their timer has backed off.
-    if (silentMs >= SILENCE_PROBE_MS && this.probeOnReconnect && silentMs >= this.silenceMs() && this.conn.timeout() !== null) this.probe();
+    if (this.probeOnReconnect && silentMs >= this.silenceMs() && this.conn.timeout() !== null) this.probe();
     this.silentSince = now;
     this.scheduleFlush();
   }
@@ -615,7 +614,7 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
 
   /** Silence after which the peer counts as out of reach while ours are in flight: 250 ms, or 3 RTTs on slow links. */
   private silenceMs(): number {
-    return Math.max(SILENCE_PROBE_MS, 3 * this.networkRtt());
+    return silenceThresholdMs(this.networkRtt());
   }
 
   /**
