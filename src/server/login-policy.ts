@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { SessionPolicy } from './session-host.js';
 import { buildLoginEnv, currentLogin } from './login-env.js';
+import { loginExpired, readLoginRestrictions } from './login-restrictions.js';
 import {
   effectiveConfig,
   envAccepted,
@@ -79,13 +80,20 @@ export async function loadLoginPolicy(
   // `id -Gn` costs a process start: run it only when a Match tests Group.
   const groups = usesMatchGroup(parsed) ? await currentGroups() : [];
   const sshd = effectiveConfig(parsed, { user: identity.user, groups, ...connectionFromEnv(env) });
+  sshd.login = readLoginRestrictions(env, { authorizedKeysFiles: sshd.authorizedKeysFiles, user: { name: identity.user, home: identity.home, uid: identity.uid } });
+  const login = sshd.login;
   const subsystems = new Map<string, string>();
   for (const [name, command] of sshd.subsystems) subsystems.set(name, subsystemCommand(command, exists));
+  const loginEnv = buildLoginEnv(identity);
+  // environment= options reach the sessions as they reached the login: only where sshd set them (PermitUserEnvironment).
+  for (const [name, value] of Object.entries(login.environment)) if (env[name] === value) loginEnv[name] = value;
   return {
     session: {
       envAccepted: (name) => envAccepted(name, sshd.acceptEnv),
       subsystems,
-      loginEnv: buildLoginEnv(identity),
+      loginEnv,
+      ptyRefused: sshd.permitTTY ? login.pty : 'pty allocation is disabled (PermitTTY no)',
+      loginRefusal: () => loginExpired(login),
     },
     sshd,
     configPath,

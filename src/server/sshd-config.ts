@@ -10,6 +10,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { readConfigFile, readIncludedFiles, type IncludeReader } from '../protocol/config-files.js';
 import { ConfigSyntaxError, matchPattern, matchPatternList, quoteValue, splitConfigLine } from '../protocol/config-syntax.js';
+import { unrestrictedLogin, type LoginRestrictions } from './login-restrictions.js';
 
 /** OpenSSH's SERVCONF_MAX_DEPTH for nested Include. */
 export const MAX_SSHD_INCLUDE_DEPTH = 16;
@@ -70,6 +71,12 @@ export interface SshdPolicy {
   x11DisplayOffset: number;
   x11UseLocalhost: boolean;
   xauthLocation: string;
+  /** PermitTTY. */
+  permitTTY: boolean;
+  /** AuthorizedKeysFile patterns (%h, %u, %U; relative to the home directory): where the login's key options are read. */
+  authorizedKeysFiles: string[];
+  /** What the login's key or certificate allowed (login-restrictions.ts); filled in by loadLoginPolicy. */
+  login: LoginRestrictions;
 }
 
 /** OpenSSH's defaults (except AcceptEnv, see {@link SshdPolicy.acceptEnv}). */
@@ -90,6 +97,9 @@ export function defaultSshdPolicy(): SshdPolicy {
     x11DisplayOffset: 10,
     x11UseLocalhost: true,
     xauthLocation: '/usr/bin/xauth',
+    permitTTY: true,
+    authorizedKeysFiles: ['.ssh/authorized_keys', '.ssh/authorized_keys2'],
+    login: unrestrictedLogin(),
   };
 }
 
@@ -155,6 +165,14 @@ const PARSERS: Record<string, { name: string; parse: Parser }> = {
     },
   },
   x11uselocalhost: { name: 'X11UseLocalhost', parse: yesNo },
+  permittty: { name: 'PermitTTY', parse: yesNo },
+  authorizedkeysfile: {
+    name: 'AuthorizedKeysFile',
+    parse: (args, where, name) => {
+      if (args.length === 0) throw new Error(`${where}: ${name} is missing its value`);
+      return [...args];
+    },
+  },
   xauthlocation: { name: 'XAuthLocation', parse: (args, where, name) => single(args, where, name) },
   acceptenv: {
     name: 'AcceptEnv',
@@ -327,6 +345,8 @@ export function effectiveConfig(parsed: SshdConfigFile | undefined, connection: 
   policy.x11DisplayOffset = pick('x11displayoffset') ?? policy.x11DisplayOffset;
   policy.x11UseLocalhost = pick('x11uselocalhost') ?? policy.x11UseLocalhost;
   policy.xauthLocation = pick('xauthlocation') ?? policy.xauthLocation;
+  policy.permitTTY = pick('permittty') ?? policy.permitTTY;
+  policy.authorizedKeysFiles = pick('authorizedkeysfile') ?? policy.authorizedKeysFiles;
   // AcceptEnv accumulates over lines; a matching Match block's list replaces the global one.
   const env = (matched.get('acceptenv') ?? global.get('acceptenv')) as string[][] | undefined;
   if (env) policy.acceptEnv = env.flat();
