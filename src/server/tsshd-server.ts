@@ -113,6 +113,8 @@ export async function startServer(
     mtu: options.mtu,
     ...transport.bootstrap,
   });
+  // The line holds it now, and the path its own keys: wipe our copy.
+  secret.fill(0);
   log.log(`listening on ${options.proxyMode === 'tcp' ? 'TCP' : 'UDP'} port ${path.port} (mtu ${options.mtu}, ${transport.description})`);
   return { bootstrapLine, port: path.port, host, forwards, lifetime };
 }
