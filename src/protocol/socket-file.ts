@@ -32,25 +32,33 @@ export interface SocketFile {
  * anyone can reach it: `bind` binds at a path inside a fresh 0700 directory
  * beside `path`, the file is chmodded there and then hard-linked into place,
  * which (unlike rename) fails if anything is at `path` already, as bind(2)
- * would. `unbind` closes the socket when that fails. Where the temporary
- * path would be too long for a socket, the socket is bound at `path` and
- * chmodded at once: the same result, with a moment under the process umask.
+ * would. `unbind` closes the socket when that fails. A socket whose name
+ * must be `path` (`inPlace`: datagram sockets, whose name is the address
+ * replies go to), or whose temporary path would be too long, is bound at
+ * `path` and chmodded at once: the same result, except for a moment in which
+ * the file has the mode the process umask gives (0755 under the usual 022,
+ * which lets no one else connect or send).
  */
-export async function bindSocketFile(path: string, mask: number, bind: (at: string) => Promise<void>, unbind: () => void): Promise<SocketFile> {
+export async function bindSocketFile(
+  path: string,
+  mask: number,
+  bind: (at: string) => Promise<void>,
+  unbind: () => void,
+  /** The socket's bound name is its address (a datagram socket's replies go there): bind at `path` itself. */
+  inPlace = false,
+): Promise<SocketFile> {
   const mode = 0o777 & ~mask;
   if (await lstat(path).then(() => true, () => false)) throw inUse(path);
-  const dir = await mkdtemp(join(dirname(path), '.tssh-')).catch((err: NodeJS.ErrnoException) => {
+  const dir = inPlace ? null : await mkdtemp(join(dirname(path), '.tssh-')).catch((err: NodeJS.ErrnoException) => {
     throw bindError(err.code ?? 'EACCES', err.code === 'ENOENT' ? 'no such file or directory' : 'cannot create the socket in the directory of', path);
   });
-  const at = join(dir, 's');
-  const direct = Buffer.byteLength(at) > MAX_SOCKET_PATH;
+  const at = dir === null ? path : join(dir, 's');
+  const direct = at === path || Buffer.byteLength(at) > MAX_SOCKET_PATH;
   try {
     await bind(direct ? path : at);
     try {
-      if (direct) {
-        await chmod(path, mode);
-      } else {
-        await chmod(at, mode);
+      await chmod(direct ? path : at, mode);
+      if (!direct) {
         await link(at, path).catch((err: NodeJS.ErrnoException) => {
           throw err.code === 'EEXIST' ? inUse(path) : err;
         });
@@ -60,7 +68,7 @@ export async function bindSocketFile(path: string, mask: number, bind: (at: stri
       throw err;
     }
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    if (dir !== null) await rm(dir, { recursive: true, force: true });
   }
   const ino = (await lstat(path)).ino;
   return {

@@ -158,6 +158,7 @@ export async function bindUnixDatagram(path: string, onMessage: (msg: Buffer, fr
       }
     },
     () => socket.close(),
+    true,
   );
   boundPaths.add(path);
   removeAtExit();

@@ -80,7 +80,11 @@ export async function loadLoginPolicy(
   // `id -Gn` costs a process start: run it only when a Match tests Group.
   const groups = usesMatchGroup(parsed) ? await currentGroups() : [];
   const sshd = effectiveConfig(parsed, { user: identity.user, groups, ...connectionFromEnv(env) });
-  sshd.login = readLoginRestrictions(env, { authorizedKeysFiles: sshd.authorizedKeysFiles, user: { name: identity.user, home: identity.home, uid: identity.uid } });
+  sshd.login = readLoginRestrictions(env, {
+    authorizedKeysFiles: sshd.authorizedKeysFiles,
+    onlyAuthorizedKeys: sshd.onlyAuthorizedKeys,
+    user: { name: identity.user, home: identity.home, uid: identity.uid },
+  });
   const login = sshd.login;
   const subsystems = new Map<string, string>();
   for (const [name, command] of sshd.subsystems) subsystems.set(name, subsystemCommand(command, exists));

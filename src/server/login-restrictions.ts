@@ -5,8 +5,9 @@
  * listing the keys the login authenticated with; tsshd finds each key's line
  * in AuthorizedKeysFile and reads its options (restrict, no-pty,
  * no-port-forwarding, permitopen=, ...), and for a certificate its
- * extensions and validity too. Without ExposeAuthInfo nothing is learned
- * here and only sshd_config applies.
+ * extensions and validity too. Without ExposeAuthInfo, if sshd_config lets
+ * nothing but those keys log in, the limits every key line sets apply;
+ * otherwise nothing is learned here and only sshd_config applies.
  */
 import { readFileSync } from 'node:fs';
 import { expandAuthorizedKeysPath, parseAuthorizedKeys, type AuthorizedKey, type KeyOption } from './authorized-keys.js';
@@ -132,6 +133,8 @@ export interface LoginRestrictionsContext {
   /** AuthorizedKeysFile patterns (sshd_config; default .ssh/authorized_keys .ssh/authorized_keys2). */
   authorizedKeysFiles: readonly string[];
   user: { name: string; home: string; uid: number };
+  /** SshdPolicy.onlyAuthorizedKeys: without ExposeAuthInfo, what every authorized key forbids applies. */
+  onlyAuthorizedKeys?: boolean;
   /** Reads a file, or undefined if it cannot be read. */
   readFile?: (path: string) => string | undefined;
 }
@@ -160,13 +163,7 @@ export function authInfoKeys(text: string): Buffer[] {
  * publickey,publickey) each one's limits apply, as sshd merges them.
  */
 export function readLoginRestrictions(env: Readonly<Record<string, string | undefined>>, ctx: LoginRestrictionsContext): LoginRestrictions {
-  const authPath = env.SSH_USER_AUTH;
-  if (!authPath) return unrestrictedLogin('none learned (sshd does not expose the login: ExposeAuthInfo no)');
   const read = ctx.readFile ?? readQuietly;
-  const text = read(authPath);
-  if (text === undefined) return unrestrictedLogin(`none learned (cannot read SSH_USER_AUTH ${authPath})`);
-  const used = authInfoKeys(text);
-  if (used.length === 0) return unrestrictedLogin('none (the login used no public key)');
   const files: { path: string; keys: AuthorizedKey[] }[] = [];
   for (const pattern of ctx.authorizedKeysFiles) {
     if (pattern.toLowerCase() === 'none') continue;
@@ -174,6 +171,15 @@ export function readLoginRestrictions(env: Readonly<Record<string, string | unde
     const content = read(path);
     if (content !== undefined) files.push({ path, keys: parseAuthorizedKeys(content) });
   }
+  const authPath = env.SSH_USER_AUTH;
+  if (!authPath) {
+    if (ctx.onlyAuthorizedKeys === true) return commonRestrictions(files);
+    return unrestrictedLogin('none learned (sshd does not expose the login: ExposeAuthInfo no)');
+  }
+  const text = read(authPath);
+  if (text === undefined) return unrestrictedLogin(`none learned (cannot read SSH_USER_AUTH ${authPath})`);
+  const used = authInfoKeys(text);
+  if (used.length === 0) return unrestrictedLogin('none (the login used no public key)');
   const r = unrestrictedLogin();
   const sources: string[] = [];
   for (const blob of used) {
@@ -201,6 +207,41 @@ export function readLoginRestrictions(env: Readonly<Record<string, string | unde
   }
   r.source = sources.join(' and ');
   return r;
+}
+
+/**
+ * Without ExposeAuthInfo, when sshd lets nothing but an authorized key log
+ * in: the limits every line of AuthorizedKeysFile sets held for the login,
+ * whichever line it used (a permission is off if it is off on every line;
+ * permitopen/permitlisten lists join if every line has one).
+ */
+function commonRestrictions(files: readonly { path: string; keys: AuthorizedKey[] }[]): LoginRestrictions {
+  const each = files.flatMap((file) =>
+    file.keys.map((key) => {
+      const r = unrestrictedLogin();
+      applyKeyOptions(r, key.options, file.path);
+      return r;
+    }),
+  );
+  const out = unrestrictedLogin('every key in AuthorizedKeysFile (ExposeAuthInfo no, but only those keys can log in)');
+  if (each.length === 0) return out;
+  const single = each.length === 1;
+  const common = (pick: (r: LoginRestrictions) => string | null): string | null => {
+    if (!each.every((r) => pick(r) !== null)) return null;
+    const first = pick(each[0]!)!;
+    return single ? first : first.replace(/for this key \(.*\)$/, 'for every authorized key');
+  };
+  out.pty = common((r) => r.pty);
+  out.forwarding = common((r) => r.forwarding);
+  out.agent = common((r) => r.agent);
+  out.x11 = common((r) => r.x11);
+  if (each.every((r) => r.permitOpen !== null)) out.permitOpen = each.flatMap((r) => r.permitOpen!);
+  if (each.every((r) => r.permitListen !== null)) out.permitListen = each.flatMap((r) => r.permitListen!);
+  if (each.every((r) => r.expiresAt !== null)) {
+    out.expiresAt = Math.max(...each.map((r) => r.expiresAt!));
+    out.expiry = single ? each[0]!.expiry : 'every authorized key expired (expiry-time)';
+  }
+  return out;
 }
 
 function findLine(files: readonly { path: string; keys: AuthorizedKey[] }[], key: Buffer, authority: boolean): { path: string; key: AuthorizedKey } | undefined {

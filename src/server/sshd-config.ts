@@ -77,6 +77,13 @@ export interface SshdPolicy {
   authorizedKeysFiles: string[];
   /** What the login's key or certificate allowed (login-restrictions.ts); filled in by loadLoginPolicy. */
   login: LoginRestrictions;
+  /**
+   * Whether every login must have used a key listed in AuthorizedKeysFile
+   * (AuthenticationMethods requires publickey in every list, or no other
+   * method is on; and neither TrustedUserCAKeys nor AuthorizedKeysCommand is
+   * set): then what all those lines forbid, the login was forbidden too.
+   */
+  onlyAuthorizedKeys: boolean;
 }
 
 /** OpenSSH's defaults (except AcceptEnv, see {@link SshdPolicy.acceptEnv}). */
@@ -100,6 +107,7 @@ export function defaultSshdPolicy(): SshdPolicy {
     permitTTY: true,
     authorizedKeysFiles: ['.ssh/authorized_keys', '.ssh/authorized_keys2'],
     login: unrestrictedLogin(),
+    onlyAuthorizedKeys: false,
   };
 }
 
@@ -166,6 +174,15 @@ const PARSERS: Record<string, { name: string; parse: Parser }> = {
   },
   x11uselocalhost: { name: 'X11UseLocalhost', parse: yesNo },
   permittty: { name: 'PermitTTY', parse: yesNo },
+  // Read only to know whether a login can have used anything but an authorized key; any value but "no" counts as on.
+  passwordauthentication: { name: 'PasswordAuthentication', parse: (args) => args[0]?.toLowerCase() !== 'no' },
+  kbdinteractiveauthentication: { name: 'KbdInteractiveAuthentication', parse: (args) => args[0]?.toLowerCase() !== 'no' },
+  challengeresponseauthentication: { name: 'ChallengeResponseAuthentication', parse: (args) => args[0]?.toLowerCase() !== 'no' },
+  hostbasedauthentication: { name: 'HostbasedAuthentication', parse: (args) => args[0]?.toLowerCase() === 'yes' },
+  gssapiauthentication: { name: 'GSSAPIAuthentication', parse: (args) => args[0]?.toLowerCase() === 'yes' },
+  trustedusercakeys: { name: 'TrustedUserCAKeys', parse: (args) => args[0]?.toLowerCase() !== 'none' },
+  authorizedkeyscommand: { name: 'AuthorizedKeysCommand', parse: (args) => args[0]?.toLowerCase() !== 'none' },
+  authenticationmethods: { name: 'AuthenticationMethods', parse: (args) => [...args] },
   authorizedkeysfile: {
     name: 'AuthorizedKeysFile',
     parse: (args, where, name) => {
@@ -347,6 +364,14 @@ export function effectiveConfig(parsed: SshdConfigFile | undefined, connection: 
   policy.xauthLocation = pick('xauthlocation') ?? policy.xauthLocation;
   policy.permitTTY = pick('permittty') ?? policy.permitTTY;
   policy.authorizedKeysFiles = pick('authorizedkeysfile') ?? policy.authorizedKeysFiles;
+  const methods = pick<string[]>('authenticationmethods');
+  const publickeyRequired = methods !== undefined && methods[0] !== 'any' && methods.every((list) => list.split(',').includes('publickey'));
+  const otherMethods =
+    (pick<boolean>('passwordauthentication') ?? true) ||
+    (pick<boolean>('kbdinteractiveauthentication') ?? pick<boolean>('challengeresponseauthentication') ?? true) ||
+    (pick<boolean>('hostbasedauthentication') ?? false) ||
+    (pick<boolean>('gssapiauthentication') ?? false);
+  policy.onlyAuthorizedKeys = (publickeyRequired || !otherMethods) && !(pick<boolean>('trustedusercakeys') ?? false) && !(pick<boolean>('authorizedkeyscommand') ?? false);
   // AcceptEnv accumulates over lines; a matching Match block's list replaces the global one.
   const env = (matched.get('acceptenv') ?? global.get('acceptenv')) as string[][] | undefined;
   if (env) policy.acceptEnv = env.flat();

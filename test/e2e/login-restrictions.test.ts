@@ -112,3 +112,28 @@ test("a certificate's restrictions (ssh-keygen -O no-port-forwarding -O no-pty) 
   await assertForwardRefused(/port forwarding is disabled for this certificate \(it lacks permit-port-forwarding\)/);
   await assertPtyRefused(/pty allocation is disabled for this certificate \(it lacks permit-pty\)/);
 });
+
+test('without ExposeAuthInfo: learned only when sshd lets nothing but the authorized keys log in', async () => {
+  const plain = await SshdFixture.start();
+  try {
+    const keys = join(plain.dir, 'authorized_keys');
+    writeFileSync(keys, `no-port-forwarding,no-pty ${readFileSync(keys, 'utf8').trim()}\n`, { mode: 0o600 });
+    const config = join(plain.dir, 'xdg', 'tsshd', 'sshd_config');
+    const base = readFileSync(config, 'utf8');
+    const args = (...rest: string[]): string[] => [...plain.configArgs, '--kcp', ...rest];
+    // Password logins possible (OpenSSH's default): the key used is unknown, nothing is learned.
+    writeFileSync(config, `${base}AuthorizedKeysFile ${keys}\n`, { mode: 0o600 });
+    const open = await runTssh(args('-W', `127.0.0.1:${echo.port}`, plain.host), { input: 'ping' });
+    assert.equal(open.stdout.toString(), 'ping', open.stderr);
+    // As the fixture's sshd really is: keys only. Every key forbids it, so the login was forbidden it.
+    writeFileSync(config, `${base}AuthorizedKeysFile ${keys}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n`, { mode: 0o600 });
+    const r = await runTssh(args('-W', `127.0.0.1:${echo.port}`, plain.host), { input: 'x' });
+    assert.equal(r.status, 255, r.stderr);
+    assert.match(r.stderr, /administratively prohibited: port forwarding is disabled for this key \(no-port-forwarding in \S+authorized_keys\)/);
+    const tty = await runTssh(args('-tt', plain.host, 'tty'));
+    assert.equal(tty.status, 255);
+    assert.match(tty.stderr, /PTY allocation request failed: pty allocation is disabled for this key/);
+  } finally {
+    await plain.stop();
+  }
+});

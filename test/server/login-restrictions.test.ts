@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseAuthorizedKey } from '../../src/server/authorized-keys.js';
+import { effectiveConfig, parseSshdConfig } from '../../src/server/sshd-config.js';
 import { applyKeyOptions, loginExpired, parseExpiryTime, readLoginRestrictions, unrestrictedLogin } from '../../src/server/login-restrictions.js';
 
 const KEY = 'AAAAC3NzaC1lZDI1NTE5AAAAIHBhc3N3b3JkLWlzLW5vdC1hLWtleS1qdXN0LWJ5dGVz';
@@ -54,4 +55,26 @@ test('SSH_USER_AUTH: the key used is found in AuthorizedKeysFile (%h expanded) a
   assert.equal(r.agent, null, "another key's line does not apply");
   assert.match(readLoginRestrictions({}, ctx).source, /ExposeAuthInfo/);
   assert.match(readLoginRestrictions({ SSH_USER_AUTH: '/none' }, ctx).source, /cannot read/);
+});
+
+test('without SSH_USER_AUTH, when only authorized keys can log in: what every line forbids applies', () => {
+  const other = 'AAAAC3NzaC1lZDI1NTE5AAAAIG90aGVyLWtleS1vdGhlci1rZXktb3RoZXIta2V5LXh4';
+  const files: Record<string, string> = {
+    '/ak': `no-pty,no-agent-forwarding,permitopen="a:1" ssh-ed25519 ${KEY}\nno-pty,permitopen="b:2" ssh-ed25519 ${other}\n`,
+  };
+  const ctx = { authorizedKeysFiles: ['/ak'], user: { name: 'u', home: '/home/u', uid: 1000 }, readFile: (p: string) => files[p], onlyAuthorizedKeys: true };
+  const r = readLoginRestrictions({}, ctx);
+  assert.match(r.pty ?? '', /pty allocation is disabled for every authorized key/);
+  assert.equal(r.agent, null, 'one line allows agent forwarding');
+  assert.deepEqual(r.permitOpen, ['a:1', 'b:2']);
+  assert.equal(readLoginRestrictions({}, { ...ctx, onlyAuthorizedKeys: false }).pty, null, 'other ways in: nothing learned');
+});
+
+test('sshd_config: onlyAuthorizedKeys when no other method can log in, or AuthenticationMethods requires publickey', () => {
+  const only = (text: string): boolean => effectiveConfig(parseSshdConfig(text, { path: 't' }), { user: 'u', groups: [] }).onlyAuthorizedKeys;
+  assert.equal(only(''), false, "OpenSSH's defaults allow passwords");
+  assert.equal(only('PasswordAuthentication no\nKbdInteractiveAuthentication no\n'), true);
+  assert.equal(only('PasswordAuthentication no\nKbdInteractiveAuthentication no\nTrustedUserCAKeys /etc/ssh/ca.pub\n'), false);
+  assert.equal(only('AuthenticationMethods publickey,password publickey\n'), true);
+  assert.equal(only('AuthenticationMethods publickey password\n'), false);
 });
