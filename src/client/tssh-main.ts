@@ -26,6 +26,7 @@ import { sshEffectiveConfig, type SshEffectiveConfig } from './ssh-effective-con
 import { Terminal } from './terminal.js';
 import { chooseClientTransport } from './transport-choice.js';
 import { resolveUdpOptions, sshArgsWithoutTsshOptions, type UdpOptions } from './udp-options.js';
+import { prepareJump } from './jump-relay.js';
 
 /**
  * Test seam: `TSSH_TEST_UDP_TARGET=host:port` sends the UDP path there instead
@@ -85,6 +86,13 @@ export async function tsshMain(argv: readonly string[]): Promise<number> {
   }
 }
 
+/** A jump host's own TsshdPath, from its Host block (command-line options belong to the destination, as for ssh -J). */
+function hopTsshdPath(parsed: SshArgs): (host: string) => string {
+  const home = homedir();
+  const configs = loadSshConfigFiles({ home, ...(parsed.configFile !== undefined ? { configFile: parsed.configFile } : {}) });
+  return (host) => resolveUdpOptions({ configs, destinationHost: host, localUser: userInfo().username, home }).tsshdPath;
+}
+
 function resolveOptions(parsed: SshArgs): UdpOptions {
   const home = homedir();
   const configs = loadSshConfigFiles({ home, ...(parsed.configFile !== undefined ? { configFile: parsed.configFile } : {}) });
@@ -136,17 +144,28 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   // The session's modules load while ssh logs in.
   const sessionModule = import('./udp-session.js');
   sessionModule.catch(() => undefined);
+  // ProxyJump: a relay on every hop (jump-relay.ts), logged in beside the target; the test seam goes direct.
+  const seam = (process.env[TEST_UDP_TARGET_ENV] ?? '') !== '';
+  const jumpSetup = seam ? Promise.resolve(undefined) : effectiveConfig.then((e) => prepareJump({ program, parsed, udp, tsshdPathFor: hopTsshdPath(parsed), effective: e, connectTimeoutSec: e.connectTimeoutSec ?? DEFAULT_CONNECT_TIMEOUT_SEC }));
+  jumpSetup.catch(() => undefined);
   let bootstrap;
   try {
     bootstrap = await startTsshd(transport.mode);
   } catch (err) {
     // tsshd cannot run QUIC there (no engine for that machine, or a tsshd without QUIC): log in again for KCP.
-    if (transport.mode !== 'quic' || !(err instanceof BootstrapError) || !/quic/i.test(err.tsshdSaid ?? '')) throw err;
+    if (transport.mode !== 'quic' || !(err instanceof BootstrapError) || !/quic/i.test(err.tsshdSaid ?? '')) {
+      void jumpSetup.then((j) => j?.cancel(), () => undefined);
+      throw err;
+    }
     process.stderr.write(`tssh: tsshd on ${parsed.host} cannot use QUIC; using KCP\n`);
-    bootstrap = await startTsshd('kcp');
+    bootstrap = await startTsshd('kcp').catch((e: unknown) => {
+      void jumpSetup.then((j) => j?.cancel(), () => undefined);
+      throw e;
+    });
   }
   const effective = await effectiveConfig;
-  const target = await udpTarget(effective, bootstrap.port);
+  const jump = await (await jumpSetup)?.complete(bootstrap.port);
+  const target = jump?.target ?? (await udpTarget(effective, bootstrap.port));
   const agentX11 = await chooseAgentX11(effective, process.env, homedir());
   if (!parsed.quiet) for (const warning of agentX11.warnings) process.stderr.write(`${warning}\n`);
   const forwards = forwardPlan(effective, parsed, udp);
@@ -203,10 +222,13 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
     showNotificationOnTop: udp.showNotificationOnTop,
     showFullNotifications: udp.showFullNotifications,
     agentX11,
+    ...(jump?.tcpProxyCommand !== undefined ? { tcpProxyCommand: jump.tcpProxyCommand } : {}),
   };
   if (background) return runInBackground(options);
   const { runUdpSession } = await sessionModule;
-  return runUdpSession(options);
+  const status = await runUdpSession(options);
+  await jump?.end();
+  return status;
 }
 
 /** -W host:port (or [v6]:port), as ssh reads it. */
