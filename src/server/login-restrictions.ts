@@ -51,40 +51,27 @@ export function parseExpiryTime(value: string): number | null {
   return m[7] === 'Z' ? Date.UTC(...parts) : new Date(...parts).getTime();
 }
 
+/** The on/off options (each also as no-<name>), the field each sets and what it governs. */
+const FLAGS: Record<string, { field: 'pty' | 'forwarding' | 'agent' | 'x11'; what: string }> = {
+  pty: { field: 'pty', what: 'pty allocation' },
+  'port-forwarding': { field: 'forwarding', what: 'port forwarding' },
+  'agent-forwarding': { field: 'agent', what: 'agent forwarding' },
+  'x11-forwarding': { field: 'x11', what: 'X11 forwarding' },
+};
+
 /** Apply one authorized_keys line's options, in order, as sshd does (`restrict` then `pty` re-enables the pty). */
 export function applyKeyOptions(r: LoginRestrictions, options: readonly KeyOption[], where: string): void {
   const off = (what: string, option: string): string => `${what} is disabled for this key (${option} in ${where})`;
   for (const { name, value } of options) {
+    const base = name.replace(/^no-/, '');
+    const flag = Object.hasOwn(FLAGS, base) ? FLAGS[base] : undefined;
+    if (flag !== undefined) {
+      r[flag.field] = name.startsWith('no-') ? off(flag.what, name) : null;
+      continue;
+    }
     switch (name) {
       case 'restrict':
-        r.pty = off('pty allocation', 'restrict');
-        r.forwarding = off('port forwarding', 'restrict');
-        r.agent = off('agent forwarding', 'restrict');
-        r.x11 = off('X11 forwarding', 'restrict');
-        break;
-      case 'no-pty':
-        r.pty = off('pty allocation', name);
-        break;
-      case 'pty':
-        r.pty = null;
-        break;
-      case 'no-port-forwarding':
-        r.forwarding = off('port forwarding', name);
-        break;
-      case 'port-forwarding':
-        r.forwarding = null;
-        break;
-      case 'no-agent-forwarding':
-        r.agent = off('agent forwarding', name);
-        break;
-      case 'agent-forwarding':
-        r.agent = null;
-        break;
-      case 'no-x11-forwarding':
-        r.x11 = off('X11 forwarding', name);
-        break;
-      case 'x11-forwarding':
-        r.x11 = null;
+        for (const { field, what } of Object.values(FLAGS)) r[field] = off(what, 'restrict');
         break;
       case 'permitopen':
         if (value !== undefined) (r.permitOpen ??= []).push(value);

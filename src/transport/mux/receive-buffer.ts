@@ -1,3 +1,5 @@
+import { FifoQueue } from './stream-queue.js';
+
 /** Pieces at least this long are kept as they are (when they do not pin a much larger input); smaller ones are copied. */
 const VIEW_MIN = 1024;
 /** Sizes of the blocks small pieces are copied into: they grow with what is buffered. */
@@ -16,8 +18,7 @@ const BLOCK_MAX = 16 * 1024;
  * held, plus one partly filled block and one object per kilobyte.
  */
 export class ReceiveBuffer {
-  private pieces: (Buffer | undefined)[] = [];
-  private head = 0;
+  private readonly pieces = new FifoQueue<Buffer>();
   /** The block small pieces are copied into; bytes [tailStart, tailEnd) of it are queued but not yet in `pieces`. */
   private block: Buffer | null = null;
   private tailStart = 0;
@@ -44,18 +45,8 @@ export class ReceiveBuffer {
 
   /** The next bytes in order (a view the caller may keep), or undefined when empty. */
   shift(): Buffer | undefined {
-    let out: Buffer | undefined;
-    if (this.head < this.pieces.length) {
-      out = this.pieces[this.head];
-      this.pieces[this.head++] = undefined;
-      if (this.head === this.pieces.length) {
-        this.pieces.length = 0;
-        this.head = 0;
-      } else if (this.head >= 64 && this.head * 2 >= this.pieces.length) {
-        this.pieces = this.pieces.slice(this.head);
-        this.head = 0;
-      }
-    } else if (this.tailEnd > this.tailStart) {
+    let out = this.pieces.shift();
+    if (out === undefined && this.tailEnd > this.tailStart) {
       out = (this.block as Buffer).subarray(this.tailStart, this.tailEnd);
       // Later small pieces go on filling the same block after this view.
       this.tailStart = this.tailEnd;
@@ -66,8 +57,7 @@ export class ReceiveBuffer {
 
   /** Drop everything. */
   clear(): void {
-    this.pieces.length = 0;
-    this.head = 0;
+    this.pieces.clear();
     this.block = null;
     this.tailStart = this.tailEnd = 0;
     this.held = 0;
