@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import type { SessionPolicy } from './session-host.js';
 import { buildLoginEnv, currentLogin } from './login-env.js';
 import { loginExpired, readLoginRestrictions } from './login-restrictions.js';
+import { systemCommand } from './system-command.js';
 import {
   effectiveConfig,
   envAccepted,
@@ -52,7 +53,7 @@ export function connectionFromEnv(env: Readonly<Record<string, string | undefine
 /** The current process's group names (`id -Gn`); empty if they cannot be found (Match Group then matches nothing). */
 export function currentGroups(): Promise<string[]> {
   return new Promise((resolve) => {
-    execFile('id', ['-Gn'], { timeout: 5000 }, (err, stdout) => {
+    execFile(systemCommand('id'), ['-Gn'], { timeout: 5000 }, (err, stdout) => {
       resolve(err ? [] : stdout.trim().split(/\s+/).filter((g) => g.length > 0));
     });
   });
