@@ -5,5 +5,8 @@ export const VERSION: string = (JSON.parse(
   readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
 ) as { version: string }).version;
 
-/** Wire protocol version carried in the bootstrap line and the datagram header. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Wire protocol version carried in the bootstrap line; tssh and tsshd must agree.
+ * 2: the KCP multiplexer's connection credit (WINDOW_UPDATE on stream 0, docs/MUX.md).
+ */
+export const PROTOCOL_VERSION = 2;

@@ -192,7 +192,11 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   });
   const session: SessionOptions = { env: sessionEnv(effective) };
   // The background half of -f has no terminal.
-  if (wantPty && !background) session.pty = ptyRequest();
+  if (wantPty && !background) {
+    session.pty = ptyRequest();
+    // Asked for explicitly: the session is refused rather than run without one, as ssh gives up then.
+    if (parsed.tCount > 0 || effective.requestTty === 'yes' || effective.requestTty === 'force') session.pty.required = true;
+  }
   if (parsed.subsystem) session.subsystem = parsed.commandLine;
   else if (parsed.commandLine !== '') session.command = parsed.commandLine;
   if (agentX11.agentSocket !== undefined) session.agent = true;

@@ -98,6 +98,9 @@ export async function runUdpSession(o: UdpSessionOptions, hooks: UdpSessionHooks
   } catch (err) {
     process.stderr.write(`tssh: cannot open the UDP path to ${o.address}:${o.port}: ${(err as Error).message}\n`);
     return EXIT_FAILURE;
+  } finally {
+    // The path derived its keys (and wiped its own copy): the raw secret is not needed again.
+    secret.fill(0);
   }
   let transport: ClientTransport;
   try {

@@ -47,6 +47,8 @@ export abstract class PathEnd extends EventEmitter implements DatagramPath {
     super();
     this.budget = config.mtu - PATH_OVERHEAD_BYTES;
     this.codec = new DatagramCodec(config.secret, side, this.drops);
+    // The keys are derived: the raw session secret is not needed again (docs/REKEY.md, wipe discipline).
+    config.secret.fill(0);
     this.timer = new DeadlineTimer(this.onDue);
     const codec = this.codec;
     const host: RekeyHost = {

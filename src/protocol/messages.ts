@@ -100,6 +100,12 @@ export interface PtyRequest {
   term: string;
   cols: number;
   rows: number;
+  /**
+   * The user asked for the pty explicitly (-t, -tt, RequestTTY yes/force): if
+   * the login may not have one, the session is refused, as ssh then gives up;
+   * otherwise it runs without a pty, as ssh's default does.
+   */
+  required?: boolean;
 }
 
 /**
@@ -230,7 +236,9 @@ function parsePty(value: unknown): PtyRequest {
   const o = asFields(value, 'pty');
   const term = text(o, 'term', MAX_TERM_LENGTH);
   if (!TERM_NAME.test(term)) throw bad('pty.term is not printable ASCII without spaces');
-  return { term, cols: dimension(o, 'cols'), rows: dimension(o, 'rows') };
+  const pty: PtyRequest = { term, cols: dimension(o, 'cols'), rows: dimension(o, 'rows') };
+  if (o.required === true) pty.required = true;
+  return pty;
 }
 
 const X11_PROTOCOL_NAME = /^[\x21-\x7e]+$/;

@@ -28,6 +28,10 @@ export interface SessionPolicy {
   maxSessions?: number;
   /** Agent and X11 forwarding (-A, -X/-Y); absent: refused. */
   forwarding?: Pick<SessionForwarding, 'setup'>;
+  /** Why a pty is not allowed (PermitTTY no, the key's no-pty), or absent: a pty request then runs without one, as sshd does. */
+  ptyRefused?: string | null;
+  /** Why no new session may start now (the login's key expired), or null. */
+  loginRefusal?: () => string | null;
 }
 
 /** The liveness timeouts a client's hello may carry (see HelloMessage). */
@@ -201,6 +205,14 @@ export class SessionHost extends EventEmitter {
       refuse(stream, refusal);
       return;
     }
+    // A pty the login may not have: refused if the user insisted on one (ssh -t gives up then), else the session runs without.
+    const ptyRefused = request.pty !== undefined ? this.policy.ptyRefused : undefined;
+    if (typeof ptyRefused === 'string' && request.pty?.required === true) {
+      refuse(stream, `PTY allocation request failed: ${ptyRefused}`);
+      return;
+    }
+    const ptyDropped = typeof ptyRefused === 'string';
+    if (ptyDropped) request = { ...request, pty: undefined };
     const { id } = request;
     const environ = sessionEnv(this.policy.loginEnv, request.env, (name) => this.policy.envAccepted(name), request.pty?.term);
     // Held while the agent socket / X11 display are set up, so the id stays taken and tsshd does not go idle meanwhile.
@@ -217,7 +229,8 @@ export class SessionHost extends EventEmitter {
       remote: () => this.remote(),
       open: () => {
         let stderr: Stream | undefined;
-        if (!request.pty) {
+        // A client that asked for a pty reads one output stream: merge stderr into it.
+        if (!request.pty && !ptyDropped) {
           stderr = this.conn.openStream(StreamKind.Stderr);
           stderr.on('error', () => undefined);
           stderr.write(encodeMessage({ type: 'stderr', session: id }));
@@ -285,7 +298,7 @@ export class SessionHost extends EventEmitter {
     if (this.hungUp) return 'the server is hanging up';
     if (this.sessions.has(request.id) || this.starting.has(request.id)) return `session id ${request.id} is in use`;
     if (this.sessions.size + this.starting.size >= this.maxSessions) return `too many sessions (limit ${this.maxSessions})`;
-    return undefined;
+    return this.policy.loginRefusal?.() ?? undefined;
   }
 
   private emitIdleIfIdle(): void {

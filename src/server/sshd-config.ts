@@ -10,6 +10,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { readConfigFile, readIncludedFiles, type IncludeReader } from '../protocol/config-files.js';
 import { ConfigSyntaxError, matchPattern, matchPatternList, quoteValue, splitConfigLine } from '../protocol/config-syntax.js';
+import { unrestrictedLogin, type LoginRestrictions } from './login-restrictions.js';
 
 /** OpenSSH's SERVCONF_MAX_DEPTH for nested Include. */
 export const MAX_SSHD_INCLUDE_DEPTH = 16;
@@ -70,6 +71,19 @@ export interface SshdPolicy {
   x11DisplayOffset: number;
   x11UseLocalhost: boolean;
   xauthLocation: string;
+  /** PermitTTY. */
+  permitTTY: boolean;
+  /** AuthorizedKeysFile patterns (%h, %u, %U; relative to the home directory): where the login's key options are read. */
+  authorizedKeysFiles: string[];
+  /** What the login's key or certificate allowed (login-restrictions.ts); filled in by loadLoginPolicy. */
+  login: LoginRestrictions;
+  /**
+   * Whether every login must have used a key listed in AuthorizedKeysFile
+   * (AuthenticationMethods requires publickey in every list, or no other
+   * method is on; and neither TrustedUserCAKeys nor AuthorizedKeysCommand is
+   * set): then what all those lines forbid, the login was forbidden too.
+   */
+  onlyAuthorizedKeys: boolean;
 }
 
 /** OpenSSH's defaults (except AcceptEnv, see {@link SshdPolicy.acceptEnv}). */
@@ -90,6 +104,10 @@ export function defaultSshdPolicy(): SshdPolicy {
     x11DisplayOffset: 10,
     x11UseLocalhost: true,
     xauthLocation: '/usr/bin/xauth',
+    permitTTY: true,
+    authorizedKeysFiles: ['.ssh/authorized_keys', '.ssh/authorized_keys2'],
+    login: unrestrictedLogin(),
+    onlyAuthorizedKeys: false,
   };
 }
 
@@ -155,6 +173,23 @@ const PARSERS: Record<string, { name: string; parse: Parser }> = {
     },
   },
   x11uselocalhost: { name: 'X11UseLocalhost', parse: yesNo },
+  permittty: { name: 'PermitTTY', parse: yesNo },
+  // Read only to know whether a login can have used anything but an authorized key; any value but "no" counts as on.
+  passwordauthentication: { name: 'PasswordAuthentication', parse: (args) => args[0]?.toLowerCase() !== 'no' },
+  kbdinteractiveauthentication: { name: 'KbdInteractiveAuthentication', parse: (args) => args[0]?.toLowerCase() !== 'no' },
+  challengeresponseauthentication: { name: 'ChallengeResponseAuthentication', parse: (args) => args[0]?.toLowerCase() !== 'no' },
+  hostbasedauthentication: { name: 'HostbasedAuthentication', parse: (args) => args[0]?.toLowerCase() === 'yes' },
+  gssapiauthentication: { name: 'GSSAPIAuthentication', parse: (args) => args[0]?.toLowerCase() === 'yes' },
+  trustedusercakeys: { name: 'TrustedUserCAKeys', parse: (args) => args[0]?.toLowerCase() !== 'none' },
+  authorizedkeyscommand: { name: 'AuthorizedKeysCommand', parse: (args) => args[0]?.toLowerCase() !== 'none' },
+  authenticationmethods: { name: 'AuthenticationMethods', parse: (args) => [...args] },
+  authorizedkeysfile: {
+    name: 'AuthorizedKeysFile',
+    parse: (args, where, name) => {
+      if (args.length === 0) throw new Error(`${where}: ${name} is missing its value`);
+      return [...args];
+    },
+  },
   xauthlocation: { name: 'XAuthLocation', parse: (args, where, name) => single(args, where, name) },
   acceptenv: {
     name: 'AcceptEnv',
@@ -327,6 +362,16 @@ export function effectiveConfig(parsed: SshdConfigFile | undefined, connection: 
   policy.x11DisplayOffset = pick('x11displayoffset') ?? policy.x11DisplayOffset;
   policy.x11UseLocalhost = pick('x11uselocalhost') ?? policy.x11UseLocalhost;
   policy.xauthLocation = pick('xauthlocation') ?? policy.xauthLocation;
+  policy.permitTTY = pick('permittty') ?? policy.permitTTY;
+  policy.authorizedKeysFiles = pick('authorizedkeysfile') ?? policy.authorizedKeysFiles;
+  const methods = pick<string[]>('authenticationmethods');
+  const publickeyRequired = methods !== undefined && methods[0] !== 'any' && methods.every((list) => list.split(',').includes('publickey'));
+  const otherMethods =
+    (pick<boolean>('passwordauthentication') ?? true) ||
+    (pick<boolean>('kbdinteractiveauthentication') ?? pick<boolean>('challengeresponseauthentication') ?? true) ||
+    (pick<boolean>('hostbasedauthentication') ?? false) ||
+    (pick<boolean>('gssapiauthentication') ?? false);
+  policy.onlyAuthorizedKeys = (publickeyRequired || !otherMethods) && !(pick<boolean>('trustedusercakeys') ?? false) && !(pick<boolean>('authorizedkeyscommand') ?? false);
   // AcceptEnv accumulates over lines; a matching Match block's list replaces the global one.
   const env = (matched.get('acceptenv') ?? global.get('acceptenv')) as string[][] | undefined;
   if (env) policy.acceptEnv = env.flat();

@@ -81,6 +81,12 @@ export async function startServer(
     throw new Error(`tsshd: ${(err as Error).message.split('\n')[0]}`);
   }
   log.log(`sshd_config: ${policy.configPath ?? 'none (defaults)'}; AcceptEnv ${policy.sshd.acceptEnv.join(' ')}; subsystems ${[...policy.session.subsystems.keys()].join(' ') || 'none'}`);
+  const login = policy.sshd.login;
+  const limits = [login.pty, login.forwarding, login.agent, login.x11].filter((v) => v !== null);
+  if (login.permitOpen !== null) limits.push(`permitopen ${login.permitOpen.join(' ')}`);
+  if (login.permitListen !== null) limits.push(`permitlisten ${login.permitListen.join(' ')}`);
+  if (login.expiresAt !== null) limits.push(`valid until ${new Date(login.expiresAt).toISOString()}`);
+  log.log(`login restrictions from ${login.source}: ${limits.join('; ') || 'none'}`);
   const secret = generateSessionSecret();
   const path = await listen(options, secret);
   let transport;
@@ -107,6 +113,8 @@ export async function startServer(
     mtu: options.mtu,
     ...transport.bootstrap,
   });
+  // The line holds it now, and the path its own keys: wipe our copy.
+  secret.fill(0);
   log.log(`listening on ${options.proxyMode === 'tcp' ? 'TCP' : 'UDP'} port ${path.port} (mtu ${options.mtu}, ${transport.description})`);
   return { bootstrapLine, port: path.port, host, forwards, lifetime };
 }

@@ -5,12 +5,13 @@ import { AGENT_X11_LETTERS, BootstrapError, interpret, loginSshArgs, LOGIN_FORCE
 import { EXIT_FAILURE, exitCodeOf } from '../../src/client/exit-codes.js';
 import { parseSshArgs } from '../../src/client/ssh-args.js';
 import { parseSshG } from '../../src/client/ssh-effective-config.js';
+import { PROTOCOL_VERSION } from '../../src/version.js';
 
 // The pure parts of tssh's login: the remote command, the ssh arguments, reading ssh -G and the login's outcome.
 
 const INFO: BootstrapInfo = {
   serverVersion: '0.1.0',
-  protocolVersion: 1,
+  protocolVersion: PROTOCOL_VERSION,
   port: 61001,
   mode: 'kcp',
   secret: 'A'.repeat(43),
