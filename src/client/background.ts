@@ -1,6 +1,8 @@
 /**
  * tssh -f (ForkAfterAuthentication). Node cannot fork, so once the login is
- * done (passwords were asked on the terminal) tssh spawns itself again in a
+ * done (passwords were asked on the terminal) tssh spawns itself again, with
+ * the same arguments (for `ps`; the marker and the IPC channel, not argv, make
+ * it the background half), in a
  * new session (setsid) with stdin from /dev/null, hands it the session's
  * options, the bootstrap secret included, over a private IPC channel (a
  * socketpair: never argv, the environment or a file), and waits. The
@@ -35,7 +37,9 @@ export function takeBackgroundRole(): boolean {
 /** Foreground side: start the background tssh with `options`; resolves with the foreground's exit status. */
 export function runInBackground(options: UdpSessionOptions, timeoutMs = BACKGROUND_READY_TIMEOUT_MS): Promise<number> {
   const script = resolve(process.argv[1] ?? '');
-  const child = spawn(process.execPath, [script], {
+  // The user's own arguments, as ssh -f keeps its argv, so that `ps` tells one background tssh from another.
+  // They are only what the user typed (visible in ps already); the session's secrets go over IPC.
+  const child = spawn(process.execPath, [script, ...process.argv.slice(2)], {
     detached: true,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, [BACKGROUND_MARKER_ENV]: '1' },

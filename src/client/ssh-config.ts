@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { readConfigFile, readIncludedFiles, type IncludeReader } from '../protocol/config-files.js';
 import { ConfigSyntaxError, matchPattern, matchPatternList, quoteValue, splitConfigLine } from '../protocol/config-syntax.js';
+import { resolveConfigFileArg } from './config-file-arg.js';
 
 /** OpenSSH's READCONF_MAX_DEPTH: Include nesting deeper than this is an error (and stops loops). */
 export const MAX_INCLUDE_DEPTH = 16;
@@ -381,6 +382,8 @@ export interface LoadSshConfigOptions {
   home: string;
   /** -F file; `none` means no files at all. Replaces both the user and system files. */
   configFile?: string;
+  /** The -F file's text when the caller already read it (it may be a pipe, readable once). */
+  configFileText?: string;
   /** System file; defaults to /etc/ssh/ssh_config. */
   systemConfig?: string;
   readFile?: (path: string) => string | undefined;
@@ -394,7 +397,7 @@ export function loadSshConfigFiles(options: LoadSshConfigOptions): SshConfigFile
   if (options.configFile !== undefined) {
     if (options.configFile === 'none') return [];
     const path = resolveConfigFileArg(options.configFile, options.home);
-    const text = readFile(path);
+    const text = options.configFileText ?? readFile(path);
     if (text === undefined) throw new Error(`tssh: cannot open -F file ${quoteValue(options.configFile)}: no such file; check the path`);
     return [parseSshConfig(text, { ...common, path })];
   }
@@ -408,7 +411,3 @@ export function loadSshConfigFiles(options: LoadSshConfigOptions): SshConfigFile
   return files;
 }
 
-function resolveConfigFileArg(path: string, home: string): string {
-  if (path === '~' || path.startsWith('~/')) return join(home, path.slice(1));
-  return path;
-}

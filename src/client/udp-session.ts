@@ -425,9 +425,16 @@ class UdpSession {
           this.resize(cols, rows);
         });
         return;
-      case 'renew-path':
-        void this.path.renew();
+      case 'renew-path': {
+        const before = this.path.stats().localPort;
+        void this.path.renew().then(() => {
+          if (this.finishing) return;
+          const now = this.path.stats().localPort;
+          // ssh answers its own escapes with a line (~# lists, ~R says "rekeying"): so does ~P.
+          this.say(now > 0 ? `tssh: new UDP path from local port ${now} (was ${before}) to ${this.serverAddress}` : 'tssh: could not open a new UDP path now; retrying');
+        });
         return;
+      }
     }
   }
 
