@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { SessionPolicy } from './session-host.js';
 import { buildLoginEnv, currentLogin } from './login-env.js';
+import { imposedEnv } from './imposed-env.js';
 import {
   effectiveConfig,
   envAccepted,
@@ -86,6 +87,7 @@ export async function loadLoginPolicy(
       envAccepted: (name) => envAccepted(name, sshd.acceptEnv),
       subsystems,
       loginEnv: buildLoginEnv(identity),
+      imposedEnv: imposedEnv(sshd, identity, env),
     },
     sshd,
     configPath,

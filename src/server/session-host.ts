@@ -24,6 +24,8 @@ export interface SessionPolicy {
   subsystems: ReadonlyMap<string, string>;
   /** The base environment (buildLoginEnv); its SHELL and HOME say what to run and where. */
   loginEnv: Readonly<Record<string, string>>;
+  /** What sshd imposed on the login (SetEnv, PermitUserEnvironment): set after the client's variables. */
+  imposedEnv?: Readonly<Record<string, string>>;
   /** Most sessions at once (sshd's MaxSessions); default DEFAULT_MAX_SESSIONS. */
   maxSessions?: number;
   /** Agent and X11 forwarding (-A, -X/-Y); absent: refused. */
@@ -202,7 +204,7 @@ export class SessionHost extends EventEmitter {
       return;
     }
     const { id } = request;
-    const environ = sessionEnv(this.policy.loginEnv, request.env, (name) => this.policy.envAccepted(name), request.pty?.term);
+    const environ = sessionEnv(this.policy.loginEnv, request.env, (name) => this.policy.envAccepted(name), request.pty?.term, this.policy.imposedEnv);
     // Held while the agent socket / X11 display are set up, so the id stays taken and tsshd does not go idle meanwhile.
     this.starting.add(id);
     const forwarding = await this.setupForwarding(request, environ).finally(() => this.starting.delete(id));
