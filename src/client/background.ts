@@ -41,11 +41,36 @@ export function runInBackground(options: UdpSessionOptions, timeoutMs = BACKGROU
   // They are only what the user typed (visible in ps already); the session's secrets go over IPC.
   const child = spawn(process.execPath, [script, ...process.argv.slice(2)], {
     detached: true,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // Pipes relayed until the forwards are up, then let go (as ssh -f sends its stdio to /dev/null): the
+    // background tssh must not hold a caller's pipe open (`out=$(tssh -f ...)` would never return).
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env: { ...process.env, [BACKGROUND_MARKER_ENV]: '1' },
   });
-  return new Promise<number>((settle) => {
+  child.stdout?.pipe(process.stdout, { end: false });
+  child.stderr?.pipe(process.stderr, { end: false });
+  const letGo = (): void => {
+    for (const pipe of [child.stdout, child.stderr]) {
+      pipe?.unpipe();
+      pipe?.destroy();
+    }
+  };
+  return new Promise<number>((settleOnce) => {
     let settled = false;
+    // A failed background tssh's last words are still in the pipe: relay them (bounded) before returning.
+    const settle = (code: number): void => {
+      if (code === 0 || child.stderr === null || child.stderr.destroyed) {
+        letGo();
+        settleOnce(code);
+        return;
+      }
+      const bound = setTimeout(() => done(), 2000);
+      const done = (): void => {
+        clearTimeout(bound);
+        letGo();
+        settleOnce(code);
+      };
+      child.stderr.once('close', done);
+    };
     const finish = (code: number, message?: string): void => {
       if (settled) return;
       settled = true;
@@ -94,6 +119,9 @@ export function runAsBackground(): Promise<number> {
         return;
       }
       reviveBuffers(m.options);
+      // Once the foreground has gone, nobody reads these pipes: what is written then is dropped, as by ssh -f.
+      process.stdout.on('error', () => undefined);
+      process.stderr.on('error', () => undefined);
       void import('./udp-session.js').then(({ runUdpSession }) =>
         runUdpSession(m.options, {
           onReady: () => {

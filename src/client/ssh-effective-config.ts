@@ -45,6 +45,10 @@ export interface SshEffectiveConfig {
   sessionType: 'default' | 'none' | 'subsystem';
   /** ForkAfterAuthentication (-f from the config). */
   forkAfterAuthentication: boolean;
+  /** ControlMaster (-M is yes, -MM ask). */
+  controlMaster: 'no' | 'yes' | 'ask' | 'auto' | 'autoask';
+  /** ControlPath, expanded by ssh; undefined when none. */
+  controlPath?: string;
 }
 
 /** ssh -G prints a few hundred lines; anything past this is not ssh. */
@@ -73,6 +77,7 @@ export function parseSshG(text: string): SshEffectiveConfig {
     streamLocalBindUnlink: false,
     sessionType: 'default',
     forkAfterAuthentication: false,
+    controlMaster: 'no',
   };
   const dynamic: string[] = [];
   const localToPath = new Set<string>();
@@ -159,6 +164,12 @@ export function parseSshG(text: string): SshEffectiveConfig {
         break;
       case 'forkafterauthentication':
         out.forkAfterAuthentication = yes(value);
+        break;
+      case 'controlmaster':
+        out.controlMaster = value === 'true' || value === 'yes' ? 'yes' : value === 'ask' || value === 'auto' || value === 'autoask' ? value : 'no';
+        break;
+      case 'controlpath':
+        if (value !== 'none' && value !== '') out.controlPath = value;
         break;
     }
   }

@@ -22,6 +22,7 @@ import { parseForwardSpec } from './forward-spec.js';
 import { runPlainSsh, sshProgram } from './plain-ssh.js';
 import type { SessionOptions } from './session-client.js';
 import type { SessionWork, UdpSessionOptions } from './udp-session.js';
+import type { ControlMasterChoice } from './session-control.js';
 import { decidePty, parseSshArgs, PROTOCOL_1_REFUSAL, TSSH_USAGE, type SshArgs } from './ssh-args.js';
 import { loadSshConfigFiles } from './ssh-config.js';
 import { sshEffectiveConfig, type SshEffectiveConfig } from './ssh-effective-config.js';
@@ -135,7 +136,8 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   const startTsshd = (mode: BootstrapMode): ReturnType<typeof bootstrapOverSsh> =>
     bootstrapOverSsh({
       program,
-      args: loginSshArgs(argv, parsed, AGENT_X11_LETTERS),
+      // The login is never a control master: its socket would go with it (tssh serves the ControlPath itself).
+      args: ['-o', 'ControlMaster=no', ...loginSshArgs(argv, parsed, `${AGENT_X11_LETTERS}M`)],
       remoteCommand: withLoginMarker(tsshdCommandLine({
         tsshdPath: udp.tsshdPath,
         ...(udp.tsshdPort !== undefined ? { tsshdPort: udp.tsshdPort } : {}),
@@ -218,9 +220,25 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
     showFullNotifications: udp.showFullNotifications,
     agentX11,
   };
+  const control = controlMasterChoice(effective, background);
+  if (control !== undefined) options.controlMaster = control;
   if (background) return runInBackground(options);
   const { runUdpSession } = await sessionModule;
   return runUdpSession(options);
+}
+
+/**
+ * Whether this tssh serves ssh's control protocol at ControlPath: a -f tssh
+ * whenever ControlMaster is on (yes, ask, auto, autoask), a foreground one
+ * only for yes/ask (-M): with `auto` in a Host * block every interactive
+ * tssh would otherwise take the path that plain ssh then finds refusing sessions.
+ */
+function controlMasterChoice(effective: SshEffectiveConfig, background: boolean): ControlMasterChoice | undefined {
+  const mode = effective.controlMaster;
+  if (effective.controlPath === undefined || mode === 'no') return undefined;
+  const auto = mode === 'auto' || mode === 'autoask';
+  if (!background && auto) return undefined;
+  return { path: effective.controlPath, auto };
 }
 
 /** -W host:port (or [v6]:port), as ssh reads it. */
