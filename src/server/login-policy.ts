@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import type { SessionPolicy } from './session-host.js';
 import { buildLoginEnv, currentLogin } from './login-env.js';
 import { imposedEnv } from './imposed-env.js';
+import { matchPattern } from '../protocol/config-syntax.js';
 import {
   effectiveConfig,
   envAccepted,
@@ -67,6 +68,21 @@ function subsystemCommand(command: string, exists: (path: string) => boolean): s
 }
 
 /**
+ * ChannelTimeout for a session channel: the first entry whose type pattern
+ * matches its OpenSSH 9.2 name (session:shell, session:command,
+ * session:subsystem:NAME) or the later plain "session"; 0 turns it off.
+ */
+function sessionIdleTimeout(sshd: SshdPolicy): { sessionIdleTimeoutMs?: (channelType: string) => number | undefined } {
+  if (sshd.channelTimeouts.length === 0) return {};
+  return {
+    sessionIdleTimeoutMs: (channelType) => {
+      const entry = sshd.channelTimeouts.find((t) => matchPattern(channelType, t.type) || matchPattern('session', t.type));
+      return entry !== undefined && entry.seconds > 0 ? entry.seconds * 1000 : undefined;
+    },
+  };
+}
+
+/**
  * Build the policy from sshd_config (locateSshdConfig) and the environment
  * tsshd was started with. Throws the config parser's one-line Error for a bad file.
  */
@@ -88,6 +104,7 @@ export async function loadLoginPolicy(
       subsystems,
       loginEnv: buildLoginEnv(identity),
       imposedEnv: imposedEnv(sshd, identity, env),
+      ...sessionIdleTimeout(sshd),
     },
     sshd,
     configPath,

@@ -7,11 +7,11 @@ import { cleanEnv, killLeftovers, runCollect, runTssh } from './harness.js';
 
 // What sshd imposes on a login's sessions reaches tsshd's sessions too, compared with ssh's on the same sshd:
 // SetEnv, PermitUserEnvironment with authorized_keys environment=, and the sshd_config of the sshd that
-// was started with -f (tsshd finds it from the running sshd, not /etc/ssh/sshd_config).
+// was started with -f (tsshd finds it from the running sshd, not /etc/ssh/sshd_config), and ChannelTimeout.
 let sshd: SshdFixture;
 before(async () => {
   sshd = await SshdFixture.start({
-    sshdConfig: ['PermitUserEnvironment DROPIN_*', 'AcceptEnv DROPIN_SENT'],
+    sshdConfig: ['PermitUserEnvironment DROPIN_*', 'AcceptEnv DROPIN_SENT', 'ChannelTimeout session:*=3s'],
     clientConfig: ['SendEnv DROPIN_SENT'],
   });
   // No tsshd file of the user's: tsshd must find the fixture's sshd_config (sshd -f) by itself.
@@ -33,4 +33,19 @@ test('SetEnv, authorized_keys environment= (under PermitUserEnvironment) and Acc
   assert.equal(ssh.stdout.toString(), `set=${join(sshd.dir, 'xdg')} key=from-key other= sent=from-client\n`, ssh.stderr);
   assert.equal(tssh.status, 0, tssh.stderr);
   assert.equal(tssh.stdout.toString(), ssh.stdout.toString());
+});
+
+test('ChannelTimeout: a session silent for longer is ended as sshd ends it; one with traffic lives on', async () => {
+  const idle = 'echo start; sleep 9; echo late';
+  const ssh = await runCollect('ssh', [...sshd.configArgs, sshd.host, idle]);
+  const tssh = await runTssh([...sshd.configArgs, '--udp', sshd.host, idle]);
+  assert.equal(ssh.stdout.toString(), 'start\n', ssh.stderr);
+  assert.equal(ssh.status, 255);
+  assert.equal(tssh.stdout.toString(), ssh.stdout.toString(), tssh.stderr);
+  assert.equal(tssh.status, ssh.status);
+  // Output every half second keeps it alive past the timeout.
+  const busy = 'for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; sleep 0.5; done';
+  const kept = await runTssh([...sshd.configArgs, '--udp', sshd.host, busy]);
+  assert.equal(kept.status, 0, kept.stderr);
+  assert.equal(kept.stdout.toString(), '1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n');
 });
