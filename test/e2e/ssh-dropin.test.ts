@@ -5,7 +5,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SshdFixture, TSSH_BIN } from '../support/sshd.js';
-import { cleanEnv, killLeftovers, runCollect, runTssh } from './harness.js';
+import { cleanEnv, killLeftovers, PtyTssh, runCollect, runTssh } from './harness.js';
 
 // tssh in UDP mode side by side with the real ssh, against the real sshd, where ssh has a behaviour:
 // -F files that are not regular files, -1/-2, forced commands (ForceCommand, internal-sftp, authorized_keys
@@ -85,6 +85,21 @@ test('git-style accounts: a forced command that runs $SSH_ORIGINAL_COMMAND gets 
     assert.equal(ssh.stdout.toString(), 'PACK DATA\n', ssh.stderr);
     assert.equal(tssh.status, 0, tssh.stderr);
     assert.deepEqual(tssh.stdout, ssh.stdout);
+  });
+});
+
+test('an interactive login with a forced command gets a terminal as with ssh (a menu-style account)', async () => {
+  await withKeyOptions('command="if [ -t 0 ]; then echo menu-on-a-tty; else echo no-tty; fi; read choice; echo chose-$choice"', async () => {
+    const term = new PtyTssh([...sshd.configArgs, sshd.host]);
+    try {
+      await term.waitForScreen('the forced command on a terminal', /^menu-on-a-tty$/m);
+      assert.match(term.text(), /runs a forced command for this login/);
+      term.type('2\r');
+      await term.waitForScreen('its answer', /^chose-2$/m);
+      assert.equal(await term.waitForExit(), 0);
+    } finally {
+      term.close();
+    }
   });
 });
 
