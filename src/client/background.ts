@@ -37,13 +37,15 @@ export function takeBackgroundRole(): boolean {
 /** Foreground side: start the background tssh with `options`; resolves with the foreground's exit status. */
 export function runInBackground(options: UdpSessionOptions, timeoutMs = BACKGROUND_READY_TIMEOUT_MS): Promise<number> {
   const script = resolve(process.argv[1] ?? '');
+  const hasOutput = options.work?.kind !== 'none';
   // The user's own arguments, as ssh -f keeps its argv, so that `ps` tells one background tssh from another.
   // They are only what the user typed (visible in ps already); the session's secrets go over IPC.
   const child = spawn(process.execPath, [script, ...process.argv.slice(2)], {
     detached: true,
-    // Pipes relayed until the forwards are up, then let go (as ssh -f sends its stdio to /dev/null): the
-    // background tssh must not hold a caller's pipe open (`out=$(tssh -f ...)` would never return).
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    // With a command, its output goes where ours goes, as ssh -f keeps the session's stdout and stderr.
+    // Without one (-N), pipes relayed until the forwards are up, then let go (ssh -f sends its stdio to
+    // /dev/null): the background tssh must not hold a caller's pipe open (`out=$(tssh -f -N ...)` would hang).
+    stdio: hasOutput ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'pipe', 'pipe', 'ipc'],
     env: { ...process.env, [BACKGROUND_MARKER_ENV]: '1' },
   });
   child.stdout?.pipe(process.stdout, { end: false });

@@ -205,3 +205,11 @@ test('a bad TsshdPort is reported once, before any login (no ssh is run at all)'
     assert.match(lines[0]!, /port spec '(70000|5-3)'/);
   }
 });
+
+test('-f with a command: its output reaches the caller as with ssh -f (control-master.test.ts: -f -N returns at once)', async () => {
+  const command = 'sleep 1; echo from-background';
+  const { ssh, tssh } = await both([...sshd.configArgs, '-f', sshd.host, command]);
+  assert.equal(ssh.stdout.toString(), 'from-background\n', ssh.stderr);
+  assert.equal(tssh.status, 0, tssh.stderr);
+  assert.deepEqual(tssh.stdout, ssh.stdout);
+});
