@@ -19,6 +19,16 @@ export function withLoginMarker(command: string): string {
   return `echo ${LOGIN_MARKER}; ${command}`;
 }
 
+/**
+ * For a server that runs tsshd itself for an exec request (an SSH server
+ * embedding tsshd): the command without the marker prefix, and whether it had
+ * one (then print `LOGIN_MARKER` and a newline on stdout first).
+ */
+export function splitLoginMarker(command: string): { marked: boolean; command: string } {
+  const m = new RegExp(`^\\s*echo ${LOGIN_MARKER}\\s*;\\s*`).exec(command);
+  return m ? { marked: true, command: command.slice(m[0].length) } : { marked: false, command };
+}
+
 /** Where the complete marker line starts and ends (the index after its newline) in `stdout`, or null while it has not come. */
 export function markerLine(stdout: string): { start: number; end: number } | null {
   let from = 0;

@@ -4,7 +4,7 @@ import { encodeBootstrap, type BootstrapInfo } from '../../src/protocol/bootstra
 import { AGENT_X11_LETTERS, BootstrapError, interpret, loginSshArgs, LOGIN_FORCED_OPTIONS, shellQuote, tsshdCommandLine } from '../../src/client/bootstrap-over-ssh.js';
 import { EXIT_FAILURE, exitCodeOf } from '../../src/client/exit-codes.js';
 import { parseSshArgs } from '../../src/client/ssh-args.js';
-import { afterMarker, ForcedCommandError, LOGIN_MARKER, markerLine, withLoginMarker } from '../../src/client/login-marker.js';
+import { afterMarker, ForcedCommandError, LOGIN_MARKER, markerLine, splitLoginMarker, withLoginMarker } from '../../src/client/login-marker.js';
 import { parseSshG } from '../../src/client/ssh-effective-config.js';
 
 // The pure parts of tssh's login: the remote command, the ssh arguments, reading ssh -G and the login's outcome.
@@ -173,4 +173,9 @@ test('the marker is a whole line: LocalCommand output before it is the client\'s
   assert.deepEqual(markerLine(`local\n${LOGIN_MARKER}\nrest`), { start: 6, end: 6 + LOGIN_MARKER.length + 1 });
   assert.equal(markerLine(`say ${LOGIN_MARKER}\n`), null, 'only at a line start');
   assert.equal(afterMarker(`x\n${LOGIN_MARKER}\r\nnoise\n`), 'noise\n');
+});
+
+test('splitLoginMarker: a server running tsshd itself takes the prefix off', () => {
+  assert.deepEqual(splitLoginMarker(withLoginMarker('tsshd --kcp')), { marked: true, command: 'tsshd --kcp' });
+  assert.deepEqual(splitLoginMarker('tsshd --kcp'), { marked: false, command: 'tsshd --kcp' });
 });
