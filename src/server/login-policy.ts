@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import type { SessionPolicy } from './session-host.js';
 import { buildLoginEnv, currentLogin } from './login-env.js';
 import { imposedEnv } from './imposed-env.js';
-import { matchPattern } from '../protocol/config-syntax.js';
+import { channelTimeoutMs } from './channel-timeout.js';
 import {
   effectiveConfig,
   envAccepted,
@@ -74,12 +74,7 @@ function subsystemCommand(command: string, exists: (path: string) => boolean): s
  */
 function sessionIdleTimeout(sshd: SshdPolicy): { sessionIdleTimeoutMs?: (channelType: string) => number | undefined } {
   if (sshd.channelTimeouts.length === 0) return {};
-  return {
-    sessionIdleTimeoutMs: (channelType) => {
-      const entry = sshd.channelTimeouts.find((t) => matchPattern(channelType, t.type) || matchPattern('session', t.type));
-      return entry !== undefined && entry.seconds > 0 ? entry.seconds * 1000 : undefined;
-    },
-  };
+  return { sessionIdleTimeoutMs: (channelType) => channelTimeoutMs(sshd.channelTimeouts, [channelType, 'session']) };
 }
 
 /**

@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SshdFixture } from '../support/sshd.js';
-import { cleanEnv, killLeftovers, runCollect, runTssh } from './harness.js';
+import { connect, createServer } from 'node:net';
+import { spawn } from 'node:child_process';
+import { cleanEnv, freeTcpPort, killLeftovers, runCollect, runTssh, startTssh, untilListening } from './harness.js';
+import { waitFor } from '../support/wait.js';
 
 // What sshd imposes on a login's sessions reaches tsshd's sessions too, compared with ssh's on the same sshd:
 // SetEnv, PermitUserEnvironment with authorized_keys environment=, and the sshd_config of the sshd that
@@ -11,7 +14,7 @@ import { cleanEnv, killLeftovers, runCollect, runTssh } from './harness.js';
 let sshd: SshdFixture;
 before(async () => {
   sshd = await SshdFixture.start({
-    sshdConfig: ['PermitUserEnvironment DROPIN_*', 'AcceptEnv DROPIN_SENT', 'ChannelTimeout session:*=3s'],
+    sshdConfig: ['PermitUserEnvironment DROPIN_*', 'AcceptEnv DROPIN_SENT', 'ChannelTimeout session:*=3s direct-tcpip=3s'],
     clientConfig: ['SendEnv DROPIN_SENT'],
   });
   // No tsshd file of the user's: tsshd must find the fixture's sshd_config (sshd -f) by itself.
@@ -49,3 +52,49 @@ test('ChannelTimeout: a session silent for longer is ended as sshd ends it; one 
   assert.equal(kept.status, 0, kept.stderr);
   assert.equal(kept.stdout.toString(), '1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n');
 });
+
+test('ChannelTimeout direct-tcpip: an idle -L connection is closed, by tsshd as by sshd', async () => {
+  const echo = createServer((socket) => socket.pipe(socket));
+  await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+  const echoPort = (echo.address() as { port: number }).port;
+  const sshPort = await freeTcpPort();
+  const tsshPort = await freeTcpPort();
+  const ssh = spawn('ssh', [...sshd.configArgs, '-N', '-L', `${sshPort}:127.0.0.1:${echoPort}`, sshd.host], { stdio: 'ignore' });
+  const tssh = startTssh([...sshd.configArgs, '--udp', '-N', '-L', `${tsshPort}:127.0.0.1:${echoPort}`, sshd.host]);
+  try {
+    await untilListening(tssh, tsshPort);
+    await waitFor('ssh -L to listen', () => canConnect(sshPort), 20_000, 50);
+    /** Open a connection, echo once, then wait (bounded) for it to be closed from the far side; resolves with ms until then. */
+    const idleClose = (port: number): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1');
+        let opened = 0;
+        socket.once('data', () => (opened = Date.now()));
+        socket.once('connect', () => socket.write('x'));
+        socket.once('close', () => (opened > 0 ? resolve(Date.now() - opened) : reject(new Error('closed before the echo'))));
+        socket.on('error', () => undefined);
+        setTimeout(() => {
+          socket.destroy();
+          reject(new Error('an idle forwarded connection was not closed within 20 s'));
+        }, 20_000).unref();
+      });
+    const [bySsh, byTssh] = await Promise.all([idleClose(sshPort), idleClose(tsshPort)]);
+    assert.ok(bySsh >= 2500, `ssh's closed after ${bySsh} ms`);
+    assert.ok(byTssh >= 2500, `tssh's closed after ${byTssh} ms, not before the 3 s timeout`);
+  } finally {
+    ssh.kill('SIGTERM');
+    await tssh.stop();
+    echo.close();
+  }
+});
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
