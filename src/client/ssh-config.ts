@@ -6,6 +6,7 @@
  * not the options: udp-options.ts gives them meaning.
  */
 import { spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readConfigFile, readIncludedFiles, type IncludeReader } from '../protocol/config-files.js';
 import { ConfigSyntaxError, matchPattern, matchPatternList, quoteValue, splitConfigLine } from '../protocol/config-syntax.js';
@@ -377,6 +378,15 @@ export function commandLineConfig(pairs: ReadonlyArray<{ key: string; value: str
   return { path: '-o', display: '-o', entries };
 }
 
+function emptyIfSpecial(path: string): string | undefined {
+  try {
+    const st = statSync(path);
+    return st.isDirectory() || st.isCharacterDevice() ? '' : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Where to find the config files. */
 export interface LoadSshConfigOptions {
   home: string;
@@ -397,7 +407,8 @@ export function loadSshConfigFiles(options: LoadSshConfigOptions): SshConfigFile
   if (options.configFile !== undefined) {
     if (options.configFile === 'none') return [];
     const path = resolveConfigFileArg(options.configFile, options.home);
-    const text = options.configFileText ?? readFile(path);
+    // /dev/null or a directory: ssh reads them as empty (a pipe was read once by config-file-arg.ts and copied).
+    const text = options.configFileText ?? readFile(path) ?? (options.readFile === undefined ? emptyIfSpecial(path) : undefined);
     if (text === undefined) throw new Error(`tssh: cannot open -F file ${quoteValue(options.configFile)}: no such file; check the path`);
     return [parseSshConfig(text, { ...common, path })];
   }
