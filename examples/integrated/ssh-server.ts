@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
 import ssh2 from 'ssh2';
 import type { Connection, ParsedKey, ServerChannel, Session as Ssh2Session } from 'ssh2';
-import { buildLoginEnv, currentLogin, envAcceptedBy, serveSession, sessionEnv, StreamSession, type Handler, type PtyInfo } from 'tsshd';
+import { buildLoginEnv, currentLogin, envAcceptedBy, LOGIN_MARKER, serveSession, sessionEnv, splitLoginMarker, StreamSession, type Handler, type PtyInfo } from 'tsshd';
 import { SERVER_MARKER_ENV } from './service.js';
 
 /** How to start the server. */
@@ -152,8 +152,13 @@ function serveSsh2Session(ssh: Ssh2Session, c: SessionContext): void {
   ssh.on('shell', (accept) => start(accept(), {}));
   ssh.on('subsystem', (accept, _reject, info) => start(accept(), { subsystem: info.name }));
   ssh.on('exec', (accept, _reject, info) => {
-    if (isTsshdCommand(info.command)) runTsshd(accept(), info.command, c);
-    else start(accept(), { command: info.command });
+    // tssh puts `echo tssh-login-ran; ` before the tsshd command: answer with the marker line, as a shell would.
+    const { marked, command } = splitLoginMarker(info.command);
+    if (isTsshdCommand(command)) {
+      const channel = accept();
+      if (marked) channel.write(`${LOGIN_MARKER}\n`);
+      runTsshd(channel, command, c);
+    } else start(accept(), { command: info.command });
   });
 }
 

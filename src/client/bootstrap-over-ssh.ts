@@ -16,6 +16,7 @@ import { oneLine, quoteValue } from '../protocol/config-syntax.js';
 import { parseOptionPair, sshArgsWithout, type SshArgs } from './ssh-args.js';
 import { isUdpForwardSpec } from './forward-plan.js';
 import { isTsshOption } from './udp-options.js';
+import { afterMarker, ForcedCommandError, forcedCommandNotice, forcedCommandRan, markerLine } from './login-marker.js';
 
 /** A bootstrap failure; the message is the one line to print. */
 export class BootstrapError extends Error {
@@ -132,11 +133,13 @@ export function bootstrapOverSsh(o: BootstrapOverSshOptions): Promise<BootstrapI
     let stderrTail = '';
     let graceTimer: NodeJS.Timeout | null = null;
     let startError: NodeJS.ErrnoException | null = null;
+    let markerSeen = false;
 
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (s: string) => {
       if (tooMuch) return;
       stdout += s;
+      if (!markerSeen) markerSeen = showLocalOutput(stdout);
       if (stdout.length > MAX_BOOTSTRAP_OUTPUT) {
         tooMuch = true;
         child.kill('SIGTERM');
@@ -176,6 +179,14 @@ export function bootstrapOverSsh(o: BootstrapOverSshOptions): Promise<BootstrapI
   });
 }
 
+/** Once the login marker has come, show what ssh printed before it (LocalCommand's output); true then. */
+function showLocalOutput(stdout: string): boolean {
+  const marker = markerLine(stdout);
+  if (marker === null) return false;
+  if (marker.start > 0) process.stdout.write(stdout.slice(0, marker.start));
+  return true;
+}
+
 function lineComplete(output: string): boolean {
   const at = output.lastIndexOf(BOOTSTRAP_MARKER);
   return at >= 0 && output.indexOf('\n', at) >= 0;
@@ -211,6 +222,7 @@ export function interpret(o: Pick<BootstrapOverSshOptions, 'host' | 'tsshdPath'>
       throw new BootstrapError(`tssh: ${(err as Error).message}`);
     }
   }
+  if (forcedCommandRan(r)) throw new ForcedCommandError(forcedCommandNotice(host));
   const status = r.code;
   const tsshdSaid = lastLineStarting(r.stderr, 'tsshd:');
   if (tsshdSaid !== null) {
@@ -251,7 +263,7 @@ function lastLineStarting(text: string, prefix: string): string | null {
 
 /** ` (it printed "...")`, or nothing when nothing was printed. */
 function printedSnippet(stdout: string): string {
-  const text = oneLine(stdout.replace(/\s+/g, ' ').trim());
+  const text = oneLine(afterMarker(stdout).replace(/\s+/g, ' ').trim());
   if (text === '') return ' (it printed nothing)';
   return ` (it printed ${quoteValue(text, 60)})`;
 }

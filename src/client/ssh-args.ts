@@ -4,10 +4,14 @@
  * then the remote command), with tssh's own long options taken out first so
  * the rest can be handed to `ssh` unchanged.
  */
+import { parsePortSpec } from '../path/port-spec.js';
 import { quoteValue, splitConfigLine } from '../protocol/config-syntax.js';
 
 /** ssh's getopt string (OpenSSH 9): a letter followed by ':' takes an argument. */
-export const SSH_GETOPT = '46AaCfGgKkMNnqsTtVvXxYyB:b:c:D:E:e:F:I:i:J:L:l:m:O:o:P:p:Q:R:S:W:w:';
+export const SSH_GETOPT = '1246AaCfGgKkMNnqsTtVvXxYyB:b:c:D:E:e:F:I:i:J:L:l:m:O:o:P:p:Q:R:S:W:w:';
+
+/** What OpenSSH 9 says, and exits 255, for -1 (it reads -2 and says nothing). */
+export const PROTOCOL_1_REFUSAL = 'SSH protocol v.1 is no longer supported';
 
 const FLAGS = new Set<string>();
 const WITH_ARG = new Set<string>();
@@ -239,8 +243,12 @@ function ownLongOption(argv: readonly string[], i: number, own: TsshOwnOptions, 
     value = argv[next++]!;
   }
   if (value === '') throw new Error(`tssh: ${name} needs a non-empty value`);
-  if (key === 'tsshdPort' && !(/^[0-9, -]+$/.test(value) && /[0-9]/.test(value))) {
-    throw new Error(`tssh: --tsshd-port must be ports or ranges like 61001-61999 (got ${quoteValue(value)})`);
+  if (key === 'tsshdPort') {
+    try {
+      parsePortSpec(value);
+    } catch (err) {
+      throw new Error(`tssh: --tsshd-port: ${(err as Error).message}`);
+    }
   }
   own[key] = value;
   return next;
@@ -257,6 +265,8 @@ function sshOption(out: SshArgs, use: SshOptionUse): void {
   out.letters.push(use);
   const { letter, value } = use;
   switch (letter) {
+    case '1':
+      throw new Error(PROTOCOL_1_REFUSAL);
     case 't':
       out.tCount++;
       out.forceNoTty = false;

@@ -13,6 +13,8 @@ import { MAX_TERM_LENGTH, type PtyRequest } from '../protocol/messages.js';
 import { VERSION } from '../version.js';
 import { chooseAgentX11 } from './agent-x11-options.js';
 import { AGENT_X11_LETTERS, BootstrapError, bootstrapOverSsh, loginSshArgs, tsshdCommandLine } from './bootstrap-over-ssh.js';
+import { readConfigFileArg } from './config-file-arg.js';
+import { ForcedCommandError, withLoginMarker } from './login-marker.js';
 import { BACKGROUND_MARKER_ENV, runAsBackground, runInBackground, takeBackgroundRole } from './background.js';
 import { EXIT_FAILURE } from './exit-codes.js';
 import { forwardCount, forwardPlan, isUdpForwardSpec, udpForwardsWithoutUdpMode } from './forward-plan.js';
@@ -20,7 +22,8 @@ import { parseForwardSpec } from './forward-spec.js';
 import { runPlainSsh, sshProgram } from './plain-ssh.js';
 import type { SessionOptions } from './session-client.js';
 import type { SessionWork, UdpSessionOptions } from './udp-session.js';
-import { decidePty, parseSshArgs, TSSH_USAGE, type SshArgs } from './ssh-args.js';
+import type { ControlMasterChoice } from './session-control.js';
+import { decidePty, parseSshArgs, PROTOCOL_1_REFUSAL, TSSH_USAGE, type SshArgs } from './ssh-args.js';
 import { loadSshConfigFiles } from './ssh-config.js';
 import { sshEffectiveConfig, type SshEffectiveConfig } from './ssh-effective-config.js';
 import { Terminal } from './terminal.js';
@@ -44,9 +47,10 @@ const DEFAULT_SEND_ENV = ['LANG', 'LC_*'];
 const DEFAULT_CONNECT_TIMEOUT_SEC = 10;
 
 /** Run tssh with `argv` (without node and script); resolves with the exit status. */
-export async function tsshMain(argv: readonly string[]): Promise<number> {
+export async function tsshMain(givenArgv: readonly string[]): Promise<number> {
+  let argv = givenArgv;
   // The background half of -f: everything arrives over IPC.
-  if (argv.length === 0 && process.env[BACKGROUND_MARKER_ENV] === '1' && takeBackgroundRole()) return runAsBackground();
+  if (process.env[BACKGROUND_MARKER_ENV] === '1' && takeBackgroundRole()) return runAsBackground();
   if (argv.length === 1 && argv[0] === '--version') {
     process.stdout.write(`tssh ${VERSION}\n`);
     return 0;
@@ -70,14 +74,20 @@ export async function tsshMain(argv: readonly string[]): Promise<number> {
   }
   let udp: UdpOptions;
   try {
-    udp = resolveOptions(parsed);
+    // -F is read once: a pipe cannot be read again by ssh -G and the login.
+    const configFile = readConfigFileArg(argv, parsed, homedir());
+    if (configFile !== undefined && configFile.argv.some((word, i) => word !== argv[i])) {
+      argv = configFile.argv;
+      parsed = parseSshArgs(argv);
+    }
+    udp = resolveOptions(parsed, configFile?.text);
   } catch (err) {
     return fail(oneMessage(err));
   }
   if (udp.udpMode === 'no') {
     const refusal = udpForwardsWithoutUdpMode(parsed, udp);
     if (refusal !== undefined) return fail(refusal);
-    return runPlainSsh(sshArgs, program);
+    return runPlainSsh(sshArgsWithoutTsshOptions(argv, parsed), program);
   }
   try {
     return await runUdp(argv, parsed, udp, program);
@@ -93,9 +103,13 @@ function hopTsshdPath(parsed: SshArgs): (host: string) => string {
   return (host) => resolveUdpOptions({ configs, destinationHost: host, localUser: userInfo().username, home }).tsshdPath;
 }
 
-function resolveOptions(parsed: SshArgs): UdpOptions {
+function resolveOptions(parsed: SshArgs, configFileText: string | undefined): UdpOptions {
   const home = homedir();
-  const configs = loadSshConfigFiles({ home, ...(parsed.configFile !== undefined ? { configFile: parsed.configFile } : {}) });
+  const configs = loadSshConfigFiles({
+    home,
+    ...(parsed.configFile !== undefined ? { configFile: parsed.configFile } : {}),
+    ...(configFileText !== undefined ? { configFileText } : {}),
+  });
   const cli: NonNullable<Parameters<typeof resolveUdpOptions>[0]['cliOptions']> = { options: parsed.options };
   if (parsed.ourOptions.udpMode !== undefined) cli.udpMode = parsed.ourOptions.udpMode;
   if (parsed.ourOptions.tsshdPath !== undefined) cli.tsshdPath = parsed.ourOptions.tsshdPath;
@@ -130,14 +144,15 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   const startTsshd = (mode: BootstrapMode): ReturnType<typeof bootstrapOverSsh> =>
     bootstrapOverSsh({
       program,
-      args: loginSshArgs(argv, parsed, AGENT_X11_LETTERS),
-      remoteCommand: tsshdCommandLine({
+      // The login is never a control master: its socket would go with it (tssh serves the ControlPath itself).
+      args: ['-o', 'ControlMaster=no', ...loginSshArgs(argv, parsed, `${AGENT_X11_LETTERS}M`)],
+      remoteCommand: withLoginMarker(tsshdCommandLine({
         tsshdPath: udp.tsshdPath,
         ...(udp.tsshdPort !== undefined ? { tsshdPort: udp.tsshdPort } : {}),
         ...(fixedMtu ? { mtu: udp.udpMtu } : {}),
         tcp: udp.udpProxyMode === 'tcp',
         transport: mode,
-      }),
+      })),
       host: parsed.host,
       tsshdPath: udp.tsshdPath,
     });
@@ -152,6 +167,12 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   try {
     bootstrap = await startTsshd(transport.mode);
   } catch (err) {
+    // The server runs something else for this login: be ssh.
+    if (err instanceof ForcedCommandError) {
+      void jumpSetup.then((j) => j?.cancel(), () => undefined);
+      if (!parsed.quiet) process.stderr.write(`${err.message}\n`);
+      return runPlainSsh(sshArgsWithoutTsshOptions(argv, parsed), program);
+    }
     // tsshd cannot run QUIC there (no engine for that machine, or a tsshd without QUIC): log in again for KCP.
     if (transport.mode !== 'quic' || !(err instanceof BootstrapError) || !/quic/i.test(err.tsshdSaid ?? '')) {
       void jumpSetup.then((j) => j?.cancel(), () => undefined);
@@ -224,11 +245,27 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
     agentX11,
     ...(jump?.tcpProxyCommand !== undefined ? { tcpProxyCommand: jump.tcpProxyCommand } : {}),
   };
+  const control = controlMasterChoice(effective, background);
+  if (control !== undefined) options.controlMaster = control;
   if (background) return runInBackground(options);
   const { runUdpSession } = await sessionModule;
   const status = await runUdpSession(options);
   await jump?.end();
   return status;
+}
+
+/**
+ * Whether this tssh serves ssh's control protocol at ControlPath: a -f tssh
+ * whenever ControlMaster is on (yes, ask, auto, autoask), a foreground one
+ * only for yes/ask (-M): with `auto` in a Host * block every interactive
+ * tssh would otherwise take the path that plain ssh then finds refusing sessions.
+ */
+function controlMasterChoice(effective: SshEffectiveConfig, background: boolean): ControlMasterChoice | undefined {
+  const mode = effective.controlMaster;
+  if (effective.controlPath === undefined || mode === 'no') return undefined;
+  const auto = mode === 'auto' || mode === 'autoask';
+  if (!background && auto) return undefined;
+  return { path: effective.controlPath, auto };
 }
 
 /** -W host:port (or [v6]:port), as ssh reads it. */
@@ -280,7 +317,8 @@ function ptyRequest(): PtyRequest {
 function oneMessage(err: unknown): string {
   if (err instanceof BootstrapError) return err.message;
   const message = err instanceof Error ? err.message : String(err);
-  return message.startsWith('tssh') ? message : `tssh: ${message}`;
+  // ssh's own words (-1) and ssh's messages followed by ours stay as they are.
+  return message.startsWith('tssh') || message === PROTOCOL_1_REFUSAL || message.includes('\ntssh: ') ? message : `tssh: ${message}`;
 }
 
 function fail(message: string): number {

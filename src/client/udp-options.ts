@@ -6,6 +6,7 @@
  */
 import type { IncludeReader } from '../protocol/config-files.js';
 import { closestName, parseTimeInterval, quoteValue } from '../protocol/config-syntax.js';
+import { parsePortSpec } from '../path/port-spec.js';
 import { parseForwardSpec, type ForwardSpec } from './forward-spec.js';
 import {
   parseEscapeChar,
@@ -127,7 +128,11 @@ const TSSH_OPTIONS: Record<string, { name: string; check: Check }> = {
     name: 'TsshdPort',
     check: (args, where, name) => {
       const v = args.join(' ');
-      if (!(/^[0-9, -]+$/.test(v) && /[0-9]/.test(v))) throw bad(where, name, 'ports or ranges like 61001-61999', v);
+      try {
+        parsePortSpec(v);
+      } catch (err) {
+        throw new Error(`${where}: ${name}: ${(err as Error).message}`);
+      }
       return v;
     },
   },

@@ -19,10 +19,11 @@ import type { AgentX11Choice } from './agent-x11-options.js';
 import { EscapeFilter, formatEscapeHelp, type EscapeKind } from './escape-keys.js';
 import { EXIT_FAILURE, EXIT_GAVE_UP, EXIT_QUIT_DURING_OUTAGE, exitCodeOf } from './exit-codes.js';
 import type { ForwardPlan } from './forward-plan.js';
-import { setUpForwards } from './forward-setup.js';
+import { setUpForwards, type ForwardSetupResult } from './forward-setup.js';
 import { Forwarder } from './forwarder.js';
 import { InputGate } from './input-gate.js';
 import { NOTICE_REFRESH_MS, OutageNotice, formatDuration } from './outage-notice.js';
+import { serveControlMaster, type ControlMasterChoice } from './session-control.js';
 import { SessionClient, SessionLostError, SessionRefusedError, type SessionOptions } from './session-client.js';
 import type { EscapeChar } from './ssh-args.js';
 import { FATAL_SIGNALS, Terminal } from './terminal.js';
@@ -66,6 +67,8 @@ export interface UdpSessionOptions {
   showFullNotifications: boolean;
   /** Agent and X11 forwarding to serve (the session request asks for them in `session`). */
   agentX11?: AgentX11Choice;
+  /** Serve ssh's control protocol at this ControlPath (-M / ControlMaster). */
+  controlMaster?: ControlMasterChoice;
 }
 
 /** Grace for the goodbye and the last acknowledgements when the session ends. */
@@ -251,21 +254,8 @@ class UdpSession {
   private async startWork(): Promise<void> {
     const o = this.o;
     const plan = o.forwards;
-    if ((plan !== undefined && (plan.local.length + plan.remote.length + plan.dynamic.length > 0)) || this.work.kind === 'stdio') {
-      this.forwarder = new Forwarder(this.conn, {
-        log: (line) => {
-          if (!o.quiet) this.say(line);
-        },
-        ...(plan !== undefined
-          ? {
-              gatewayPorts: plan.gatewayPorts,
-              streamLocalBindMask: plan.streamLocalBindMask,
-              streamLocalBindUnlink: plan.streamLocalBindUnlink,
-              udpTimeoutMs: plan.udpTimeoutMs,
-            }
-          : {}),
-      });
-    }
+    if ((plan !== undefined && (plan.local.length + plan.remote.length + plan.dynamic.length > 0)) || this.work.kind === 'stdio') this.ensureForwarder();
+    let initial: ForwardSetupResult['entries'] = [];
     if (plan !== undefined && this.forwarder !== null) {
       const result = await setUpForwards(this.forwarder, plan, (line) => this.say(line), !o.quiet);
       if (this.finishing) return;
@@ -273,6 +263,18 @@ class UdpSession {
         void this.finish(EXIT_FAILURE);
         return;
       }
+      initial = result.entries;
+    }
+    if (o.controlMaster !== undefined) {
+      const stop = await serveControlMaster({
+        choice: o.controlMaster,
+        forwarder: () => this.ensureForwarder(),
+        initial,
+        say: (line) => this.say(line),
+        terminate: () => void this.finish(0),
+      });
+      this.cleanups.push(stop);
+      if (this.finishing) stop();
     }
     this.hooks.onReady?.();
     if (this.work.kind === 'none') return;
@@ -297,6 +299,27 @@ class UdpSession {
           void this.finish(EXIT_FAILURE, `tssh: ${what}`);
         },
       );
+  }
+
+  /** The session's Forwarder, made on first use (forwards at the start, -W, or a control client's -O forward). */
+  private ensureForwarder(): Forwarder {
+    if (this.forwarder !== null) return this.forwarder;
+    const o = this.o;
+    const plan = o.forwards;
+    this.forwarder = new Forwarder(this.conn, {
+      log: (line) => {
+        if (!o.quiet) this.say(line);
+      },
+      ...(plan !== undefined
+        ? {
+            gatewayPorts: plan.gatewayPorts,
+            streamLocalBindMask: plan.streamLocalBindMask,
+            streamLocalBindUnlink: plan.streamLocalBindUnlink,
+            udpTimeoutMs: plan.udpTimeoutMs,
+          }
+        : {}),
+    });
+    return this.forwarder;
   }
 
   /**
@@ -432,9 +455,16 @@ class UdpSession {
           this.resize(cols, rows);
         });
         return;
-      case 'renew-path':
-        void this.path.renew();
+      case 'renew-path': {
+        const before = this.path.stats().localPort;
+        void this.path.renew().then(() => {
+          if (this.finishing) return;
+          const now = this.path.stats().localPort;
+          // ssh answers its own escapes with a line (~# lists, ~R says "rekeying"): so does ~P.
+          this.say(now > 0 ? `tssh: new UDP path from local port ${now} (was ${before}) to ${this.serverAddress}` : 'tssh: could not open a new UDP path now; retrying');
+        });
         return;
+      }
     }
   }
 

@@ -24,6 +24,7 @@ import { DEFAULT_RELAY_LIMITS, RelaySet, type RelayLimits } from '../protocol/re
 import { StreamKind } from '../protocol/stream-kind.js';
 import type { Connection, Stream } from '../transport/connection.js';
 import { refuseOpen, type ForwardPolicy } from './forward-policy.js';
+import { channelTimeoutMs, channelTimeoutsOf, closeWhenIdle } from './channel-timeout.js';
 import { DEFAULT_MAX_LISTENERS, RemoteListeners } from './remote-listeners.js';
 import { DEFAULT_UDP_HOST_LIMITS, UdpForwardHost, type UdpHostLimits, type UdpHostStats } from './udp-forward-host.js';
 
@@ -177,6 +178,7 @@ export class ForwardHost {
       slot.ready();
       this.counters.opened++;
       writeReply(stream, { type: 'forward-ok' });
+      closeWhenIdle(socket, channelTimeoutMs(channelTimeoutsOf(this.policy), ['path' in target ? 'direct-streamlocal@openssh.com' : 'direct-tcpip']));
       spliceSocket(socket, stream);
     });
   }

@@ -4,6 +4,8 @@ import type { SessionPolicy } from './session-host.js';
 import { buildLoginEnv, currentLogin } from './login-env.js';
 import { loginExpired, readLoginRestrictions } from './login-restrictions.js';
 import { systemCommand } from './system-command.js';
+import { imposedEnv } from './imposed-env.js';
+import { channelTimeoutMs } from './channel-timeout.js';
 import {
   effectiveConfig,
   envAccepted,
@@ -68,6 +70,16 @@ function subsystemCommand(command: string, exists: (path: string) => boolean): s
 }
 
 /**
+ * ChannelTimeout for a session channel: the first entry whose type pattern
+ * matches its OpenSSH 9.2 name (session:shell, session:command,
+ * session:subsystem:NAME) or the later plain "session"; 0 turns it off.
+ */
+function sessionIdleTimeout(sshd: SshdPolicy): { sessionIdleTimeoutMs?: (channelType: string) => number | undefined } {
+  if (sshd.channelTimeouts.length === 0) return {};
+  return { sessionIdleTimeoutMs: (channelType) => channelTimeoutMs(sshd.channelTimeouts, [channelType, 'session']) };
+}
+
+/**
  * Build the policy from sshd_config (locateSshdConfig) and the environment
  * tsshd was started with. Throws the config parser's one-line Error for a bad file.
  */
@@ -97,6 +109,8 @@ export async function loadLoginPolicy(
       envAccepted: (name) => envAccepted(name, sshd.acceptEnv),
       subsystems,
       loginEnv,
+      imposedEnv: imposedEnv(sshd, identity, env),
+      ...sessionIdleTimeout(sshd),
       ptyRefused: sshd.permitTTY ? login.pty : 'pty allocation is disabled (PermitTTY no)',
       loginRefusal: () => loginExpired(login),
     },

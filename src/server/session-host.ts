@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'node:events';
 import type { Connection, Stream } from '../transport/connection.js';
 import { StreamKind } from '../protocol/stream-kind.js';
@@ -24,6 +25,10 @@ export interface SessionPolicy {
   subsystems: ReadonlyMap<string, string>;
   /** The base environment (buildLoginEnv); its SHELL and HOME say what to run and where. */
   loginEnv: Readonly<Record<string, string>>;
+  /** sshd's ChannelTimeout: for a session's channel type (session:shell, session:command, session:subsystem:NAME), how long it may go without a byte in or out before it is hung up. */
+  sessionIdleTimeoutMs?: (channelType: string) => number | undefined;
+  /** What sshd imposed on the login (SetEnv, PermitUserEnvironment): set after the client's variables. */
+  imposedEnv?: Readonly<Record<string, string>>;
   /** Most sessions at once (sshd's MaxSessions); default DEFAULT_MAX_SESSIONS. */
   maxSessions?: number;
   /** Agent and X11 forwarding (-A, -X/-Y); absent: refused. */
@@ -214,7 +219,7 @@ export class SessionHost extends EventEmitter {
     const ptyDropped = typeof ptyRefused === 'string';
     if (ptyDropped) request = { ...request, pty: undefined };
     const { id } = request;
-    const environ = sessionEnv(this.policy.loginEnv, request.env, (name) => this.policy.envAccepted(name), request.pty?.term);
+    const environ = sessionEnv(this.policy.loginEnv, request.env, (name) => this.policy.envAccepted(name), request.pty?.term, this.policy.imposedEnv);
     // Held while the agent socket / X11 display are set up, so the id stays taken and tsshd does not go idle meanwhile.
     this.starting.add(id);
     const forwarding = await this.setupForwarding(request, environ).finally(() => this.starting.delete(id));
@@ -255,7 +260,10 @@ export class SessionHost extends EventEmitter {
       if (!stream.writableFinished) session.hangup('the client reset the session');
     });
     if (this.hungUp || stream.destroyed) session.hangup('the server is hanging up');
+    const channelType = request.subsystem !== undefined ? `session:subsystem:${request.subsystem}` : request.command !== undefined ? 'session:command' : 'session:shell';
+    const stopIdleTimer = hangUpWhenIdle(session, this.policy.sessionIdleTimeoutMs?.(channelType));
     void session.done.then(() => {
+      stopIdleTimer();
       forwarding.release();
       this.sessions.delete(id);
       // Whatever stdin still arrives has nowhere to go.
@@ -304,6 +312,23 @@ export class SessionHost extends EventEmitter {
   private emitIdleIfIdle(): void {
     if (this.sessions.size === 0 && this.starting.size === 0) this.emit('idle');
   }
+}
+
+/**
+ * sshd's ChannelTimeout for sessions: hang the session up once it has seen no
+ * byte either way for `timeoutMs`. One timer, re-armed for what is left when
+ * it finds newer traffic (never one per chunk). Returns the stop function.
+ */
+function hangUpWhenIdle(session: StreamSession, timeoutMs: number | undefined): () => void {
+  if (timeoutMs === undefined || !(timeoutMs > 0)) return () => undefined;
+  let timer: NodeJS.Timeout;
+  const check = (): void => {
+    const idle = performance.now() - session.lastActivity;
+    if (idle >= timeoutMs) session.hangup('ChannelTimeout');
+    else timer = setTimeout(check, timeoutMs - idle);
+  };
+  timer = setTimeout(check, timeoutMs);
+  return () => clearTimeout(timer);
 }
 
 function refuse(stream: Stream, message: string): void {

@@ -4,6 +4,7 @@ import { encodeBootstrap, type BootstrapInfo } from '../../src/protocol/bootstra
 import { AGENT_X11_LETTERS, BootstrapError, interpret, loginSshArgs, LOGIN_FORCED_OPTIONS, shellQuote, tsshdCommandLine } from '../../src/client/bootstrap-over-ssh.js';
 import { EXIT_FAILURE, exitCodeOf } from '../../src/client/exit-codes.js';
 import { parseSshArgs } from '../../src/client/ssh-args.js';
+import { afterMarker, ForcedCommandError, LOGIN_MARKER, markerLine, splitLoginMarker, withLoginMarker } from '../../src/client/login-marker.js';
 import { parseSshG } from '../../src/client/ssh-effective-config.js';
 import { PROTOCOL_VERSION } from '../../src/version.js';
 
@@ -19,13 +20,14 @@ const INFO: BootstrapInfo = {
   mtu: 1400,
 };
 const WHO = { host: 'example.org', tsshdPath: 'tsshd' };
+/** The login's outcome when our command line ran: the marker line first. */
 const result = (over: Partial<Parameters<typeof interpret>[1]>): Parameters<typeof interpret>[1] => ({
-  stdout: '',
   tooMuch: false,
   stderr: '',
   code: 0,
   signal: null,
   ...over,
+  stdout: `${LOGIN_MARKER}\n${over.stdout ?? ''}`,
 });
 
 test('tsshdCommandLine quotes for the remote shell but leaves ~/ to expand there', () => {
@@ -155,4 +157,26 @@ test('the login that starts tsshd forwards no agent and no X11; ssh -G still see
   assert.deepEqual(loginSshArgs(argv, parsed), ['-A', '-Y', '-p', '22', 'h']);
   assert.ok(LOGIN_FORCED_OPTIONS.includes('ForwardAgent=no'));
   assert.ok(LOGIN_FORCED_OPTIONS.includes('ForwardX11=no'));
+});
+
+test('a login whose stdout lacks the marker ran a forced command, whatever its status; ssh failures stay ssh failures', () => {
+  const forced = (over: Partial<Parameters<typeof interpret>[1]>): Parameters<typeof interpret>[1] => ({ ...result({}), stdout: '', ...over });
+  for (const over of [{ code: 0, stdout: 'This account is for backups only\n' }, { code: 0 }, { code: 128, stderr: "fatal: unrecognized command 'echo'\n" }, { code: 127 }]) {
+    assert.throws(() => interpret(WHO, forced(over)), (err: Error) => err instanceof ForcedCommandError && /continuing as plain ssh$/.test(err.message));
+  }
+  assert.throws(() => interpret(WHO, forced({ code: 255 })), (err: Error) => !(err instanceof ForcedCommandError));
+  assert.throws(() => interpret(WHO, forced({ code: null, signal: 'SIGTERM' })), (err: Error) => !(err instanceof ForcedCommandError));
+});
+
+test('the marker is a whole line: LocalCommand output before it is the client\'s, text after it the remote side\'s', () => {
+  assert.equal(withLoginMarker('tsshd --kcp'), `echo ${LOGIN_MARKER}; tsshd --kcp`);
+  assert.equal(markerLine(`local\n${LOGIN_MARKER}`), null, 'not complete yet');
+  assert.deepEqual(markerLine(`local\n${LOGIN_MARKER}\nrest`), { start: 6, end: 6 + LOGIN_MARKER.length + 1 });
+  assert.equal(markerLine(`say ${LOGIN_MARKER}\n`), null, 'only at a line start');
+  assert.equal(afterMarker(`x\n${LOGIN_MARKER}\r\nnoise\n`), 'noise\n');
+});
+
+test('splitLoginMarker: a server running tsshd itself takes the prefix off', () => {
+  assert.deepEqual(splitLoginMarker(withLoginMarker('tsshd --kcp')), { marked: true, command: 'tsshd --kcp' });
+  assert.deepEqual(splitLoginMarker('tsshd --kcp'), { marked: false, command: 'tsshd --kcp' });
 });
