@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 /** The package version, read once at start-up from package.json. */
 export const VERSION: string = (JSON.parse(
@@ -7,3 +8,6 @@ export const VERSION: string = (JSON.parse(
 
 /** Wire protocol version carried in the bootstrap line and the datagram header. */
 export const PROTOCOL_VERSION = 1;
+
+/** The package's root directory (dist/src/ and dist/bin/ are both two levels below it). */
+export const PACKAGE_ROOT: string = fileURLToPath(new URL('../../', import.meta.url));

@@ -12,6 +12,7 @@ import type { BootstrapMode } from '../protocol/bootstrap.js';
 import { MAX_TERM_LENGTH, type PtyRequest } from '../protocol/messages.js';
 import { VERSION } from '../version.js';
 import { chooseAgentX11 } from './agent-x11-options.js';
+import { olderServerNote } from './install-plan.js';
 import { AGENT_X11_LETTERS, BootstrapError, bootstrapOverSsh, loginSshArgs, tsshdCommandLine } from './bootstrap-over-ssh.js';
 import { BACKGROUND_MARKER_ENV, runAsBackground, runInBackground, takeBackgroundRole } from './background.js';
 import { EXIT_FAILURE } from './exit-codes.js';
@@ -20,10 +21,11 @@ import { parseForwardSpec } from './forward-spec.js';
 import { runPlainSsh, sshProgram } from './plain-ssh.js';
 import type { SessionOptions } from './session-client.js';
 import type { SessionWork, UdpSessionOptions } from './udp-session.js';
-import { decidePty, parseSshArgs, TSSH_USAGE, type SshArgs } from './ssh-args.js';
+import { decidePty, parseSshArgs, type SshArgs } from './ssh-args.js';
 import { loadSshConfigFiles } from './ssh-config.js';
 import { sshEffectiveConfig, type SshEffectiveConfig } from './ssh-effective-config.js';
 import { Terminal } from './terminal.js';
+import { tsshUsage } from './tssh-usage.js';
 import { chooseClientTransport } from './transport-choice.js';
 import { resolveUdpOptions, sshArgsWithoutTsshOptions, type UdpOptions } from './udp-options.js';
 
@@ -57,10 +59,16 @@ export async function tsshMain(argv: readonly string[]): Promise<number> {
     return fail((err as Error).message);
   }
   if (parsed.ourOptions.help) {
-    process.stdout.write(TSSH_USAGE);
+    process.stdout.write(tsshUsage());
+    return 0;
+  }
+  if (parsed.ourOptions.version === true && !parsed.passThrough) {
+    process.stdout.write(`tssh ${VERSION}\n`);
     return 0;
   }
   const program = sshProgram();
+  const install = installRequest(argv, parsed, program);
+  if (install !== null) return install;
   const sshArgs = sshArgsWithoutTsshOptions(argv, parsed);
   // -V, -Q, -G, -O: ssh does something other than log in.
   if (parsed.passThrough) {
@@ -83,6 +91,28 @@ export async function tsshMain(argv: readonly string[]): Promise<number> {
   } catch (err) {
     return fail(oneMessage(err));
   }
+}
+
+/** --install-tsshd (install-tsshd.ts) as a promise of the exit status; null when not asked for. */
+function installRequest(argv: readonly string[], parsed: SshArgs, program: string): Promise<number> | null {
+  const own = parsed.ourOptions;
+  if (own.installTsshd !== true) {
+    const stray = own.installPath !== undefined ? '--install-path' : own.tsshdBinPath !== undefined ? '--tsshd-bin-path' : null;
+    return stray === null ? null : Promise.resolve(fail(`tssh: ${stray} goes with --install-tsshd (tssh --install-tsshd ${stray} ... host)`));
+  }
+  if (parsed.command.length > 0) return Promise.resolve(fail('tssh: --install-tsshd takes no remote command'));
+  return import('./install-tsshd.js')
+    .then(({ installTsshd }) =>
+      installTsshd({
+        program,
+        loginArgs: loginSshArgs(argv, parsed, AGENT_X11_LETTERS),
+        host: parsed.host,
+        quiet: parsed.quiet,
+        ...(own.installPath !== undefined ? { installPath: own.installPath } : {}),
+        ...(own.tsshdBinPath !== undefined ? { binPath: own.tsshdBinPath } : {}),
+      }),
+    )
+    .catch((err: unknown) => fail(oneMessage(err)));
 }
 
 function resolveOptions(parsed: SshArgs): UdpOptions {
@@ -145,6 +175,8 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
     process.stderr.write(`tssh: tsshd on ${parsed.host} cannot use QUIC; using KCP\n`);
     bootstrap = await startTsshd('kcp');
   }
+  const older = olderServerNote(bootstrap.serverVersion, VERSION, parsed.host, udp.tsshdPath);
+  if (older !== null && !parsed.quiet) process.stderr.write(`${older}\n`);
   const effective = await effectiveConfig;
   const target = await udpTarget(effective, bootstrap.port);
   const agentX11 = await chooseAgentX11(effective, process.env, homedir());
