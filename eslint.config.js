@@ -11,7 +11,6 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
-,
   {
     // CommonJS by necessity: bundled into the single executable's script (scripts/bundle.mjs).
     files: ['scripts/**/*.cjs'],
