@@ -79,7 +79,8 @@ export function shCommand(script: string, name = 'tsshd-install', ...args: strin
  */
 export function tsshdSearchCommand(args: readonly string[]): string {
   const installed = `"$HOME"/${DEFAULT_TSSHD_LOCATION.slice(2)}`;
-  return shCommand(`if [ -x ${installed} ]; then exec ${installed} "$@"; fi; exec tsshd "$@"`, 'tsshd', ...args);
+  // $0 is `sh`: a shell's "tsshd: not found" must not read as a line from tsshd itself.
+  return shCommand(`if [ -x ${installed} ]; then exec ${installed} "$@"; fi; exec tsshd "$@"`, 'sh', ...args);
 }
 
 const PROBE_BEGIN = 'tsshd-probe-begin';
@@ -197,7 +198,7 @@ export function installCommand(installPath: string, versionDir: string): string 
       'chmod 755 "$d/.tsshd.tmp.$$"',
       'mv -f "$d/.tsshd.tmp.$$" "$d/tsshd"',
       // Older versions go: a running tsshd has what it needs open already.
-      'for o in "$l"/tsshd-*; do if [ "$o" != "$v" ]; then rm -rf "$o"; fi; done',
+      'for o in "$l"/tsshd-*; do [ "$o" = "$v" ] || rm -rf "$o"; done',
       'echo "installed=$("$d/tsshd" -v 2>&1 | head -n 1)"',
     ].join('; '),
   );

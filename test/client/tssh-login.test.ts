@@ -29,7 +29,7 @@ const result = (over: Partial<Parameters<typeof interpret>[1]>): Parameters<type
 
 test('tsshdCommandLine quotes for the remote shell but leaves ~/ to expand there', () => {
   // The default TsshdPath also looks in ~/.local/bin, where --install-tsshd puts tsshd.
-  const search = `exec sh -c 'if [ -x "$HOME"/.local/bin/tsshd ]; then exec "$HOME"/.local/bin/tsshd "$@"; fi; exec tsshd "$@"' tsshd`;
+  const search = `exec sh -c 'if [ -x "$HOME"/.local/bin/tsshd ]; then exec "$HOME"/.local/bin/tsshd "$@"; fi; exec tsshd "$@"' sh`;
   assert.equal(tsshdCommandLine({ tsshdPath: 'tsshd', mtu: 1400, tcp: false }), `${search} --kcp --mtu 1400`);
   // UdpMTU unset: no --mtu, so tsshd may use the loopback size for a client on loopback.
   assert.equal(tsshdCommandLine({ tsshdPath: 'tsshd', tcp: false }), `${search} --kcp`);
