@@ -113,6 +113,11 @@ test('with Node on the server: a bundle for that Node, found by tssh --udp witho
   const s = await tssh(['--udp', sshd.host, 'echo over-udp; id -un; case :$PATH: in *:$HOME/.local/bin:*) echo on-path;; esac']);
   assert.equal(s.status, 0, s.stderr);
   assert.equal(s.stdout.toString(), `over-udp\n${user}\n`);
+  // The bundle carries the QUIC engine too.
+  const q = await tssh(['--quic', sshd.host, 'echo over-quic']);
+  assert.equal(q.status, 0, q.stderr);
+  assert.equal(q.stdout.toString(), 'over-quic\n');
+  assert.doesNotMatch(q.stderr, /QUIC/);
 });
 
 test('without Node on the server: a single executable, found the same way', { skip: SKIP, timeout: 300_000 }, async () => {
@@ -132,6 +137,10 @@ test('without Node on the server: a single executable, found the same way', { sk
   const s = await tssh(['--udp', sshd.host, 'echo over-udp']);
   assert.equal(s.status, 0, s.stderr);
   assert.equal(s.stdout.toString(), 'over-udp\n');
+  const q = await tssh(['--quic', sshd.host, 'echo over-quic']);
+  assert.equal(q.status, 0, q.stderr);
+  assert.equal(q.stdout.toString(), 'over-quic\n');
+  assert.doesNotMatch(q.stderr, /QUIC/);
   // Its native addons were written once, privately, under the user's cache.
   const nativeDirs = readdirSync(join(home, '.cache/tsshd')).filter((n) => n.startsWith('native-'));
   assert.equal(nativeDirs.length, 1);
