@@ -2,10 +2,11 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VERSION } from '../../src/version.js';
+import { pathWithout } from '../support/path-without.js';
 import { SshdFixture } from '../support/sshd.js';
 import { cleanEnv, killLeftovers, runTssh } from './harness.js';
 
@@ -43,18 +44,6 @@ function userProcesses(): number[] {
     }
   }
   return pids;
-}
-
-/** A directory of links to every program in /usr/bin and /bin except Node's: a PATH without node. */
-function pathWithoutNode(dir: string): string {
-  mkdirSync(dir, { mode: 0o755 });
-  for (const from of ['/usr/bin', '/bin']) {
-    for (const name of readdirSync(from)) {
-      if (/^(node|nodejs|npm|npx|corepack)$/.test(name) || existsSync(join(dir, name))) continue;
-      symlinkSync(join(from, name), join(dir, name));
-    }
-  }
-  return dir;
 }
 
 const tssh = (args: string[], timeoutMs = 120_000) =>
@@ -121,7 +110,7 @@ test('with Node on the server: a bundle for that Node, found by tssh --udp witho
 });
 
 test('without Node on the server: a single executable, found the same way', { skip: SKIP, timeout: 300_000 }, async () => {
-  const bin = pathWithoutNode(join(base, 'bin-without-node'));
+  const bin = pathWithout(join(base, 'bin-without-node'), /^(node|nodejs|npm|npx|corepack)$/);
   writeFileSync(join(home, '.ssh', 'environment'), `PATH=${bin}\n`, { mode: 0o600 });
   chownSync(join(home, '.ssh', 'environment'), uid, uid);
 
