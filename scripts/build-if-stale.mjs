@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const LAST_OUTPUT = join(root, 'dist/man/tsshd.1');
+const LAST_OUTPUT = 'dist/man/tsshd.1';
 const INPUTS = ['src', 'test', 'bench', 'examples', 'scripts', 'tsconfig.json', 'package.json', 'package-lock.json'];
 
 /** The newest modification time under `path` (files and directories: a deleted file changes its directory). */
@@ -25,21 +25,22 @@ function newest(path) {
   return latest;
 }
 
-function builtAt() {
+function builtAt(top) {
   try {
-    return statSync(LAST_OUTPUT).mtimeMs;
+    return statSync(join(top, LAST_OUTPUT)).mtimeMs;
   } catch {
     return 0;
   }
 }
 
-export function isStale() {
-  const built = builtAt();
-  return built === 0 || INPUTS.some((p) => newest(join(root, p)) > built);
+/** True when the checkout at `top` has no build or an input newer than it. */
+export function isStale(top = root) {
+  const built = builtAt(top);
+  return built === 0 || INPUTS.some((p) => newest(join(top, p)) > built);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  if (isStale()) {
+  if (isStale(root)) {
     const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
     const r = spawnSync(npm, ['run', 'build'], { cwd: root, stdio: 'inherit' });
     process.exit(r.status ?? 1);
