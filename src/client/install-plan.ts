@@ -156,6 +156,10 @@ export function chooseInstallKind(probe: ServerProbe, client: ClientAbilities, h
   const name = platform ? `${platform.platform}-${platform.arch}` : `${probe.os || '?'} ${probe.machine || '?'}`;
   const lead = `tssh: cannot install tsshd on ${host} (${name})`;
   if (platform === null) throw new Error(`${lead}: tsshd runs on Linux, macOS and FreeBSD on x86_64 or arm64 only`);
+  // node-pty on macOS runs a helper program by path, which a bundle cannot carry.
+  if (platform.platform !== 'linux') {
+    throw new Error(`${lead}: --install-tsshd sends tsshd to Linux servers only; on ${name} install it with npm (npm install -g tsshd-<version>.tgz, made by npm pack), with Node.js ${MIN_SERVER_NODE_MAJOR} or later`);
+  }
   if (nodeIsSuitable(probe)) {
     if (client.ptyPlatforms.includes(name)) return { kind: 'bundle', node: probe.node };
     throw new Error(

@@ -69,6 +69,7 @@ test('chooseInstallKind: the server\'s Node when it is 20 or later, else a singl
     /^Error: tssh: cannot install tsshd on h \(linux-arm64\): this tssh has no terminal addon \(@lydell\/node-pty-linux-arm64\)/,
   );
   assert.throws(() => chooseInstallKind(probe({ os: 'SunOS', machine: 'sparc' }), client, 'h'), /tsshd runs on Linux, macOS and FreeBSD on x86_64 or arm64 only$/);
+  assert.throws(() => chooseInstallKind(probe({ os: 'Darwin', machine: 'arm64' }), client, 'h'), /\(darwin-arm64\): --install-tsshd sends tsshd to Linux servers only; on darwin-arm64 install it with npm/);
   const noSea: ClientAbilities = { ptyPlatforms: ['linux-x64'], executablePlatform: '', executableRefusal: 'single executables are built on Linux only' };
   assert.throws(() => chooseInstallKind(probe({ node: '' }), noSea, 'h'), /which this tssh cannot build \(single executables are built on Linux only\)/);
 });
