@@ -5,6 +5,7 @@
  * build time; package.json "man" installs them with the package.
  */
 import { TSSH_CONFIG_OPTIONS, TSSH_FLAGS } from '../client/tssh-usage.js';
+import { RELAY_FLAGS } from '../server/hop-relay-main.js';
 import { TSSHD_FLAGS } from '../server/tsshd-args.js';
 import type { FlagDoc } from '../usage-text.js';
 import { VERSION } from '../version.js';
@@ -83,6 +84,9 @@ export function tsshdManPage(): string {
     ) +
     '.SH OPTIONS\n' +
     flagItems(TSSHD_FLAGS) +
+    '.SS As a jump host\'s relay\n' +
+    paragraphs('For ProxyJump, tssh starts tsshd on each jump host as a relay of the session\'s datagrams; --port, --tcp, --connect-timeout and --debug apply to it too.') +
+    flagItems(RELAY_FLAGS) +
     '.SH EXIT STATUS\n' +
     paragraphs('0 when the session ended; 1 when tsshd could not start or no client came; 2 for a bad flag.') +
     '.SH SEE ALSO\n' +

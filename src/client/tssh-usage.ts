@@ -46,6 +46,7 @@ export const TSSH_CONFIG_OPTIONS: readonly OptionDoc[] = [
   { name: 'TsshdPath', value: 'PATH', default: `${d.tsshdPath}: ~/.local/bin/tsshd if there, else from PATH`, text: 'the tsshd command on the server' },
   { name: 'TsshdPort', value: 'SPEC', default: DEFAULT_TSSHD_PORT, text: 'UDP ports (and ranges) tsshd may listen on' },
   { name: 'UdpProxyMode', value: 'UDP|TCP', default: d.udpProxyMode.toUpperCase(), text: 'TCP carries the datagrams over TCP where UDP is blocked' },
+  { name: 'UdpJump', value: 'yes|no|auto', default: d.udpJump, text: 'the UDP path through the ProxyJump hosts too (auto: when ProxyJump is set)' },
   { name: 'UdpMTU', value: 'BYTES', default: `${d.udpMtu}; on loopback the interface's size`, text: 'datagram size, 576 to 9000' },
   { name: 'UdpHeartbeatTimeout', value: 'SECONDS', default: String(d.udpHeartbeatTimeout), text: 'silence after which the path is taken as down' },
   { name: 'UdpReconnectTimeout', value: 'SECONDS', default: String(d.udpReconnectTimeout), text: 'outage after which a notice is shown' },

@@ -7,6 +7,7 @@ import { parseSshArgs, TSSH_LONG_OPTIONS } from '../../src/client/ssh-args.js';
 import { TSSH_CONFIG_OPTIONS, TSSH_FLAGS, tsshUsage } from '../../src/client/tssh-usage.js';
 import { TSSH_OPTION_NAMES } from '../../src/client/udp-options.js';
 import { tsshdManPage, tsshManPage } from '../../src/cli/manual.js';
+import { RELAY_FLAGS, RELAY_USAGE } from '../../src/server/hop-relay-main.js';
 import { BOOLEAN_FLAGS, FLAG_FORMS, parseTsshdArgs, TSSHD_FLAGS, TSSHD_USAGE } from '../../src/server/tsshd-args.js';
 import { VERSION } from '../../src/version.js';
 import { CHECKOUT_ROOT, TSSH_BIN, TSSHD_BIN } from '../support/sshd.js';
@@ -49,6 +50,7 @@ test('tsshd --help documents every flag tsshd parses', () => {
     assert.ok(documented.includes(flag), `${flag} parsed but undocumented`);
     assert.ok(TSSHD_USAGE.includes(flag), `${flag} missing from tsshd --help`);
   }
+  for (const flag of ['--relay', '--alive-timeout']) assert.ok(RELAY_USAGE.includes(flag) && RELAY_FLAGS.some((f) => f.names.includes(flag)), flag);
 });
 
 test('tsshd -V is -v', () => {
@@ -71,7 +73,7 @@ test('the man pages hold every flag and option, and are the ones the build insta
   const tssh = tsshManPage();
   for (const name of [...documentedTsshFlags, ...TSSH_CONFIG_OPTIONS.map((o) => o.name)]) assert.ok(tssh.includes(roff(name)), `${name} missing from tssh.1`);
   const tsshd = tsshdManPage();
-  for (const name of TSSHD_FLAGS.flatMap((f) => f.names)) assert.ok(tsshd.includes(roff(name)), `${name} missing from tsshd.1`);
+  for (const name of [...TSSHD_FLAGS, ...RELAY_FLAGS].flatMap((f) => f.names)) assert.ok(tsshd.includes(roff(name)), `${name} missing from tsshd.1`);
   assert.match(tssh, /^\.TH TSSH 1 /);
   const pkg = JSON.parse(readFileSync(join(CHECKOUT_ROOT, 'package.json'), 'utf8')) as { man: string[] };
   assert.deepEqual(pkg.man, ['dist/man/tssh.1', 'dist/man/tsshd.1']);
