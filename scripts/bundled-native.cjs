@@ -31,11 +31,33 @@ function notFound(id, why) {
 
 let assetDir = null;
 
+// Ours and writable by us alone: a directory someone else could have made must not supply code.
+function trusted(p) {
+  try {
+    const st = fs.lstatSync(p);
+    return !st.isSymbolicLink() && st.uid === process.getuid() && (st.mode & 0o022) === 0;
+  } catch {
+    return false;
+  }
+}
+
+// The addons already written there are the ones in this executable, byte for byte, in a directory only we can write.
+function reusable(dir, blobs) {
+  if (!trusted(dir) || !trusted(path.join(dir, '.complete'))) return false;
+  return blobs.every(({ name, data }) => {
+    const file = path.join(dir, name);
+    try {
+      return trusted(file) && fs.readFileSync(file).equals(data);
+    } catch {
+      return false;
+    }
+  });
+}
+
 // The assets of this executable, written once per content to ~/.cache/tsshd/native-<hash> (0700).
 function extractedAssetDir() {
   if (assetDir !== null) return assetDir;
-  const names = sea.getAsset('native.json', 'utf8');
-  const list = JSON.parse(names);
+  const list = JSON.parse(sea.getAsset('native.json', 'utf8'));
   const hash = crypto.createHash('sha256');
   const blobs = list.map((name) => {
     const data = Buffer.from(sea.getAsset(name));
@@ -44,21 +66,23 @@ function extractedAssetDir() {
   });
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   const dir = path.join(base, 'tsshd', `native-${hash.digest('hex').slice(0, 16)}`);
-  if (!fs.existsSync(path.join(dir, '.complete'))) {
-    fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o700 });
-    // Written under a temporary name and renamed: two tsshd starting at once must not see half a file.
-    const tmp = fs.mkdtempSync(`${dir}.tmp-`);
-    for (const { name, data } of blobs) fs.writeFileSync(path.join(tmp, name), data, { mode: 0o600 });
-    fs.writeFileSync(path.join(tmp, '.complete'), '');
-    try {
-      fs.renameSync(tmp, dir);
-    } catch (err) {
+  if (reusable(dir, blobs)) return (assetDir = dir);
+  fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o700 });
+  // Written under a temporary name and renamed: two tsshd starting at once must not see half a file.
+  const tmp = fs.mkdtempSync(`${dir}.tmp-`);
+  for (const { name, data } of blobs) fs.writeFileSync(path.join(tmp, name), data, { mode: 0o600 });
+  fs.writeFileSync(path.join(tmp, '.complete'), '', { mode: 0o600 });
+  try {
+    fs.renameSync(tmp, dir);
+    return (assetDir = dir);
+  } catch {
+    // Taken meanwhile by another tsshd (then the same bytes), or held by something we do not trust: use our own copy.
+    if (reusable(dir, blobs)) {
       fs.rmSync(tmp, { recursive: true, force: true });
-      if (!fs.existsSync(path.join(dir, '.complete'))) throw err;
+      return (assetDir = dir);
     }
+    return (assetDir = tmp);
   }
-  assetDir = dir;
-  return dir;
 }
 
 function nativeDir() {

@@ -11,7 +11,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire, isBuiltin } from 'node:module';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,7 +101,7 @@ export async function executablePayload(progress: (line: string) => void): Promi
   const key = createHash('sha256').update(process.version).update(readFileSync(BUNDLE));
   for (const [name, file] of addons) key.update(name).update(readFileSync(file));
   const cached = join(cacheDir(), `tsshd-${VERSION}-${process.platform}-${process.arch}-${key.digest('hex').slice(0, 16)}.tar.gz`);
-  if (existsSync(cached)) return readFileSync(cached);
+  if (existsSync(cached) && writableByUsAlone(cached)) return readFileSync(cached);
   progress(`tssh: building a tsshd single executable from ${process.execPath} (once; kept in ${cacheDir()})`);
   const work = mkdtempSync(join(tmpdir(), 'tssh-sea-'));
   try {
@@ -147,6 +147,12 @@ async function buildExecutable(work: string, addons: Map<string, string>): Promi
     throw new Error(`tssh: the single executable built from ${process.execPath} does not run (${(check.stderr || check.error?.message || 'no output').trim().split('\n')[0]})`);
   }
   return exe;
+}
+
+/** A cached executable is sent to servers: only one that nobody else could have written. */
+function writableByUsAlone(path: string): boolean {
+  const st = lstatSync(path);
+  return st.isFile() && st.uid === process.getuid?.() && (st.mode & 0o022) === 0;
 }
 
 function silenceConsole(): () => void {

@@ -80,6 +80,8 @@ test('the man pages hold every flag and option, and are the ones the build insta
   assert.equal(readFileSync(join(CHECKOUT_ROOT, 'dist/man/tssh.1'), 'utf8'), tssh);
   assert.equal(readFileSync(join(CHECKOUT_ROOT, 'dist/man/tsshd.1'), 'utf8'), tsshd);
   // No roff warnings where man is installed.
-  const check = spawnSync('man', ['--warnings', '-l', join(CHECKOUT_ROOT, 'dist/man/tssh.1')], { encoding: 'utf8', env: { ...process.env, MANWIDTH: '80' } });
-  if (check.error === undefined) assert.equal(check.stderr.trim(), '', check.stderr);
+  for (const page of ['tssh.1', 'tsshd.1']) {
+    const check = spawnSync('man', ['--warnings', '-l', join(CHECKOUT_ROOT, 'dist/man', page)], { encoding: 'utf8', env: { ...process.env, MANWIDTH: '80' } });
+    if (check.error === undefined) assert.equal(check.stderr.trim(), '', `${page}: ${check.stderr}`);
+  }
 });
