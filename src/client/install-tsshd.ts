@@ -7,6 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import type { Writable } from 'node:stream';
 import { VERSION } from '../version.js';
 import { LOGIN_FORCED_OPTIONS } from './bootstrap-over-ssh.js';
 import {
@@ -46,7 +47,19 @@ interface SshRun {
   code: number | null;
 }
 
-function runSsh(program: string, args: readonly string[], input?: Buffer): Promise<SshRun> {
+/** Chunks written to ssh at a time; progress is shown per chunk. */
+const CHUNK = 256 * 1024;
+
+/** Write `data` to ssh's stdin as it drains, reporting the fraction sent. */
+async function feed(stdin: Writable, data: Buffer, progress?: (fraction: number) => void): Promise<void> {
+  for (let at = 0; at < data.length && !stdin.destroyed; at += CHUNK) {
+    if (!stdin.write(data.subarray(at, at + CHUNK))) await new Promise((resolve) => stdin.once('drain', resolve).once('close', resolve));
+    progress?.(Math.min(1, (at + CHUNK) / data.length));
+  }
+  stdin.end();
+}
+
+function runSsh(program: string, args: readonly string[], input?: Buffer, progress?: (fraction: number) => void): Promise<SshRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(program, [...LOGIN_FORCED_OPTIONS, ...args], { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -66,7 +79,7 @@ function runSsh(program: string, args: readonly string[], input?: Buffer): Promi
     if (input && child.stdin) {
       // ssh closes its stdin early when the login fails: the exit status tells the story.
       child.stdin.on('error', () => undefined);
-      child.stdin.end(input);
+      void feed(child.stdin, input, progress);
     }
   });
 }
@@ -105,7 +118,16 @@ export async function installTsshd(o: InstallTsshdOptions): Promise<number> {
         : await executablePayload(say);
   const size = `${(payload.length / 1e6).toFixed(1)} MB`;
   say(`tssh: sending tsshd ${VERSION} to ${o.host} (${describe(kind)}, ${size} compressed)`);
-  const run = await runSsh(o.program, [...o.loginArgs, installCommand(installPath, versionDir)], payload);
+  // A percentage on a terminal (the single executable takes a while on a slow link).
+  const showProgress = !o.quiet && process.stderr.isTTY === true;
+  let shown = -1;
+  const progress = (fraction: number): void => {
+    const percent = Math.floor(fraction * 100);
+    if (!showProgress || percent === shown) return;
+    shown = percent;
+    process.stderr.write(`\rtssh: sent ${percent}%${percent === 100 ? '\n' : ''}`);
+  };
+  const run = await runSsh(o.program, [...o.loginArgs, installCommand(installPath, versionDir)], payload, progress);
   const installed = /^installed=(.*)$/m.exec(run.stdout)?.[1]?.trim();
   if (run.code !== 0 || installed === undefined) {
     if (run.code === 255) throw new Error(`tssh: the ssh login to ${o.host} failed (exit status 255); see ssh's message above`);

@@ -38,6 +38,8 @@ export interface TsshOwnOptions {
   installPath?: string;
   /** --tsshd-bin-path FILE to upload. */
   tsshdBinPath?: string;
+  /** --tsshd-version X (the reference's flag): must be the version this tssh carries. */
+  tsshdVersion?: string;
 }
 
 /** One `-o` option: key in lower case, value as written (quotes kept, for later splitting). */
@@ -201,17 +203,19 @@ export function parseSshArgs(argv: readonly string[]): SshArgs {
   return out;
 }
 
-const OWN_WITH_VALUE: Record<string, 'tsshdPath' | 'tsshdPort' | 'installPath' | 'tsshdBinPath'> = {
+const OWN_WITH_VALUE: Record<string, 'tsshdPath' | 'tsshdPort' | 'installPath' | 'tsshdBinPath' | 'tsshdVersion'> = {
   '--tsshd-path': 'tsshdPath',
   '--tsshd-port': 'tsshdPort',
   '--install-path': 'installPath',
   '--tsshd-bin-path': 'tsshdBinPath',
+  '--tsshd-version': 'tsshdVersion',
 };
 const OWN_VALUE_EXAMPLES: Record<string, string> = {
   '--tsshd-path': '~/bin/tsshd',
   '--tsshd-port': '61001-61999',
   '--install-path': '~/.local/bin',
   '--tsshd-bin-path': './tsshd',
+  '--tsshd-version': '0.1.0',
 };
 const OWN_MODES: Record<string, UdpModeSetting> = { '--udp': 'yes', '--kcp': 'kcp', '--quic': 'quic', '--tcp': 'no' };
 const OWN_FLAGS: Record<string, 'help' | 'version' | 'installTsshd'> = { '--help': 'help', '--version': 'version', '--install-tsshd': 'installTsshd' };

@@ -98,10 +98,14 @@ export async function tsshMain(argv: readonly string[]): Promise<number> {
 function installRequest(argv: readonly string[], parsed: SshArgs, program: string): Promise<number> | null {
   const own = parsed.ourOptions;
   if (own.installTsshd !== true) {
-    const stray = own.installPath !== undefined ? '--install-path' : own.tsshdBinPath !== undefined ? '--tsshd-bin-path' : null;
-    return stray === null ? null : Promise.resolve(fail(`tssh: ${stray} goes with --install-tsshd (tssh --install-tsshd ${stray} ... host)`));
+    const given = { '--install-path': own.installPath, '--tsshd-bin-path': own.tsshdBinPath, '--tsshd-version': own.tsshdVersion };
+    const stray = Object.entries(given).find(([, value]) => value !== undefined)?.[0];
+    return stray === undefined ? null : Promise.resolve(fail(`tssh: ${stray} goes with --install-tsshd (tssh --install-tsshd ${stray} ... host)`));
   }
   if (parsed.command.length > 0) return Promise.resolve(fail('tssh: --install-tsshd takes no remote command'));
+  if (own.tsshdVersion !== undefined && own.tsshdVersion.replace(/^v/, '') !== VERSION) {
+    return Promise.resolve(fail(`tssh: this tssh installs tsshd ${VERSION}, the one it carries (not ${own.tsshdVersion}); for another version use that version's tssh, or --tsshd-bin-path`));
+  }
   return import('./install-tsshd.js')
     .then(({ installTsshd }) =>
       installTsshd({

@@ -36,6 +36,7 @@ export const TSSH_FLAGS: readonly FlagDoc[] = [
   { names: ['--install-tsshd'], text: 'install tsshd on the server for the login user (no root, no network there), then exit' },
   { names: ['--install-path'], value: 'DIR', text: `where --install-tsshd puts tsshd on the server (default ${DEFAULT_INSTALL_PATH})` },
   { names: ['--tsshd-bin-path'], value: 'FILE', text: 'with --install-tsshd: upload this tsshd executable instead of building one' },
+  { names: ['--tsshd-version'], value: 'X.Y.Z', text: "with --install-tsshd: the version to install, which must be this tssh's own (it sends what it carries)" },
   { names: ['-V', '--version'], text: "print tssh's version (with -V, then ssh's) and exit" },
   { names: ['-h', '--help'], text: 'print this help and exit' },
 ];

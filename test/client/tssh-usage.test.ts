@@ -85,3 +85,12 @@ test('the man pages hold every flag and option, and are the ones the build insta
     if (check.error === undefined) assert.equal(check.stderr.trim(), '', `${page}: ${check.stderr}`);
   }
 });
+
+test('--tsshd-version (the reference tssh\'s flag) must name the version this tssh carries; install flags need --install-tsshd', () => {
+  const wrong = spawnSync(process.execPath, [TSSH_BIN, '--install-tsshd', '--tsshd-version', '9.9.9', 'nohost.invalid'], { encoding: 'utf8' });
+  assert.equal(wrong.status, 255);
+  assert.equal(wrong.stderr, `tssh: this tssh installs tsshd ${VERSION}, the one it carries (not 9.9.9); for another version use that version's tssh, or --tsshd-bin-path\n`);
+  const stray = spawnSync(process.execPath, [TSSH_BIN, '--install-path', '/opt/bin', 'nohost.invalid'], { encoding: 'utf8' });
+  assert.equal(stray.status, 255);
+  assert.equal(stray.stderr, 'tssh: --install-path goes with --install-tsshd (tssh --install-tsshd --install-path ... host)\n');
+});
