@@ -179,9 +179,10 @@ export function chooseInstallKind(probe: ServerProbe, client: ClientAbilities, h
  * and, for a bundle, its files). Unpacked beside the older versions under a
  * temporary name, renamed into place, and `tsshd` replaced by one rename, so
  * a login never sees half an install and a failed one leaves the old tsshd.
- * Prints `installed=<tsshd -v>` when the new tsshd runs.
+ * With `expect`, the new tsshd's `-v` must print it before it replaces the
+ * old (else `broken=<what it printed>`, status 3). Prints `installed=<tsshd -v>`.
  */
-export function installCommand(installPath: string, versionDir: string): string {
+export function installCommand(installPath: string, versionDir: string, expect?: string): string {
   const dir = remotePath(installPath);
   const lib = libraryDir(installPath.replace(/\/+$/, ''));
   return shCommand(
@@ -198,6 +199,10 @@ export function installCommand(installPath: string, versionDir: string): string 
       `v="$l"/${shellQuote(versionDir)}`,
       'rm -rf "$v"',
       'mv "$t" "$v"',
+      // The new tsshd must run here (a single executable may need a newer C library) before it replaces anything.
+      ...(expect !== undefined
+        ? [`r=$("$v/tsshd" -v 2>&1 | head -n 1)`, `[ "$r" = ${shellQuote(expect)} ] || { echo "broken=$r"; rm -rf "$v"; exit 3; }`]
+        : []),
       'cp "$v/tsshd" "$d/.tsshd.tmp.$$"',
       'chmod 755 "$d/.tsshd.tmp.$$"',
       'mv -f "$d/.tsshd.tmp.$$" "$d/tsshd"',

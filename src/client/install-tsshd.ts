@@ -127,7 +127,12 @@ export async function installTsshd(o: InstallTsshdOptions): Promise<number> {
     shown = percent;
     process.stderr.write(`\rtssh: sent ${percent}%${percent === 100 ? '\n' : ''}`);
   };
-  const run = await runSsh(o.program, [...o.loginArgs, installCommand(installPath, versionDir)], payload, progress);
+  const expect = kind.kind === 'file' ? undefined : `tsshd ${VERSION}`;
+  const run = await runSsh(o.program, [...o.loginArgs, installCommand(installPath, versionDir, expect)], payload, progress);
+  const broken = /^broken=(.*)$/m.exec(run.stdout)?.[1]?.trim();
+  if (broken !== undefined) {
+    throw new Error(`tssh: the tsshd sent to ${o.host} does not run there (it said ${JSON.stringify(broken.slice(0, 200))}); the tsshd there before (if any) is unchanged`);
+  }
   const installed = /^installed=(.*)$/m.exec(run.stdout)?.[1]?.trim();
   if (run.code !== 0 || installed === undefined) {
     if (run.code === 255) throw new Error(`tssh: the ssh login to ${o.host} failed (exit status 255); see ssh's message above`);

@@ -88,7 +88,7 @@ test('the install script puts tsshd in place by renames, and a failed install le
     assert.equal(first.status, 0, first.stderr);
     assert.match(first.stdout, /^installed=tsshd 1$/m);
     const second = remote(
-      installCommand('~/.local/bin', 'tsshd-2-b'),
+      installCommand('~/.local/bin', 'tsshd-2-b', 'tsshd 2'),
       home,
       gzipTar([{ name: 'tsshd', mode: 0o755, data: fakeTsshd('2') }, { name: 'native', mode: 0o755 }, { name: 'native/x.node', mode: 0o644, data: Buffer.from('x') }]),
     );
@@ -97,6 +97,12 @@ test('the install script puts tsshd in place by renames, and a failed install le
     assert.deepEqual(readdirSync(join(home, '.local/lib/tsshd')), ['tsshd-2-b'], 'the older version and no temporary directory');
     assert.deepEqual(readdirSync(join(home, '.local/bin')), ['tsshd']);
     assert.equal(readFileSync(join(home, '.local/lib/tsshd/tsshd-2-b/native/x.node'), 'utf8'), 'x');
+    // A tsshd that does not run here (or is not the version sent): refused before it replaces anything.
+    const wrong = remote(installCommand('~/.local/bin', 'tsshd-4-d', 'tsshd 4'), home, gzipTar([{ name: 'tsshd', mode: 0o755, data: Buffer.from('#!/bin/sh\necho "libc too old" >&2; exit 1\n') }]));
+    assert.equal(wrong.status, 3);
+    assert.match(wrong.stdout, /^broken=libc too old$/m);
+    assert.equal(spawnSync(join(home, '.local/bin/tsshd'), { encoding: 'utf8' }).stdout, 'tsshd 2\n');
+    assert.deepEqual(readdirSync(join(home, '.local/lib/tsshd')), ['tsshd-2-b']);
     // A truncated payload: tar fails, nothing changes.
     const broken = gzipTar([{ name: 'tsshd', mode: 0o755, data: fakeTsshd('3') }]).subarray(0, 20);
     const third = remote(installCommand('~/.local/bin', 'tsshd-3-c'), home, broken);
