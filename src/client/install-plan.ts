@@ -84,24 +84,23 @@ export function tsshdSearchCommand(args: readonly string[]): string {
 }
 
 const PROBE_BEGIN = 'tsshd-probe-begin';
-const PROBE_END = 'tsshd-probe-end';
+/** Ends the probe's output: the script then waits for the header line on stdin. */
+export const PROBE_END = 'tsshd-probe-end';
 
-/** The probe: system, processor, $HOME, Node and what is installed at `installPath` already. */
-export function probeCommand(installPath: string): string {
+/** The probe: system, processor, $HOME, Node and what is installed at `installPath` already (stdin left alone). */
+function probeLines(installPath: string): string[] {
   const tsshd = `${remotePath(installPath)}/tsshd`;
-  return shCommand(
-    [
-      `echo ${PROBE_BEGIN}`,
-      'echo "os=$(uname -s)"',
-      'echo "machine=$(uname -m)"',
-      'echo "home=$HOME"',
-      'n=$(command -v node || command -v nodejs || true)',
-      'echo "node=$n"',
-      'if [ -n "$n" ]; then echo "nodeversion=$("$n" -p "[process.versions.node,process.versions.modules].join()" 2>/dev/null)"; fi',
-      `if [ -x ${tsshd} ]; then echo "installed=$(${tsshd} -v 2>/dev/null | head -n 1)"; fi`,
-      `echo ${PROBE_END}`,
-    ].join('; '),
-  );
+  return [
+    `echo ${PROBE_BEGIN}`,
+    'echo "os=$(uname -s)"',
+    'echo "machine=$(uname -m)"',
+    'echo "home=$HOME"',
+    'j=$(command -v node || command -v nodejs || true)',
+    'echo "node=$j"',
+    'if [ -n "$j" ]; then echo "nodeversion=$("$j" -p "[process.versions.node,process.versions.modules].join()" </dev/null 2>/dev/null)"; fi',
+    `if [ -x ${tsshd} ]; then echo "installed=$(${tsshd} -v </dev/null 2>/dev/null | head -n 1)"; fi`,
+    `echo ${PROBE_END}`,
+  ];
 }
 
 /** Read the probe's output (MOTD or rc-file noise around it is ignored). Throws one line when it is not there. */
@@ -175,18 +174,24 @@ export function chooseInstallKind(probe: ServerProbe, client: ClientAbilities, h
 }
 
 /**
- * The install script. Its stdin is the payload (gzip'd tar holding `tsshd`
- * and, for a bundle, its files). Unpacked beside the older versions under a
- * temporary name, renamed into place, and `tsshd` replaced by one rename, so
- * a login never sees half an install and a failed one leaves the old tsshd.
- * With `expect`, the new tsshd's `-v` must print it before it replaces the
- * old (else `broken=<what it printed>`, status 3). Prints `installed=<tsshd -v>`.
+ * The whole install, one ssh login: the probe, then one header line read
+ * from stdin (installHeader(), or anything else to stop there), then the
+ * payload (gzip'd tar holding `tsshd` and, for a bundle, its files) as the
+ * rest of stdin (`read` takes a pipe byte by byte, so nothing of it is lost).
+ * Unpacked beside the older versions under a temporary name, renamed into
+ * place, and `tsshd` replaced by one rename, so a login never sees half an
+ * install and a failed one leaves the old tsshd. With an expected version in
+ * the header, the new tsshd's `-v` must print it before it replaces the old
+ * (else `broken=<what it printed>`, status 3). Prints `installed=<tsshd -v>`.
  */
-export function installCommand(installPath: string, versionDir: string, expect?: string): string {
+export function installCommand(installPath: string): string {
   const dir = remotePath(installPath);
   const lib = libraryDir(installPath.replace(/\/+$/, ''));
   return shCommand(
     [
+      ...probeLines(installPath),
+      'read -r w e || exit 0',
+      'case "$w" in tsshd-*) ;; *) exit 0;; esac',
       'set -e',
       'umask 022',
       `d=${dir}`,
@@ -196,22 +201,30 @@ export function installCommand(installPath: string, versionDir: string, expect?:
       `trap 'rm -rf "$t" "$d/.tsshd.tmp.$$"' EXIT`,
       'gzip -dc | tar -xf - -C "$t"',
       'chmod 755 "$t"',
-      `v="$l"/${shellQuote(versionDir)}`,
+      'v="$l/$w"',
       'rm -rf "$v"',
       'mv "$t" "$v"',
       // The new tsshd must run here (a single executable may need a newer C library) before it replaces anything.
-      ...(expect !== undefined
-        ? [`r=$("$v/tsshd" -v 2>&1 | head -n 1)`, `[ "$r" = ${shellQuote(expect)} ] || { echo "broken=$r"; rm -rf "$v"; exit 3; }`]
-        : []),
+      'if [ -n "$e" ]; then r=$("$v/tsshd" -v </dev/null 2>&1 | head -n 1); [ "$r" = "$e" ] || { echo "broken=$r"; rm -rf "$v"; exit 3; }; fi',
       'cp "$v/tsshd" "$d/.tsshd.tmp.$$"',
       'chmod 755 "$d/.tsshd.tmp.$$"',
       'mv -f "$d/.tsshd.tmp.$$" "$d/tsshd"',
       // Older versions go: a running tsshd has what it needs open already.
       'for o in "$l"/tsshd-*; do [ "$o" = "$v" ] || rm -rf "$o"; done',
-      'echo "installed=$("$d/tsshd" -v 2>&1 | head -n 1)"',
+      'echo "installed=$("$d/tsshd" -v </dev/null 2>&1 | head -n 1)"',
     ].join('; '),
   );
 }
+
+/** The line that tells installCommand's script to go on: the version's directory name and the `tsshd -v` expected of it. */
+export function installHeader(versionDir: string, expect?: string): string {
+  if (!/^tsshd-[A-Za-z0-9.+-]+$/.test(versionDir)) throw new Error(`internal: bad version directory ${versionDir}`);
+  if (expect !== undefined && /[\n\r]/.test(expect)) throw new Error('internal: bad expected version');
+  return `${versionDir} ${expect ?? ''}\n`;
+}
+
+/** Stops installCommand's script after the probe. */
+export const INSTALL_ABORT = 'stop\n';
 
 /** The launcher a bundle install puts at `<dir>/tsshd`: the server's Node running the bundle. */
 export function bundleLauncher(node: string, bundlePath: string): string {

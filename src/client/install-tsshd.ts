@@ -1,23 +1,26 @@
 /**
  * `tssh --install-tsshd [--install-path DIR] [--tsshd-bin-path FILE] host`:
- * two ssh runs with the user's own ssh and options. The first asks the
- * server what it is (install-plan.ts), the second pipes it the tsshd this
- * tssh made for it (install-payload.ts) and puts it in place atomically.
+ * one login with the user's own ssh and options, whose script first tells
+ * what the server is (install-plan.ts), then waits on stdin for the tsshd
+ * this tssh makes for it (install-payload.ts) and puts it in place
+ * atomically (one login: one password prompt at most).
  * No root and no network access are needed on the server.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { VERSION } from '../version.js';
 import { LOGIN_FORCED_OPTIONS } from './bootstrap-over-ssh.js';
 import {
   absoluteRemotePath,
   chooseInstallKind,
   DEFAULT_INSTALL_PATH,
+  INSTALL_ABORT,
   installCommand,
+  installHeader,
   libraryDir,
   parseProbe,
-  probeCommand,
+  PROBE_END,
   serverPlatform,
   type InstallKind,
 } from './install-plan.js';
@@ -40,48 +43,65 @@ export interface InstallTsshdOptions {
 
 /** What the server printed on stdout is small; more than this is not our script's. */
 const MAX_OUTPUT = 256 * 1024;
-
-interface SshRun {
-  stdout: string;
-  stderrTail: string;
-  code: number | null;
-}
-
 /** Chunks written to ssh at a time; progress is shown per chunk. */
 const CHUNK = 256 * 1024;
 
-/** Write `data` to ssh's stdin as it drains, reporting the fraction sent. */
-async function feed(stdin: Writable, data: Buffer, progress?: (fraction: number) => void): Promise<void> {
-  for (let at = 0; at < data.length && !stdin.destroyed; at += CHUNK) {
-    if (!stdin.write(data.subarray(at, at + CHUNK))) await new Promise((resolve) => stdin.once('drain', resolve).once('close', resolve));
-    progress?.(Math.min(1, (at + CHUNK) / data.length));
-  }
-  stdin.end();
-}
+/** One ssh run of installCommand's script: its output as it comes, its stdin, and how it ended. */
+class InstallLogin {
+  stdout = '';
+  stderrTail = '';
+  readonly ended: Promise<number | null>;
+  private readonly child: ChildProcessByStdio<Writable, Readable, Readable>;
+  private readonly waiters: Array<() => void> = [];
 
-function runSsh(program: string, args: readonly string[], input?: Buffer, progress?: (fraction: number) => void): Promise<SshRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(program, [...LOGIN_FORCED_OPTIONS, ...args], { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderrTail = '';
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (s: string) => {
-      if (stdout.length < MAX_OUTPUT) stdout += s;
+  constructor(program: string, args: readonly string[]) {
+    this.child = spawn(program, [...LOGIN_FORCED_OPTIONS, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // ssh closes its stdin early when the login fails: the exit status tells the story.
+    this.child.stdin.on('error', () => undefined);
+    this.child.stdout.setEncoding('utf8');
+    this.child.stdout.on('data', (s: string) => {
+      if (this.stdout.length < MAX_OUTPUT) this.stdout += s;
+      this.waiters.splice(0).forEach((wake) => wake());
     });
-    child.stderr!.on('data', (chunk: Buffer) => {
+    this.child.stderr.on('data', (chunk: Buffer) => {
       process.stderr.write(chunk);
-      stderrTail = (stderrTail + chunk.toString('utf8')).slice(-4096);
+      this.stderrTail = (this.stderrTail + chunk.toString('utf8')).slice(-4096);
     });
-    child.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new Error(`tssh: cannot run ${program}: ${err.message}; install OpenSSH (the openssh-client package)`)),
-    );
-    child.once('close', (code) => resolve({ stdout, stderrTail, code }));
-    if (input && child.stdin) {
-      // ssh closes its stdin early when the login fails: the exit status tells the story.
-      child.stdin.on('error', () => undefined);
-      void feed(child.stdin, input, progress);
+    this.ended = new Promise((resolve, reject) => {
+      this.child.once('error', (err: NodeJS.ErrnoException) =>
+        reject(new Error(`tssh: cannot run ${program}: ${err.message}; install OpenSSH (the openssh-client package)`)),
+      );
+      this.child.once('close', (code) => {
+        this.waiters.splice(0).forEach((wake) => wake());
+        resolve(code);
+      });
+    });
+    this.ended.catch(() => undefined);
+  }
+
+  /** Resolves once stdout holds `marker` (true) or ssh has ended without it (false). */
+  async until(marker: string): Promise<boolean> {
+    for (;;) {
+      if (this.stdout.includes(marker)) return true;
+      if (this.child.exitCode !== null || this.child.signalCode !== null) return false;
+      await new Promise<void>((wake) => this.waiters.push(wake));
     }
-  });
+  }
+
+  /** Write `data` as ssh's stdin drains, reporting the fraction sent, then close it. */
+  async send(data: Buffer, progress?: (fraction: number) => void): Promise<void> {
+    const stdin = this.child.stdin;
+    for (let at = 0; at < data.length && !stdin.destroyed; at += CHUNK) {
+      if (!stdin.write(data.subarray(at, at + CHUNK))) await new Promise((resolve) => stdin.once('drain', resolve).once('close', resolve));
+      progress?.(Math.min(1, (at + CHUNK) / data.length));
+    }
+    stdin.end();
+  }
+
+  /** Stop the script after the probe. */
+  abort(): void {
+    this.child.stdin.end(INSTALL_ABORT);
+  }
 }
 
 function lastLine(text: string): string {
@@ -99,25 +119,41 @@ export async function installTsshd(o: InstallTsshdOptions): Promise<number> {
   const say = (line: string): void => {
     if (!o.quiet) process.stderr.write(`${line}\n`);
   };
-  const probeRun = await runSsh(o.program, [...o.loginArgs, probeCommand(installPath)]);
-  if (probeRun.code === 255 && !probeRun.stdout.includes('tsshd-probe-end')) {
-    throw new Error(`tssh: the ssh login to ${o.host} failed (exit status 255); see ssh's message above`);
+  const loginFailed = (code: number | null): Error =>
+    new Error(`tssh: the ssh login to ${o.host} failed (exit status ${code ?? '?'}); see ssh's message above`);
+  const login = new InstallLogin(o.program, [...o.loginArgs, installCommand(installPath)]);
+  if (!(await login.until(PROBE_END))) {
+    const code = await login.ended;
+    if (code === 255) throw loginFailed(code);
   }
-  const probe = parseProbe(probeRun.stdout, o.host);
-  const platform = serverPlatform(probe);
-  const kind: InstallKind | { kind: 'file' } = o.binPath !== undefined ? { kind: 'file' } : chooseInstallKind(probe, clientAbilities(), o.host);
+  let kind: InstallKind | { kind: 'file' };
+  let probe;
+  try {
+    probe = parseProbe(login.stdout, o.host);
+    kind = o.binPath !== undefined ? { kind: 'file' } : chooseInstallKind(probe, clientAbilities(), o.host);
+  } catch (err) {
+    login.abort();
+    await login.ended;
+    throw err;
+  }
   if (probe.installed === `tsshd ${VERSION}` && kind.kind !== 'file') say(`tssh: tsshd ${VERSION} is installed on ${o.host} already; installing it again`);
 
   const versionDir = `tsshd-${VERSION}-${randomBytes(4).toString('hex')}`;
   const absoluteDir = absoluteRemotePath(installPath, probe.home);
-  const payload =
-    kind.kind === 'file'
-      ? filePayload(o.binPath!)
-      : kind.kind === 'bundle'
-        ? bundlePayload({ platform: platform!, node: kind.node, nodeAbi: probe.nodeAbi, installedAt: `${libraryDir(absoluteDir)}/${versionDir}` })
-        : await executablePayload(say);
-  const size = `${(payload.length / 1e6).toFixed(1)} MB`;
-  say(`tssh: sending tsshd ${VERSION} to ${o.host} (${describe(kind)}, ${size} compressed)`);
+  let payload: Buffer;
+  try {
+    payload =
+      kind.kind === 'file'
+        ? filePayload(o.binPath!)
+        : kind.kind === 'bundle'
+          ? bundlePayload({ platform: serverPlatform(probe)!, node: kind.node, nodeAbi: probe.nodeAbi, installedAt: `${libraryDir(absoluteDir)}/${versionDir}` })
+          : await executablePayload(say);
+  } catch (err) {
+    login.abort();
+    await login.ended;
+    throw err;
+  }
+  say(`tssh: sending tsshd ${VERSION} to ${o.host} (${describe(kind)}, ${(payload.length / 1e6).toFixed(1)} MB compressed)`);
   // A percentage on a terminal (the single executable takes a while on a slow link).
   const showProgress = !o.quiet && process.stderr.isTTY === true;
   let shown = -1;
@@ -128,18 +164,19 @@ export async function installTsshd(o: InstallTsshdOptions): Promise<number> {
     process.stderr.write(`\rtssh: sent ${percent}%${percent === 100 ? '\n' : ''}`);
   };
   const expect = kind.kind === 'file' ? undefined : `tsshd ${VERSION}`;
-  const run = await runSsh(o.program, [...o.loginArgs, installCommand(installPath, versionDir, expect)], payload, progress);
-  const broken = /^broken=(.*)$/m.exec(run.stdout)?.[1]?.trim();
+  await login.send(Buffer.concat([Buffer.from(installHeader(versionDir, expect)), payload]), progress);
+  const code = await login.ended;
+  const broken = /^broken=(.*)$/m.exec(login.stdout)?.[1]?.trim();
   if (broken !== undefined) {
     throw new Error(`tssh: the tsshd sent to ${o.host} does not run there (it said ${JSON.stringify(broken.slice(0, 200))}); the tsshd there before (if any) is unchanged`);
   }
-  const installed = /^installed=(.*)$/m.exec(run.stdout)?.[1]?.trim();
-  if (run.code !== 0 || installed === undefined) {
-    if (run.code === 255) throw new Error(`tssh: the ssh login to ${o.host} failed (exit status 255); see ssh's message above`);
-    const said = lastLine(run.stderrTail) || `exit status ${run.code ?? '?'}`;
+  const installed = /^installed=(.*)$/m.exec(login.stdout)?.[1]?.trim();
+  if (code !== 0 || installed === undefined) {
+    if (code === 255) throw loginFailed(code);
+    const said = lastLine(login.stderrTail) || `exit status ${code ?? '?'}`;
     throw new Error(`tssh: installing tsshd in ${absoluteDir} on ${o.host} failed: ${said}; the tsshd there before (if any) is unchanged`);
   }
-  if (kind.kind !== 'file' && installed !== `tsshd ${VERSION}`) {
+  if (expect !== undefined && installed !== expect) {
     throw new Error(`tssh: tsshd was installed at ${absoluteDir}/tsshd on ${o.host} but does not run there (it said ${JSON.stringify(installed.slice(0, 200))})`);
   }
   say(`tssh: ${installed} installed on ${o.host} at ${absoluteDir}/tsshd`);

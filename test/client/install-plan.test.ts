@@ -8,10 +8,11 @@ import {
   absoluteRemotePath,
   chooseInstallKind,
   compareVersions,
+  INSTALL_ABORT,
   installCommand,
+  installHeader,
   olderServerNote,
   parseProbe,
-  probeCommand,
   remotePath,
   tsshdSearchCommand,
   type ClientAbilities,
@@ -39,8 +40,13 @@ test('the probe reports system, $HOME, Node and what is installed, through a rea
   withHome((home) => {
     mkdirSync(join(home, '.local/bin'), { recursive: true });
     writeFileSync(join(home, '.local/bin/tsshd'), fakeTsshd('0.0.7'), { mode: 0o755 });
-    const r = remote(probeCommand('~/.local/bin'), home, undefined, `${join(process.execPath, '..')}:/usr/bin:/bin`);
+    // No header on stdin: the script stops after the probe, and so does any other line.
+    const r = remote(installCommand('~/.local/bin'), home, Buffer.alloc(0), `${join(process.execPath, '..')}:/usr/bin:/bin`);
     assert.equal(r.status, 0, r.stderr);
+    const stopped = remote(installCommand('~/.local/bin'), home, Buffer.from(INSTALL_ABORT));
+    assert.equal(stopped.status, 0, stopped.stderr);
+    assert.doesNotMatch(stopped.stdout.slice(stopped.stdout.indexOf('tsshd-probe-end')), /installed=/);
+    assert.deepEqual(readdirSync(join(home, '.local')), ['bin']);
     const p = parseProbe(`motd line\n${r.stdout}`, 'h');
     assert.equal(p.os, 'Linux');
     assert.equal(p.home, home);
@@ -84,13 +90,15 @@ test('paths: ~/ is the remote $HOME, other paths are quoted for the remote shell
 
 test('the install script puts tsshd in place by renames, and a failed install leaves the old one', () => {
   withHome((home) => {
-    const first = remote(installCommand('~/.local/bin', 'tsshd-1-a'), home, gzipTar([{ name: 'tsshd', mode: 0o755, data: fakeTsshd('1') }]));
+    const send = (versionDir: string, payload: Buffer, expect?: string) =>
+      remote(installCommand('~/.local/bin'), home, Buffer.concat([Buffer.from(installHeader(versionDir, expect)), payload]));
+    const first = send('tsshd-1-a', gzipTar([{ name: 'tsshd', mode: 0o755, data: fakeTsshd('1') }]));
     assert.equal(first.status, 0, first.stderr);
     assert.match(first.stdout, /^installed=tsshd 1$/m);
-    const second = remote(
-      installCommand('~/.local/bin', 'tsshd-2-b', 'tsshd 2'),
-      home,
+    const second = send(
+      'tsshd-2-b',
       gzipTar([{ name: 'tsshd', mode: 0o755, data: fakeTsshd('2') }, { name: 'native', mode: 0o755 }, { name: 'native/x.node', mode: 0o644, data: Buffer.from('x') }]),
+      'tsshd 2',
     );
     assert.equal(second.status, 0, second.stderr);
     assert.match(second.stdout, /^installed=tsshd 2$/m);
@@ -98,14 +106,14 @@ test('the install script puts tsshd in place by renames, and a failed install le
     assert.deepEqual(readdirSync(join(home, '.local/bin')), ['tsshd']);
     assert.equal(readFileSync(join(home, '.local/lib/tsshd/tsshd-2-b/native/x.node'), 'utf8'), 'x');
     // A tsshd that does not run here (or is not the version sent): refused before it replaces anything.
-    const wrong = remote(installCommand('~/.local/bin', 'tsshd-4-d', 'tsshd 4'), home, gzipTar([{ name: 'tsshd', mode: 0o755, data: Buffer.from('#!/bin/sh\necho "libc too old" >&2; exit 1\n') }]));
+    const wrong = send('tsshd-4-d', gzipTar([{ name: 'tsshd', mode: 0o755, data: Buffer.from('#!/bin/sh\necho "libc too old" >&2; exit 1\n') }]), 'tsshd 4');
     assert.equal(wrong.status, 3);
     assert.match(wrong.stdout, /^broken=libc too old$/m);
     assert.equal(spawnSync(join(home, '.local/bin/tsshd'), { encoding: 'utf8' }).stdout, 'tsshd 2\n');
     assert.deepEqual(readdirSync(join(home, '.local/lib/tsshd')), ['tsshd-2-b']);
     // A truncated payload: tar fails, nothing changes.
     const broken = gzipTar([{ name: 'tsshd', mode: 0o755, data: fakeTsshd('3') }]).subarray(0, 20);
-    const third = remote(installCommand('~/.local/bin', 'tsshd-3-c'), home, broken);
+    const third = send('tsshd-3-c', broken);
     assert.notEqual(third.status, 0);
     assert.equal(spawnSync(join(home, '.local/bin/tsshd'), { encoding: 'utf8' }).stdout, 'tsshd 2\n');
     assert.deepEqual(readdirSync(join(home, '.local/lib/tsshd')), ['tsshd-2-b']);
