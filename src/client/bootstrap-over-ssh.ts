@@ -15,8 +15,11 @@ import {
 import { oneLine, quoteValue } from '../protocol/config-syntax.js';
 import { parseOptionPair, sshArgsWithout, type SshArgs } from './ssh-args.js';
 import { isUdpForwardSpec } from './forward-plan.js';
-import { isTsshOption } from './udp-options.js';
 import { afterMarker, ForcedCommandError, forcedCommandNotice, forcedCommandRan, markerLine } from './login-marker.js';
+import { tsshdSearchCommand } from './install-plan.js';
+import { isTsshOption, UDP_OPTION_DEFAULTS } from './udp-options.js';
+
+const DEFAULT_TSSHD_COMMAND = UDP_OPTION_DEFAULTS.tsshdPath;
 
 /** A bootstrap failure; the message is the one line to print. */
 export class BootstrapError extends Error {
@@ -47,11 +50,12 @@ export function shellQuote(word: string): string {
 /** The remote command line that starts tsshd; a leading `~/` in TsshdPath is left for the remote shell to expand. */
 export function tsshdCommandLine(o: TsshdCommandOptions): string {
   const path = o.tsshdPath === '~' ? '~' : o.tsshdPath.startsWith('~/') ? `~/${shellQuote(o.tsshdPath.slice(2))}` : shellQuote(o.tsshdPath);
-  const words = [path, o.transport === 'quic' ? '--quic' : '--kcp'];
+  const words = [o.transport === 'quic' ? '--quic' : '--kcp'];
   if (o.tsshdPort !== undefined) words.push('--port', shellQuote(o.tsshdPort));
   if (o.mtu !== undefined) words.push('--mtu', String(o.mtu));
   if (o.tcp) words.push('--tcp');
-  return words.join(' ');
+  // The default also finds a tsshd that --install-tsshd put in ~/.local/bin.
+  return o.tsshdPath === DEFAULT_TSSHD_COMMAND ? tsshdSearchCommand(words) : [path, ...words].join(' ');
 }
 
 /** Option letters that would stop the login from running tsshd plainly: pty, no command, background, subsystem, stdio forward. */
@@ -233,7 +237,7 @@ export function interpret(o: Pick<BootstrapOverSshOptions, 'host' | 'tsshdPath'>
   }
   const shellSaidMissing = status !== SSH_FAILURE_STATUS && /command not found|No such file or directory/i.test(lastLine(r.stderr));
   if (status === NOT_FOUND_STATUS || shellSaidMissing) {
-    throw new BootstrapError(`tssh: tsshd was not found on ${host} (${where}); install it there (npm i -g tsshd) or set TsshdPath`);
+    throw new BootstrapError(`tssh: tsshd was not found on ${host} (${where}); install it with tssh --install-tsshd ${host}, or set TsshdPath`);
   }
   if (status === NOT_EXECUTABLE_STATUS) {
     throw new BootstrapError(`tssh: ${where} on ${host} is not executable; fix its permissions or set TsshdPath to the tsshd command`);

@@ -12,6 +12,7 @@ import type { BootstrapMode } from '../protocol/bootstrap.js';
 import { MAX_TERM_LENGTH, type PtyRequest } from '../protocol/messages.js';
 import { VERSION } from '../version.js';
 import { chooseAgentX11 } from './agent-x11-options.js';
+import { olderServerNote } from './install-plan.js';
 import { AGENT_X11_LETTERS, BootstrapError, bootstrapOverSsh, loginSshArgs, tsshdCommandLine } from './bootstrap-over-ssh.js';
 import { readConfigFileArg } from './config-file-arg.js';
 import { ForcedCommandError, withLoginMarker } from './login-marker.js';
@@ -23,10 +24,11 @@ import { runPlainSsh, sshProgram } from './plain-ssh.js';
 import type { SessionOptions } from './session-client.js';
 import type { SessionWork, UdpSessionOptions } from './udp-session.js';
 import type { ControlMasterChoice } from './session-control.js';
-import { decidePty, parseSshArgs, PROTOCOL_1_REFUSAL, TSSH_USAGE, type SshArgs } from './ssh-args.js';
+import { decidePty, parseSshArgs, PROTOCOL_1_REFUSAL, type SshArgs } from './ssh-args.js';
 import { loadSshConfigFiles } from './ssh-config.js';
 import { sshEffectiveConfig, type SshEffectiveConfig } from './ssh-effective-config.js';
 import { Terminal } from './terminal.js';
+import { tsshUsage } from './tssh-usage.js';
 import { chooseClientTransport } from './transport-choice.js';
 import { resolveUdpOptions, sshArgsWithoutTsshOptions, type UdpOptions } from './udp-options.js';
 import { prepareJump } from './jump-relay.js';
@@ -62,10 +64,16 @@ export async function tsshMain(givenArgv: readonly string[]): Promise<number> {
     return fail((err as Error).message);
   }
   if (parsed.ourOptions.help) {
-    process.stdout.write(TSSH_USAGE);
+    process.stdout.write(tsshUsage());
+    return 0;
+  }
+  if (parsed.ourOptions.version === true && !parsed.passThrough) {
+    process.stdout.write(`tssh ${VERSION}\n`);
     return 0;
   }
   const program = sshProgram();
+  const install = installRequest(argv, parsed, program);
+  if (install !== null) return install;
   const sshArgs = sshArgsWithoutTsshOptions(argv, parsed);
   // -V, -Q, -G, -O: ssh does something other than log in.
   if (parsed.passThrough) {
@@ -94,6 +102,32 @@ export async function tsshMain(givenArgv: readonly string[]): Promise<number> {
   } catch (err) {
     return fail(oneMessage(err));
   }
+}
+
+/** --install-tsshd (install-tsshd.ts) as a promise of the exit status; null when not asked for. */
+function installRequest(argv: readonly string[], parsed: SshArgs, program: string): Promise<number> | null {
+  const own = parsed.ourOptions;
+  if (own.installTsshd !== true) {
+    const given = { '--install-path': own.installPath, '--tsshd-bin-path': own.tsshdBinPath, '--tsshd-version': own.tsshdVersion };
+    const stray = Object.entries(given).find(([, value]) => value !== undefined)?.[0];
+    return stray === undefined ? null : Promise.resolve(fail(`tssh: ${stray} goes with --install-tsshd (tssh --install-tsshd ${stray} ... host)`));
+  }
+  if (parsed.command.length > 0) return Promise.resolve(fail('tssh: --install-tsshd takes no remote command'));
+  if (own.tsshdVersion !== undefined && own.tsshdVersion.replace(/^v/, '') !== VERSION) {
+    return Promise.resolve(fail(`tssh: this tssh installs tsshd ${VERSION}, the one it carries (not ${own.tsshdVersion}); for another version use that version's tssh, or --tsshd-bin-path`));
+  }
+  return import('./install-tsshd.js')
+    .then(({ installTsshd }) =>
+      installTsshd({
+        program,
+        loginArgs: loginSshArgs(argv, parsed, AGENT_X11_LETTERS),
+        host: parsed.host,
+        quiet: parsed.quiet,
+        ...(own.installPath !== undefined ? { installPath: own.installPath } : {}),
+        ...(own.tsshdBinPath !== undefined ? { binPath: own.tsshdBinPath } : {}),
+      }),
+    )
+    .catch((err: unknown) => fail(oneMessage(err)));
 }
 
 /** A jump host's own TsshdPath, from its Host block (command-line options belong to the destination, as for ssh -J). */
@@ -184,6 +218,8 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
       throw e;
     });
   }
+  const older = olderServerNote(bootstrap.serverVersion, VERSION, parsed.host, udp.tsshdPath);
+  if (older !== null && !parsed.quiet) process.stderr.write(`${older}\n`);
   const effective = await effectiveConfig;
   const jump = await (await jumpSetup)?.complete(bootstrap.port);
   const target = jump?.target ?? (await udpTarget(effective, bootstrap.port));

@@ -12,9 +12,9 @@
  */
 import { rmSync, unlinkSync } from 'node:fs';
 import { lstat, mkdtemp, unlink } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { requireNative } from '../native-addons.js';
 import { bindSocketFile } from './socket-file.js';
 
 /** Longest socket path the kernel takes (sun_path is 108 bytes with the final NUL on Linux). */
@@ -42,7 +42,7 @@ let missing = '';
 function load(): NativeModule | null {
   if (native !== undefined) return native;
   try {
-    native = createRequire(import.meta.url)('unix-dgram') as NativeModule;
+    native = requireNative('unix-dgram') as NativeModule;
   } catch (err) {
     native = null;
     missing = err instanceof Error ? err.message.split('\n')[0]! : String(err);

@@ -3,6 +3,7 @@
  * flags mirror the client's options (transport, proxy mode, port range, MTU).
  */
 import { quoteValue } from '../protocol/config-syntax.js';
+import { columns, flagRows, type FlagDoc } from '../usage-text.js';
 
 /** Port range tsshd picks its UDP port from when --port is not given. */
 export const DEFAULT_TSSHD_PORT = '61001-61999';
@@ -31,28 +32,33 @@ export type TsshdCommand =
   | { action: 'version' }
   | { action: 'help'; usage: string };
 
+/** tsshd's flags, which --help and the man page (src/cli/manual.ts) are rendered from. */
+export const TSSHD_FLAGS: readonly FlagDoc[] = [
+  { names: ['--kcp'], text: 'use the KCP transport (default)' },
+  { names: ['--quic'], text: 'use the QUIC transport' },
+  { names: ['--tcp'], text: 'carry datagrams over TCP (UdpProxyMode TCP), for networks that block UDP' },
+  { names: ['--port'], value: 'SPEC', text: `UDP ports to choose from, e.g. 61001-61999 or "7000,7002-7010" (default ${DEFAULT_TSSHD_PORT})` },
+  { names: ['--mtu'], value: 'N', text: `path MTU, 576 to 9000 (default ${DEFAULT_TSSHD_MTU}, larger for a client on loopback)` },
+  { names: ['--connect-timeout'], value: 'S', text: `seconds to wait for the client's first packet (default ${DEFAULT_CONNECT_TIMEOUT})` },
+  { names: ['--debug'], text: 'log details to a private file under ~/.cache/tsshd (its path goes to stderr)' },
+  { names: ['-v', '-V', '--version'], text: 'print the version and exit' },
+  { names: ['-h', '--help'], text: 'print this help and exit' },
+];
+
 /** The text `tsshd --help` prints. */
 export const TSSHD_USAGE = `usage: tsshd [options]
 Started by tssh over an SSH login; prints one bootstrap line, then serves the session over UDP.
 
-  --kcp                  use the KCP transport (default)
-  --quic                 use the QUIC transport
-  --tcp                  carry datagrams over TCP (UdpProxyMode TCP), for networks that block UDP
-  --port SPEC            UDP ports to choose from, e.g. 61001-61999 or "7000,7002-7010" (default ${DEFAULT_TSSHD_PORT})
-  --mtu N                path MTU, 576 to 9000 (default ${DEFAULT_TSSHD_MTU}, larger for a client on loopback)
-  --connect-timeout S    seconds to wait for the client's first packet (default ${DEFAULT_CONNECT_TIMEOUT})
-  --debug                log details to a private file under ~/.cache/tsshd (its path goes to stderr)
-  -v, --version          print the version and exit
-  -h, --help             print this help and exit
-`;
+${columns(flagRows(TSSHD_FLAGS))}`;
 
-const FLAG_FORMS: Record<string, string> = {
+export const FLAG_FORMS: Readonly<Record<string, string>> = {
   '--port': '--port SPEC (ports and ranges such as 61001-61999 or 7000,7002-7010)',
   '--mtu': '--mtu N (an integer from 576 to 9000)',
   '--connect-timeout': '--connect-timeout SECONDS (a positive number)',
 };
 const quote = (value: string): string => quoteValue(value);
-const BOOLEAN_FLAGS = new Set(['--kcp', '--quic', '--tcp', '--debug', '--version', '--help', '-v', '-h']);
+/** Flags without a value; FLAG_FORMS has those with one. */
+export const BOOLEAN_FLAGS: ReadonlySet<string> = new Set(['--kcp', '--quic', '--tcp', '--debug', '--version', '--help', '-v', '-V', '-h']);
 
 /** Light syntax check for a port spec: digits, commas, dashes and spaces, with at least one digit. */
 export function looksLikePortSpec(spec: string): boolean {
@@ -85,7 +91,7 @@ export function parseTsshdArgs(argv: readonly string[]): TsshdCommand {
       else if (flag === '--quic') quic = true;
       else if (flag === '--tcp') options.proxyMode = 'tcp';
       else if (flag === '--debug') options.debug = true;
-      else if (flag === '--version' || flag === '-v') wantVersion = true;
+      else if (flag === '--version' || flag === '-v' || flag === '-V') wantVersion = true;
       else wantHelp = true;
       continue;
     }

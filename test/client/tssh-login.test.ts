@@ -31,17 +31,19 @@ const result = (over: Partial<Parameters<typeof interpret>[1]>): Parameters<type
 });
 
 test('tsshdCommandLine quotes for the remote shell but leaves ~/ to expand there', () => {
-  assert.equal(tsshdCommandLine({ tsshdPath: 'tsshd', mtu: 1400, tcp: false }), 'tsshd --kcp --mtu 1400');
+  // The default TsshdPath also looks in ~/.local/bin, where --install-tsshd puts tsshd.
+  const search = `exec sh -c 'if [ -x "$HOME"/.local/bin/tsshd ]; then exec "$HOME"/.local/bin/tsshd "$@"; fi; exec tsshd "$@"' sh`;
+  assert.equal(tsshdCommandLine({ tsshdPath: 'tsshd', mtu: 1400, tcp: false }), `${search} --kcp --mtu 1400`);
   // UdpMTU unset: no --mtu, so tsshd may use the loopback size for a client on loopback.
-  assert.equal(tsshdCommandLine({ tsshdPath: 'tsshd', tcp: false }), 'tsshd --kcp');
+  assert.equal(tsshdCommandLine({ tsshdPath: 'tsshd', tcp: false }), `${search} --kcp`);
   assert.equal(
     tsshdCommandLine({ tsshdPath: '~/my bin/tsshd', tsshdPort: '7000,7002-7010', mtu: 1200, tcp: true }),
     "~/'my bin/tsshd' --kcp --port 7000,7002-7010 --mtu 1200 --tcp",
   );
   assert.equal(shellQuote("it's; rm -rf /"), `'it'\\''s; rm -rf /'`);
   assert.equal(tsshdCommandLine({ tsshdPath: '/opt/$(x)/tsshd', mtu: 1400, tcp: false }), "'/opt/$(x)/tsshd' --kcp --mtu 1400");
-  assert.equal(tsshdCommandLine({ tsshdPath: 'tsshd', mtu: 1400, tcp: false, transport: 'kcp' }), 'tsshd --kcp --mtu 1400');
-  assert.equal(tsshdCommandLine({ tsshdPath: 'tsshd', mtu: 1400, tcp: true, transport: 'quic' }), 'tsshd --quic --mtu 1400 --tcp');
+  assert.equal(tsshdCommandLine({ tsshdPath: 'tsshd', mtu: 1400, tcp: false, transport: 'kcp' }), `${search} --kcp --mtu 1400`);
+  assert.equal(tsshdCommandLine({ tsshdPath: '/usr/bin/tsshd', mtu: 1400, tcp: true, transport: 'quic' }), '/usr/bin/tsshd --quic --mtu 1400 --tcp');
 });
 
 test('loginSshArgs keeps options and destination, drops tssh options, pty/-N/-f/-s/-W letters and the command', () => {
@@ -101,7 +103,7 @@ test('interpret: a bootstrap line after shell noise is parsed', () => {
 
 test('interpret: each failure is one line naming the problem and the fix', () => {
   const cases: Array<[Partial<Parameters<typeof interpret>[1]>, RegExp]> = [
-    [{ code: 127, stderr: 'bash: line 1: tsshd: command not found\n' }, /^tssh: tsshd was not found on example\.org \(TsshdPath "tsshd"\); install it there \(npm i -g tsshd\) or set TsshdPath$/],
+    [{ code: 127, stderr: 'bash: line 1: tsshd: command not found\n' }, /^tssh: tsshd was not found on example\.org \(TsshdPath "tsshd"\); install it with tssh --install-tsshd example\.org, or set TsshdPath$/],
     [{ code: 126 }, /^tssh: TsshdPath "tsshd" on example\.org is not executable; /],
     [{ code: 255, stderr: 'ssh: connect to host example.org port 22: Connection refused\n' }, /^tssh: the ssh login to example\.org failed \(exit status 255\); see ssh's message above$/],
     [{ code: null, signal: 'SIGTERM' }, /^tssh: the ssh login to example\.org was ended by SIGTERM; /],
