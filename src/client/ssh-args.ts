@@ -28,6 +28,8 @@ export interface TsshOwnOptions {
   udpMode?: UdpModeSetting;
   tsshdPath?: string;
   tsshdPort?: string;
+  /** --attach: attach to a running session (UdpSessionAttach yes; implies --udp). */
+  attach?: boolean;
   /** -h / --help was given. */
   help: boolean;
 }
@@ -107,6 +109,8 @@ tssh options (all ssh options work too, see ssh(1)):
   --tcp                  stay on plain ssh (UdpMode no)
   --tsshd-path PATH      where tsshd is on the server (TsshdPath, default tsshd)
   --tsshd-port SPEC      UDP ports tsshd may use, e.g. 61001-61999 (TsshdPort)
+  --attach               pick a running session on the host and attach it, or start an attachable one
+                         (UdpSessionAttach yes; with -o UdpSessionName=NAME no picker; implies --udp)
   -h, --help             print this help
 `;
 
@@ -218,16 +222,17 @@ function ownLongOption(argv: readonly string[], i: number, own: TsshOwnOptions, 
   const name = eq >= 0 ? arg.slice(0, eq) : arg;
   ours.add(i);
   const mode = OWN_MODES[name];
-  if (mode !== undefined || name === '--help') {
+  if (mode !== undefined || name === '--help' || name === '--attach') {
     if (eq >= 0) throw new Error(`tssh: ${name} takes no value (got ${quoteValue(arg)})`);
     if (mode !== undefined) modes.add(mode);
+    else if (name === '--attach') own.attach = true;
     else own.help = true;
     return i + 1;
   }
   const key = OWN_WITH_VALUE[name];
   if (key === undefined) {
     throw new Error(
-      `tssh: unknown option ${quoteValue(name)}; tssh's own options are --udp, --kcp, --quic, --tcp, --tsshd-path, --tsshd-port and --help`,
+      `tssh: unknown option ${quoteValue(name)}; tssh's own options are --udp, --kcp, --quic, --tcp, --attach, --tsshd-path, --tsshd-port and --help`,
     );
   }
   let value: string;

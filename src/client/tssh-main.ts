@@ -13,6 +13,7 @@ import { MAX_TERM_LENGTH, type PtyRequest } from '../protocol/messages.js';
 import { VERSION } from '../version.js';
 import { chooseAgentX11 } from './agent-x11-options.js';
 import { AGENT_X11_LETTERS, BootstrapError, bootstrapOverSsh, loginSshArgs, tsshdCommandLine } from './bootstrap-over-ssh.js';
+import { chooseAttachTarget, type AttachTarget } from './attach-picker.js';
 import { BACKGROUND_MARKER_ENV, runAsBackground, runInBackground, takeBackgroundRole } from './background.js';
 import { EXIT_FAILURE } from './exit-codes.js';
 import { forwardCount, forwardPlan, isUdpForwardSpec, udpForwardsWithoutUdpMode } from './forward-plan.js';
@@ -93,6 +94,7 @@ function resolveOptions(parsed: SshArgs): UdpOptions {
   if (parsed.ourOptions.tsshdPath !== undefined) cli.tsshdPath = parsed.ourOptions.tsshdPath;
   if (parsed.ourOptions.tsshdPort !== undefined) cli.tsshdPort = parsed.ourOptions.tsshdPort;
   if (parsed.escapeChar !== undefined) cli.escapeChar = parsed.escapeChar;
+  if (parsed.ourOptions.attach === true) cli.attach = true;
   return resolveUdpOptions({
     configs,
     destinationHost: parsed.host,
@@ -119,17 +121,24 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   // `ssh -G` runs beside the login: only the UDP target and the session need its answer.
   const effectiveConfig = sshEffectiveConfig(program, login);
   effectiveConfig.catch(() => undefined);
+  // --attach: a first login lists the sessions; the bootstrap login then attaches one or starts an attachable one.
+  const attachTarget = udp.udpSessionAttach ? await chooseTarget(program, loginSshArgs(argv, parsed, AGENT_X11_LETTERS), parsed, udp) : null;
+  if (attachTarget !== null && parsed.commandLine !== '') return fail('tssh: --attach attaches a terminal session and takes no command; drop the command or UdpSessionAttach');
   const startTsshd = (mode: BootstrapMode): ReturnType<typeof bootstrapOverSsh> =>
     bootstrapOverSsh({
       program,
       args: loginSshArgs(argv, parsed, AGENT_X11_LETTERS),
-      remoteCommand: tsshdCommandLine({
-        tsshdPath: udp.tsshdPath,
-        ...(udp.tsshdPort !== undefined ? { tsshdPort: udp.tsshdPort } : {}),
-        ...(fixedMtu ? { mtu: udp.udpMtu } : {}),
-        tcp: udp.udpProxyMode === 'tcp',
-        transport: mode,
-      }),
+      remoteCommand: attachCommandLine(
+        tsshdCommandLine({
+          tsshdPath: udp.tsshdPath,
+          ...(udp.tsshdPort !== undefined ? { tsshdPort: udp.tsshdPort } : {}),
+          ...(fixedMtu ? { mtu: udp.udpMtu } : {}),
+          tcp: udp.udpProxyMode === 'tcp',
+          transport: mode,
+        }),
+        udp.udpSessionAttach,
+        attachTarget,
+      ),
       host: parsed.host,
       tsshdPath: udp.tsshdPath,
     });
@@ -178,6 +187,10 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   else if (parsed.commandLine !== '') session.command = parsed.commandLine;
   if (agentX11.agentSocket !== undefined) session.agent = true;
   if (agentX11.x11 !== undefined) session.x11 = agentX11.x11.request;
+  if (attachTarget !== null) {
+    if (session.pty === undefined) return fail('tssh: attaching a session needs a terminal; run tssh --attach from one (or force one with -t)');
+    session.attach = attachTarget.session;
+  }
 
   const options: UdpSessionOptions = {
     bootstrap,
@@ -199,10 +212,28 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
     showNotificationOnTop: udp.showNotificationOnTop,
     showFullNotifications: udp.showFullNotifications,
     agentX11,
+    exitKey: udp.udpReconnectExitKey,
+    ...(udp.udpSessionAttach
+      ? { attachMode: { name: attachTarget?.name || udp.udpSessionName || '', hostArg: parsed.destination } }
+      : {}),
+    ...(udp.udpSessionName !== undefined ? { sessionName: udp.udpSessionName } : {}),
   };
   if (background) return runInBackground(options);
   const { runUdpSession } = await sessionModule;
   return runUdpSession(options);
+}
+
+/** Which session to attach (null: start a new attachable one); see attach-picker.ts. */
+async function chooseTarget(program: string, args: string[], parsed: SshArgs, udp: UdpOptions): Promise<AttachTarget | null> {
+  // tsshdCommandLine quotes TsshdPath for the remote shell; only the path is wanted here.
+  const tsshdCommand = tsshdCommandLine({ tsshdPath: udp.tsshdPath, tcp: false, transport: 'kcp' }).replace(/ --kcp$/, '');
+  return chooseAttachTarget({ program, args, tsshdCommand, host: parsed.host, ...(udp.udpSessionName !== undefined ? { sessionName: udp.udpSessionName } : {}) });
+}
+
+/** The bootstrap's remote command in attach mode: attach the target, or start an attachable tsshd. */
+function attachCommandLine(base: string, attachMode: boolean, target: AttachTarget | null): string {
+  if (target !== null) return `${base} --attach ${target.pid}`;
+  return attachMode ? `${base} --attachable --socket` : base;
 }
 
 /** -W host:port (or [v6]:port), as ssh reads it. */

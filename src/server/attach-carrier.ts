@@ -39,9 +39,10 @@ export class SessionCarrier {
         this.screen.close();
         callback();
       },
+      // Called after 'finish' too (autoDestroy): only a failure tears the client's stream down.
       destroy: (err, callback) => {
         this.screen.close();
-        this.stream?.destroy();
+        if (!this.ended) this.stream?.destroy();
         callback(err);
       },
     });

@@ -315,11 +315,11 @@ export class SessionHost extends EventEmitter implements AttachOwner {
     carrier.attach(stream);
     stream.once('close', () => carrier.detach(stream));
     if (this.hungUp) session.hangup('the server is hanging up');
-    // The new client's size; a program at the same size gets SIGWINCH anyway, so every full-screen program repaints.
+    // The new client's size. At an unchanged size the pty passes through one row less first: readline (bash's prompt)
+    // repaints only on a real change, and the two signals coalesce, so programs lay out once, at the final size.
     const pty = request.pty!;
-    const same = session.pty?.cols === pty.cols && session.pty?.rows === pty.rows;
+    if (session.pty?.cols === pty.cols && session.pty?.rows === pty.rows) session.windowChange(pty.cols, pty.rows > 1 ? pty.rows - 1 : pty.rows + 1);
     if (session.windowChange(pty.cols, pty.rows)) this.emit('resize', id, pty.cols, pty.rows);
-    if (same && session.redraw()) this.emit('redraw', id);
     this.emit('attached', id);
   }
 
