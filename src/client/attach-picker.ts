@@ -10,6 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { oneLine } from '../protocol/config-syntax.js';
 import { LOGIN_FORCED_OPTIONS } from './bootstrap-over-ssh.js';
 
 /** A session the server listed. */
@@ -83,8 +84,9 @@ export function sshOutput(program: string, args: readonly string[], remoteComman
   });
 }
 
+/** Text from the server on one line, without control characters (oneLine misses C1; the terminal must not see them). */
 function clean(text: string, max: number): string {
-  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, ' ').slice(0, max);
+  return oneLine(text).replace(/[\u0080-\u009f]/g, ' ').slice(0, max);
 }
 
 function when(seconds: number, now: number): string {

@@ -9,6 +9,7 @@
 import { PassThrough } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { ClientPath } from '../path/client-path.js';
+import { oneLine } from '../protocol/config-syntax.js';
 import type { Connection } from '../transport/connection.js';
 import { decodeBootstrapSecret, type BootstrapInfo } from '../protocol/bootstrap.js';
 import { MAX_LIVENESS_TIMEOUT_MS, type ExitStatus } from '../protocol/messages.js';
@@ -166,7 +167,7 @@ class UdpSession {
       ...(o.sessionName !== undefined ? { sessionName: o.sessionName } : {}),
     });
     this.client.on('protocol-error', () => undefined);
-    this.client.on('goodbye', (reason: string) => (this.serverGoodbye = reason.replace(/[\x00-\x1f\x7f-\x9f]/g, ' ').slice(0, 300)));
+    this.client.on('goodbye', (reason: string) => (this.serverGoodbye = oneLine(reason).replace(/[\u0080-\u009f]/g, ' ').slice(0, 300)));
     this.gate = new InputGate(Date.now, o.exitKey === undefined ? 0x04 : o.exitKey);
     this.startAgentX11();
     this.terminal = new Terminal({ onSignal: (signal) => this.onFatalSignal(signal) });
@@ -379,6 +380,8 @@ class UdpSession {
       if (!this.input.writableEnded) this.input.end();
     };
     stdin.on('data', onData);
+    // Explicitly resumed: a 'data' listener alone does not undo an earlier pause (the attach picker's question).
+    stdin.resume();
     stdin.once('end', onEnd);
     stdin.on('error', onEnd);
     this.cleanups.push(() => {

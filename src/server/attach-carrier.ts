@@ -27,6 +27,8 @@ export class SessionCarrier {
   private waiting: (() => void) | null = null;
   private ended = false;
   private lastSeen = Date.now();
+  /** Called on the next output (nextOutput). */
+  private onOutput: (() => void) | null = null;
 
   constructor(cols: number, rows: number) {
     this.screen = new SessionScreen(cols, rows);
@@ -48,9 +50,9 @@ export class SessionCarrier {
     });
   }
 
-  /** A client is attached (it may be out of contact). */
+  /** A client is attached and in contact (one that vanished counts as detached once its path reports contact lost). */
   get attached(): boolean {
-    return this.stream !== null;
+    return this.stream !== null && this.inContact;
   }
 
   /** When a client last had the output: now while one is attached and in contact. */
@@ -94,8 +96,23 @@ export class SessionCarrier {
     }
   }
 
+  /** Resolves at the next output, or after `timeoutMs` without any. */
+  nextOutput(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.onOutput = done;
+    });
+  }
+
   private write(chunk: Buffer, callback: () => void): void {
     this.screen.write(chunk);
+    const onOutput = this.onOutput;
+    this.onOutput = null;
+    onOutput?.();
     const stream = this.stream;
     if (stream === null || !this.inContact || stream.destroyed || stream.writableEnded) {
       this.backlog.push(chunk);

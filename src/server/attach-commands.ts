@@ -6,6 +6,7 @@
  * unless stdout is a terminal, where it prints a table for people.
  */
 import type { Writable } from 'node:stream';
+import { oneLine } from '../protocol/config-syntax.js';
 import { controlRequest } from './attach-control.js';
 import { listSockets, socketDir, socketPath } from './attach-dir.js';
 import type { TsshdOptions } from './tsshd-args.js';
@@ -100,7 +101,7 @@ export function formatTable(servers: readonly ListedServer[], nowSeconds = Math.
       continue;
     }
     for (const s of info.Sessions ?? []) {
-      const title = (s.Title ?? s.Command ?? '').replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 40);
+      const title = oneLine(s.Title ?? s.Command ?? '').slice(0, 40);
       rows.push([`${server.Pid}.${s.ID}`, info.Name ?? '-', title || '-', clock(s.Started), s.Attached && s.LastSeen >= nowSeconds - 5 ? 'now' : ago(s.LastSeen, nowSeconds), `${s.Cols}x${s.Rows}`, s.Attached ? 'yes' : 'no']);
     }
   }

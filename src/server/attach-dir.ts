@@ -83,7 +83,7 @@ function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
-  } catch (err) {
+  } catch {
     // EPERM: it runs, as someone else (a reused pid); not ours to list.
     return false;
   }

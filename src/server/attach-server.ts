@@ -138,7 +138,7 @@ class AttachServer {
 
   private async answer(request: ControlRequest): Promise<object> {
     if (request.type === 'info') {
-      return { pid: process.pid, name: this.sessions.name, startedMs: this.sessions.startedMs, sessions: this.sessions.list() };
+      return { pid: process.pid, name: this.sessions.name, startedMs: this.sessions.startedMs, sessions: await this.sessions.list() };
     }
     if (request.type === 'view') return { lines: await this.sessions.screen(request.session) };
     if (this.finished) throw new Error('this tsshd is ending');

@@ -1,7 +1,19 @@
 import { EventEmitter } from 'node:events';
 import type { ExitStatus } from '../protocol/messages.js';
 import type { SessionCarrier } from './attach-carrier.js';
+import { readFile } from 'node:fs/promises';
+import { foregroundProcessGroup } from './redraw.js';
 import type { StreamSession } from './session.js';
+
+/** The name of the program in the foreground of the terminal that `leader` controls (Linux /proc), or ''. */
+async function foregroundCommand(leader: number): Promise<string> {
+  try {
+    const group = (await foregroundProcessGroup(leader)) ?? leader;
+    return (await readFile(`/proc/${group}/comm`, 'utf8')).trim().slice(0, 64);
+  } catch {
+    return '';
+  }
+}
 
 /**
  * The terminal sessions of an attachable tsshd, which outlive the client
@@ -32,6 +44,8 @@ export interface AttachableSession {
   readonly session: StreamSession;
   readonly carrier: SessionCarrier;
   owner: AttachOwner | null;
+  /** The session's process (the pty's session leader), once started. */
+  pid?: number;
 }
 
 /** One session as `tsshd --list` reports it. */
@@ -72,6 +86,7 @@ export class AttachableSessions extends EventEmitter {
 
   add(entry: AttachableSession): void {
     this.sessions.set(entry.id, entry);
+    entry.session.once('process', (pid: number) => (entry.pid = pid));
     void entry.session.done.then(() => {
       this.sessions.delete(entry.id);
       entry.owner?.ended(entry.id);
@@ -132,16 +147,16 @@ export class AttachableSessions extends EventEmitter {
     return entry.carrier.screen.snapshot();
   }
 
-  list(): AttachableSessionInfo[] {
-    return [...this.sessions.values()].map(({ id, session, carrier }) => ({
+  async list(): Promise<AttachableSessionInfo[]> {
+    return Promise.all([...this.sessions.values()].map(async ({ id, session, carrier, pid }) => ({
       id,
-      title: carrier.screen.title || session.command,
+      title: carrier.screen.title || session.command || (pid === undefined ? '' : await foregroundCommand(pid)),
       command: session.command,
       startedMs: carrier.startedMs,
       lastSeenMs: carrier.lastSeenMs,
       cols: session.pty?.cols ?? 0,
       rows: session.pty?.rows ?? 0,
       attached: carrier.attached,
-    }));
+    })));
   }
 }

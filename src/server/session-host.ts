@@ -38,6 +38,9 @@ export interface ClientLiveness {
   heartbeatTimeoutMs?: number;
 }
 
+/** On attach at an unchanged size: how long the program gets to answer the interim size before the real one returns. */
+export const ATTACH_REPAINT_WAIT_MS = 500;
+
 /** Default limit on concurrent sessions. */
 export const DEFAULT_MAX_SESSIONS = 64;
 
@@ -315,11 +318,20 @@ export class SessionHost extends EventEmitter implements AttachOwner {
     carrier.attach(stream);
     stream.once('close', () => carrier.detach(stream));
     if (this.hungUp) session.hangup('the server is hanging up');
-    // The new client's size. At an unchanged size the pty passes through one row less first: readline (bash's prompt)
-    // repaints only on a real change, and the two signals coalesce, so programs lay out once, at the final size.
+    // The new client's size. At an unchanged size the pty passes through one row less first, and back once the
+    // program answered (or ATTACH_REPAINT_WAIT_MS passed): readline (bash's prompt) repaints only on a real change,
+    // and two quick changes would reach it as one signal at the old size.
     const pty = request.pty!;
-    if (session.pty?.cols === pty.cols && session.pty?.rows === pty.rows) session.windowChange(pty.cols, pty.rows > 1 ? pty.rows - 1 : pty.rows + 1);
-    if (session.windowChange(pty.cols, pty.rows)) this.emit('resize', id, pty.cols, pty.rows);
+    const resize = (): void => {
+      if (session.windowChange(pty.cols, pty.rows)) this.emit('resize', id, pty.cols, pty.rows);
+    };
+    if (session.pty?.cols === pty.cols && session.pty?.rows === pty.rows) {
+      const answered = carrier.nextOutput(ATTACH_REPAINT_WAIT_MS);
+      session.windowChange(pty.cols, pty.rows > 1 ? pty.rows - 1 : pty.rows + 1);
+      void answered.then(resize);
+    } else {
+      resize();
+    }
     this.emit('attached', id);
   }
 

@@ -1,10 +1,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SshdFixture, TSSHD_BIN } from '../support/sshd.js';
 import { waitFor } from '../support/wait.js';
-import { cleanEnv, killLeftovers, PtyTssh, runCollect } from './harness.js';
+import { cleanEnv, killLeftovers, PtyTssh, runCollect, type RunResult } from './harness.js';
 
 // Sessions that outlive their client (tssh --attach, tsshd --attachable --socket): real sshd, real ptys, real UDP.
 let sshd: SshdFixture;
@@ -115,4 +117,135 @@ test('tsshd --view PID.SID prints the session screen; ~d detaches and says how t
   await second.typeUntilScreen('the attached shell', 'echo back-$((2*4))\r', /^back-8$/m, 10, 3000);
   second.type('exit\r');
   assert.equal(await second.waitForExit(), 0);
+});
+
+test('output made while detached is delivered on attach up to the bound, the rest summarised as "N lines not shown"', async (t) => {
+  const go = join(sshd.dir, 'delta-go');
+  const done = join(sshd.dir, 'delta-done');
+  const first = new PtyTssh(attachArgs('delta'), { env });
+  t.after(() => first.close());
+  await first.waitForScreen('a shell prompt', PROMPT);
+  // 100000 numbered lines (688895 bytes through the pty) once GO exists, i.e. after the detach.
+  first.type(`while [ ! -e ${go} ]; do sleep 0.1; done; seq 1 100000; touch ${done}\r`);
+  // The shell has taken the line (its echo ended with the line break) before the detach, so all later output is the command's.
+  await waitFor('the command line taken', () => {
+    const buffer = first.screen.buffer.active;
+    return first.lines().some((l) => l.includes('touch')) && buffer.getLine(buffer.baseY + buffer.cursorY)?.translateToString(true) === '' && buffer.cursorX === 0;
+  }, 20_000, 25);
+  first.type('~d');
+  assert.equal(await first.waitForExit(), 208);
+  const daemon = await daemonNamed('delta');
+  await waitFor('the session listed as detached', async () => (await list()).find((d) => d.pid === daemon.pid)?.sessions[0]?.Attached === false, 20_000, 100);
+  writeFileSync(go, '');
+  await waitFor('the output to be made', () => existsSync(done), 60_000, 100);
+
+  const second = new PtyTssh(attachArgs('delta'), { env });
+  t.after(() => second.close());
+  await second.waitForScreen('the last line', /^100000$/m, 60_000);
+  const raw = second.output;
+  const summary = /\[tsshd: (\d+) lines \((\d+) bytes\) of output while detached not shown\]/.exec(raw);
+  assert.ok(summary, `no summary line in ${JSON.stringify(raw.slice(0, 400))}`);
+  const after = raw.slice(summary.index + summary[0].length);
+  const numbers = after.split('\r\n').filter((l) => /^[0-9]+$/.test(l)).map(Number);
+  const firstKept = numbers[0]!;
+  // Every line is accounted for: the ones not shown are counted, the rest arrive in order, none twice, none missing.
+  assert.equal(Number(summary[1]), firstKept - 1);
+  assert.deepEqual(numbers, Array.from({ length: 100000 - firstKept + 1 }, (_, i) => firstKept + i));
+  // The kept tail is within the documented bound (256 KiB), and most of it.
+  const keptBytes = numbers.reduce((n, v) => n + String(v).length + 2, 0);
+  assert.ok(keptBytes <= 256 * 1024 && keptBytes > 200 * 1024, `kept ${keptBytes} bytes`);
+  assert.equal(Number(summary[2]) + keptBytes, 688895);
+  second.type('exit\r');
+  assert.equal(await second.waitForExit(), 0);
+});
+
+test('vim is redrawn at the new client\'s size after an attach', { skip: existsSync('/usr/bin/vim') ? false : 'vim is not installed' }, async (t) => {
+  const file = join(sshd.dir, 'vim-lines.txt');
+  writeFileSync(file, Array.from({ length: 60 }, (_, i) => `line-${i + 1}`).join('\n') + '\n');
+  const first = new PtyTssh(attachArgs('epsilon'), { env, cols: 80, rows: 24 });
+  t.after(() => first.close());
+  await first.waitForScreen('a shell prompt', PROMPT);
+  first.type(`vim -u NONE -N ${file}\r`);
+  await first.waitForScreen('vim at 24 rows', /^line-23\n/m);
+  process.kill(first.pid, 'SIGKILL');
+  await first.waitForExit();
+
+  const second = new PtyTssh(attachArgs('epsilon'), { env, cols: 120, rows: 40 });
+  t.after(() => second.close());
+  // 40 rows: 39 lines of the file, then vim's command line.
+  await second.waitForScreen('vim repainted at 40 rows', /^line-1\n(line-\d+\n){37}line-39\n/, 30_000);
+  assert.equal(second.lines()[0], 'line-1');
+  second.type(':qa!\r');
+  await second.typeUntilScreen('the new size in the pty', 'clear; stty size\r', /^40 120$/m, 5, 3000);
+  second.type('exit\r');
+  assert.equal(await second.waitForExit(), 0);
+});
+
+test('without a name, tssh --attach lists the sessions in a picker and attaches the one chosen', async (t) => {
+  const first = new PtyTssh(attachArgs('zeta'), { env });
+  t.after(() => first.close());
+  await first.waitForScreen('a shell prompt', PROMPT);
+  first.type('ZVAR=picked-$((5*5)); echo zvar-set\r');
+  await first.waitForScreen('the variable set', /^zvar-set$/m);
+  first.type('~d');
+  assert.equal(await first.waitForExit(), 208);
+
+  const picker = new PtyTssh([...sshd.configArgs, '--attach', sshd.host], { env });
+  t.after(() => picker.close());
+  const row = await picker.waitForScreen('zeta in the picker', /^ {2}(\d+)\) +zeta +bash +started (\S+ ago|now) +seen (\S+ ago|now) +100x30 +detached$/m);
+  await picker.waitForScreen('the question', /Attach which one \[1-\d+, default 1\]\? $/m);
+  picker.type(`${row[1]}\r`);
+  await picker.typeUntilScreen('the chosen session', 'echo "z:$ZVAR"\r', /^z:picked-25$/m, 10, 3000);
+  picker.type('exit\r');
+  assert.equal(await picker.waitForExit(), 0);
+});
+
+test('a session whose client died ends at UdpAliveTimeout', async (t) => {
+  const config = sshd.writeClientConfig('alive-config', ['SendEnv XDG_RUNTIME_DIR', '#!! UdpHeartbeatTimeout 1', '#!! UdpAliveTimeout 6']);
+  const first = new PtyTssh(['-F', config, '--attach', '-o', 'UdpSessionName=eta', sshd.host], { env });
+  t.after(() => first.close());
+  await first.waitForScreen('a shell prompt', PROMPT);
+  const daemon = await daemonNamed('eta');
+  process.kill(first.pid, 'SIGKILL');
+  await first.waitForExit();
+  const killedAt = Date.now();
+  await waitFor('the daemon to end after UdpAliveTimeout', async () => !(await list()).some((d) => d.pid === daemon.pid), 40_000, 200);
+  // Not before the alive timeout (6 s, minus the heartbeat's granularity).
+  assert.ok(Date.now() - killedAt >= 4000, `ended ${Date.now() - killedAt} ms after the kill`);
+});
+
+test('another user can neither list nor attach the session', { skip: process.getuid?.() === 0 ? false : 'needs root to create a throwaway user' }, async (t) => {
+  // A runtime directory the other user can traverse, so only tsshd's own 0700 directory stands in the way.
+  const shared = mkdtempSync(join(tmpdir(), 'tsshd-attach-'));
+  chmodSync(shared, 0o755);
+  t.after(() => rmSync(shared, { recursive: true, force: true }));
+  const user = `tsshdat${process.pid % 100000}`;
+  const added = spawnSync('useradd', ['-M', '-d', '/nonexistent', '-s', '/bin/sh', user], { encoding: 'utf8' });
+  if (added.status !== 0) {
+    t.skip(`useradd failed: ${added.stderr.trim()}`);
+    return;
+  }
+  t.after(() => void spawnSync('userdel', [user]));
+  const sharedEnv = { ...env, XDG_RUNTIME_DIR: shared };
+  const first = new PtyTssh(attachArgs('theta'), { env: sharedEnv });
+  t.after(() => first.close());
+  await first.waitForScreen('a shell prompt', PROMPT);
+  const pid = await waitFor('the daemon in the shared directory', async () => {
+    const r = await runCollect(process.execPath, [TSSHD_BIN, '--list'], { env: sharedEnv });
+    return (JSON.parse(r.stdout.toString()) as Listed[])[0]?.Pid;
+  }, 20_000, 100);
+  const asOther = (args: string[]): Promise<RunResult> =>
+    runCollect('runuser', ['-u', user, '--', 'env', `XDG_RUNTIME_DIR=${shared}`, 'HOME=/nonexistent', process.execPath, TSSHD_BIN, ...args], { env: sharedEnv });
+  const listed = await asOther(['--list']);
+  assert.equal(listed.status, 1);
+  assert.match(listed.stderr, /^tsshd: --list failed: the socket directory \S+ belongs to uid 0, not to you \(uid \d+\)/);
+  const attached = await asOther(['--attach', String(pid)]);
+  assert.equal(attached.status, 1);
+  assert.equal(attached.stdout.length, 0, 'no bootstrap line for another user');
+  // Even going straight for the socket file: the 0700 directory refuses.
+  const direct = await runCollect('runuser', ['-u', user, '--', process.execPath, '-e', `require('net').connect(${JSON.stringify(join(shared, 'tsshd', `socket-${pid}`))}).on('error', (e) => { console.log(e.code); process.exit(3); })`], { env: sharedEnv });
+  assert.equal(direct.status, 3);
+  assert.equal(direct.stdout.toString().trim(), 'EACCES');
+  first.type('exit\r');
+  assert.equal(await first.waitForExit(), 0);
 });
