@@ -326,7 +326,8 @@ export function resolveUdpOptions(input: ResolveUdpOptionsInput): UdpOptions {
     udpRemoteForwards: allOf<ForwardSpec>('udpremoteforward'),
     escapeChar: input.cliOptions?.escapeChar ?? firstOf<EscapeChar>('escapechar') ?? d.escapeChar,
     udpSessionAttach: attach,
-    udpReconnectExitKey: firstOf<number | null>('udpreconnectexitkey') ?? d.udpReconnectExitKey,
+    // `none` is null, which ?? would replace with the default.
+    udpReconnectExitKey: effective.first('udpreconnectexitkey') === undefined ? d.udpReconnectExitKey : firstOf<number | null>('udpreconnectexitkey')!,
     localForwards: allOf<string>('localforward'),
     remoteForwards: allOf<string>('remoteforward'),
     dynamicForwards: allOf<string>('dynamicforward'),
