@@ -27,6 +27,7 @@ import { sshEffectiveConfig, type SshEffectiveConfig } from './ssh-effective-con
 import { Terminal } from './terminal.js';
 import { chooseClientTransport } from './transport-choice.js';
 import { resolveUdpOptions, sshArgsWithoutTsshOptions, type UdpOptions } from './udp-options.js';
+import { prepareJump } from './jump-relay.js';
 
 /**
  * Test seam: `TSSH_TEST_UDP_TARGET=host:port` sends the UDP path there instead
@@ -84,6 +85,13 @@ export async function tsshMain(argv: readonly string[]): Promise<number> {
   } catch (err) {
     return fail(oneMessage(err));
   }
+}
+
+/** A jump host's own TsshdPath, from its Host block (command-line options belong to the destination, as for ssh -J). */
+function hopTsshdPath(parsed: SshArgs): (host: string) => string {
+  const home = homedir();
+  const configs = loadSshConfigFiles({ home, ...(parsed.configFile !== undefined ? { configFile: parsed.configFile } : {}) });
+  return (host) => resolveUdpOptions({ configs, destinationHost: host, localUser: userInfo().username, home }).tsshdPath;
 }
 
 function resolveOptions(parsed: SshArgs): UdpOptions {
@@ -145,17 +153,28 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   // The session's modules load while ssh logs in.
   const sessionModule = import('./udp-session.js');
   sessionModule.catch(() => undefined);
+  // ProxyJump: a relay on every hop (jump-relay.ts), logged in beside the target; the test seam goes direct.
+  const seam = (process.env[TEST_UDP_TARGET_ENV] ?? '') !== '';
+  const jumpSetup = seam ? Promise.resolve(undefined) : effectiveConfig.then((e) => prepareJump({ program, parsed, udp, tsshdPathFor: hopTsshdPath(parsed), effective: e, connectTimeoutSec: e.connectTimeoutSec ?? DEFAULT_CONNECT_TIMEOUT_SEC }));
+  jumpSetup.catch(() => undefined);
   let bootstrap;
   try {
     bootstrap = await startTsshd(transport.mode);
   } catch (err) {
     // tsshd cannot run QUIC there (no engine for that machine, or a tsshd without QUIC): log in again for KCP.
-    if (transport.mode !== 'quic' || !(err instanceof BootstrapError) || !/quic/i.test(err.tsshdSaid ?? '')) throw err;
+    if (transport.mode !== 'quic' || !(err instanceof BootstrapError) || !/quic/i.test(err.tsshdSaid ?? '')) {
+      void jumpSetup.then((j) => j?.cancel(), () => undefined);
+      throw err;
+    }
     process.stderr.write(`tssh: tsshd on ${parsed.host} cannot use QUIC; using KCP\n`);
-    bootstrap = await startTsshd('kcp');
+    bootstrap = await startTsshd('kcp').catch((e: unknown) => {
+      void jumpSetup.then((j) => j?.cancel(), () => undefined);
+      throw e;
+    });
   }
   const effective = await effectiveConfig;
-  const target = await udpTarget(effective, bootstrap.port);
+  const jump = await (await jumpSetup)?.complete(bootstrap.port);
+  const target = jump?.target ?? (await udpTarget(effective, bootstrap.port));
   const agentX11 = await chooseAgentX11(effective, process.env, homedir());
   if (!parsed.quiet) for (const warning of agentX11.warnings) process.stderr.write(`${warning}\n`);
   const forwards = forwardPlan(effective, parsed, udp);
@@ -188,7 +207,10 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   if (agentX11.agentSocket !== undefined) session.agent = true;
   if (agentX11.x11 !== undefined) session.x11 = agentX11.x11.request;
   if (attachTarget !== null) {
-    if (session.pty === undefined) return fail('tssh: attaching a session needs a terminal; run tssh --attach from one (or force one with -t)');
+    if (session.pty === undefined) {
+      await jump?.end();
+      return fail('tssh: attaching a session needs a terminal; run tssh --attach from one (or force one with -t)');
+    }
     session.attach = attachTarget.session;
   }
 
@@ -217,10 +239,13 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
       ? { attachMode: { name: attachTarget?.name || udp.udpSessionName || '', hostArg: parsed.destination } }
       : {}),
     ...(udp.udpSessionName !== undefined ? { sessionName: udp.udpSessionName } : {}),
+    ...(jump?.tcpProxyCommand !== undefined ? { tcpProxyCommand: jump.tcpProxyCommand } : {}),
   };
   if (background) return runInBackground(options);
   const { runUdpSession } = await sessionModule;
-  return runUdpSession(options);
+  const status = await runUdpSession(options);
+  await jump?.end();
+  return status;
 }
 
 /** Which session to attach (null: start a new attachable one); see attach-picker.ts. */

@@ -6,7 +6,8 @@
  * EOF as half-close, the connection-lost notice and input gate during an
  * outage, and an exit status (docs/CLIENT.md).
  */
-import { PassThrough } from 'node:stream';
+import { proxyCommandStream } from './proxy-command.js';
+import { PassThrough, type Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { ClientPath } from '../path/client-path.js';
 import { oneLine } from '../protocol/config-syntax.js';
@@ -52,6 +53,8 @@ export interface UdpSessionOptions {
   stdinNull: boolean;
   /** -q: no "Connection to HOST closed." */
   quiet: boolean;
+  /** UdpProxyMode TCP through a ProxyCommand (tokens expanded): each connection is a new run of it (proxy-command.ts). */
+  tcpProxyCommand?: string;
   /** Seconds: UdpHeartbeatTimeout, UdpReconnectTimeout, UdpAliveTimeout, and the wait for the first reply. */
   heartbeatTimeoutSec: number;
   reconnectTimeoutSec: number;
@@ -105,6 +108,7 @@ export async function runUdpSession(o: UdpSessionOptions, hooks: UdpSessionHooks
       heartbeatTimeoutMs: toMs(o.heartbeatTimeoutSec),
       aliveTimeoutMs: toMs(o.aliveTimeoutSec),
       proxyMode: o.bootstrap.proxyMode,
+      ...(o.tcpProxyCommand !== undefined ? { tcpDial: (): Duplex => proxyCommandStream(o.tcpProxyCommand!) } : {}),
     });
   } catch (err) {
     process.stderr.write(`tssh: cannot open the UDP path to ${o.address}:${o.port}: ${(err as Error).message}\n`);
