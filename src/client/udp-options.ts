@@ -211,11 +211,6 @@ export function parseExitKey(value: string): number | null | undefined {
   return m[1]!.charCodeAt(0) - 0x60;
 }
 
-/** How a control key is named to the user: Ctrl+D. */
-export function exitKeyName(key: number): string {
-  return `Ctrl+${String.fromCharCode(0x40 + key)}`;
-}
-
 const joinForward = (min: number): Check => (args, where, name) => {
   if (args.length < min || args.length > 2) throw new Error(`${where}: ${name} takes [bind_address:]port host:hostport`);
   return args.join(':');
