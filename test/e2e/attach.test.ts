@@ -159,6 +159,21 @@ test('output made while detached is delivered on attach up to the bound, the res
   assert.equal(await second.waitForExit(), 0);
 });
 
+test('while attached, delivery stays lossless: 200000 lines (1.3 MB) arrive whole and in order, with no summary', async (t) => {
+  const term = new PtyTssh(attachArgs('iota'), { env });
+  t.after(() => term.close());
+  await term.waitForScreen('a shell prompt', PROMPT);
+  term.type('seq 1 200000; echo seq-$((1+1))-done\r');
+  await term.waitForScreen('the end marker', /^seq-2-done$/m, 120_000);
+  // A line is what follows the last CR before its CR LF (the shell's bracketed-paste switch precedes the first).
+  const numbers = term.output.split('\r\n').map((l) => l.slice(l.lastIndexOf('\r') + 1)).filter((l) => /^[0-9]+$/.test(l)).map(Number);
+  assert.equal(numbers.length, 200000);
+  assert.ok(numbers.every((n, i) => n === i + 1), 'every line once, in order');
+  assert.doesNotMatch(term.output, /not shown/);
+  term.type('exit\r');
+  assert.equal(await term.waitForExit(), 0);
+});
+
 test('vim is redrawn at the new client\'s size after an attach', { skip: existsSync('/usr/bin/vim') ? false : 'vim is not installed' }, async (t) => {
   const file = join(sshd.dir, 'vim-lines.txt');
   writeFileSync(file, Array.from({ length: 60 }, (_, i) => `line-${i + 1}`).join('\n') + '\n');
