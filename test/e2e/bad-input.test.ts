@@ -22,7 +22,7 @@ test('an unknown option is named, with where to look', async () => {
   const long = await runTssh([...sshd.configArgs, '--bogus', sshd.host]);
   assert.equal(long.status, 255);
   assert.deepEqual(tsshLines(long.stderr), [
-    `tssh: unknown option "--bogus"; tssh's own options are --udp, --kcp, --quic, --tcp, --tsshd-path, --tsshd-port and --help`,
+    `tssh: unknown option "--bogus"; tssh's own options are --udp, --kcp, --quic, --tcp, --attach, --tsshd-path, --tsshd-port and --help`,
   ]);
   const short = await runTssh([...sshd.configArgs, '-7', sshd.host]);
   assert.equal(short.status, 255);
