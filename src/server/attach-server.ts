@@ -49,8 +49,11 @@ class AttachServer {
   private parkTimer: NodeJS.Timeout | null = null;
   private parkMs = DEFAULT_PARK_MS;
   private finished = false;
+  /** A signal asked tsshd to end: once the current link has wound down, nothing is parked. */
+  private signalled = false;
   private readonly onSignal = (signal: NodeJS.Signals): void => {
-    // While a client is connected its lifetime handles the signal.
+    this.signalled = true;
+    // While a client is connected its lifetime handles the signal (goodbye, hang-up).
     if (this.current === null) this.finish({ reason: `received ${signal} while detached`, code: 0 });
   };
 
@@ -124,7 +127,7 @@ class AttachServer {
     this.pending.delete(link);
     if (link !== this.current) return;
     this.current = null;
-    if (this.sessions.count === 0) {
+    if (this.sessions.count === 0 || this.signalled) {
       this.finish(ending);
       return;
     }

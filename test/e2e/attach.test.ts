@@ -264,3 +264,22 @@ test('another user can neither list nor attach the session', { skip: process.get
   first.type('exit\r');
   assert.equal(await first.waitForExit(), 0);
 });
+
+test('SIGTERM to a tsshd whose session is detached ends it and its session', async (t) => {
+  const first = new PtyTssh(attachArgs('kappa'), { env });
+  t.after(() => first.close());
+  await first.waitForScreen('a shell prompt', PROMPT);
+  first.type('~d');
+  assert.equal(await first.waitForExit(), 208);
+  const daemon = await daemonNamed('kappa');
+  process.kill(daemon.pid, 'SIGTERM');
+  await waitFor('the daemon to exit', () => {
+    try {
+      process.kill(daemon.pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  }, 20_000, 50);
+  assert.ok(!(await list()).some((d) => d.pid === daemon.pid));
+});
