@@ -45,34 +45,36 @@ async function daemonNamed(name: string): Promise<{ pid: number; sessions: Array
   return waitFor(`a tsshd named ${name} in tsshd --list`, async () => (await list()).find((d) => d.name === name), 20_000, 100);
 }
 
-function attachArgs(name: string): string[] {
-  return [...sshd.configArgs, '--attach', '-o', `UdpSessionName=${name}`, sshd.host];
+function attachArgs(name: string, transport: string[] = []): string[] {
+  return [...sshd.configArgs, ...transport, '--attach', '-o', `UdpSessionName=${name}`, sshd.host];
 }
 
-test('a named session survives kill -9 of its client; a new tssh attaches it by name and the shell still has its variable', async (t) => {
-  const first = new PtyTssh(attachArgs('alpha'), { env });
+for (const [transport, name] of [[[], 'alpha'], [['--quic'], 'alpha-quic']] as const) {
+test(`${transport.length > 0 ? 'QUIC: ' : ''}a named session survives kill -9 of its client; a new tssh attaches it by name and the shell still has its variable`, async (t) => {
+  const first = new PtyTssh(attachArgs(name, [...transport]), { env });
   t.after(() => first.close());
   await first.waitForScreen('a shell prompt', PROMPT);
   first.type('export ATTACH_PROBE=kept-$((6*7)); echo probe-set\r');
   await first.waitForScreen('the variable set', /^probe-set$/m);
-  const daemon = await daemonNamed('alpha');
+  const daemon = await daemonNamed(name);
   assert.equal(daemon.sessions.length, 1);
   assert.equal(daemon.sessions[0]!.Attached, true);
 
   process.kill(first.pid, 'SIGKILL');
   await first.waitForExit();
 
-  const second = new PtyTssh(attachArgs('alpha'), { env });
+  const second = new PtyTssh(attachArgs(name, [...transport]), { env });
   t.after(() => second.close());
   // The shell gives its prompt back on attach (a repaint), before anything is typed.
   await second.waitForScreen('the prompt after attach', PROMPT);
   await second.typeUntilScreen('the variable from before', 'echo "got:$ATTACH_PROBE"\r', /^got:kept-42$/m, 10, 3000);
   // The same daemon, not a new one.
-  assert.deepEqual((await list()).filter((d) => d.name === 'alpha').map((d) => d.pid), [daemon.pid]);
+  assert.deepEqual((await list()).filter((d) => d.name === name).map((d) => d.pid), [daemon.pid]);
   second.type('exit\r');
   assert.equal(await second.waitForExit(), 0, second.text());
   await waitFor('the daemon to end with its last session', async () => !(await list()).some((d) => d.pid === daemon.pid), 20_000, 100);
 });
+}
 
 test('attaching while another client is attached: the old client is told and ends with a clear message', async (t) => {
   const first = new PtyTssh(attachArgs('beta'), { env });
