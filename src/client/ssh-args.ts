@@ -32,6 +32,8 @@ export interface TsshOwnOptions {
   udpMode?: UdpModeSetting;
   tsshdPath?: string;
   tsshdPort?: string;
+  /** --attach: attach to a running session (UdpSessionAttach yes; implies --udp). */
+  attach?: boolean;
   /** -h / --help was given. */
   help: boolean;
   /** --version was given. */
@@ -222,7 +224,7 @@ const OWN_VALUE_EXAMPLES: Record<string, string> = {
   '--tsshd-version': '0.1.0',
 };
 const OWN_MODES: Record<string, UdpModeSetting> = { '--udp': 'yes', '--kcp': 'kcp', '--quic': 'quic', '--tcp': 'no' };
-const OWN_FLAGS: Record<string, 'help' | 'version' | 'installTsshd'> = { '--help': 'help', '--version': 'version', '--install-tsshd': 'installTsshd' };
+const OWN_FLAGS: Record<string, 'help' | 'version' | 'installTsshd' | 'attach'> = { '--help': 'help', '--version': 'version', '--install-tsshd': 'installTsshd', '--attach': 'attach' };
 
 /** Every long option tssh takes itself (tssh-usage.ts documents each; a test holds them together). */
 export const TSSH_LONG_OPTIONS: readonly string[] = [...Object.keys(OWN_MODES), ...Object.keys(OWN_WITH_VALUE), ...Object.keys(OWN_FLAGS)];

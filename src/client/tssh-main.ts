@@ -16,6 +16,7 @@ import { olderServerNote } from './install-plan.js';
 import { AGENT_X11_LETTERS, BootstrapError, bootstrapOverSsh, loginSshArgs, tsshdCommandLine } from './bootstrap-over-ssh.js';
 import { readConfigFileArg } from './config-file-arg.js';
 import { ForcedCommandError, withLoginMarker } from './login-marker.js';
+import { chooseAttachTarget, type AttachTarget } from './attach-picker.js';
 import { BACKGROUND_MARKER_ENV, runAsBackground, runInBackground, takeBackgroundRole } from './background.js';
 import { EXIT_FAILURE } from './exit-codes.js';
 import { forwardCount, forwardPlan, isUdpForwardSpec, udpForwardsWithoutUdpMode } from './forward-plan.js';
@@ -149,6 +150,7 @@ function resolveOptions(parsed: SshArgs, configFileText: string | undefined): Ud
   if (parsed.ourOptions.tsshdPath !== undefined) cli.tsshdPath = parsed.ourOptions.tsshdPath;
   if (parsed.ourOptions.tsshdPort !== undefined) cli.tsshdPort = parsed.ourOptions.tsshdPort;
   if (parsed.escapeChar !== undefined) cli.escapeChar = parsed.escapeChar;
+  if (parsed.ourOptions.attach === true) cli.attach = true;
   return resolveUdpOptions({
     configs,
     destinationHost: parsed.host,
@@ -175,18 +177,27 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   // `ssh -G` runs beside the login: only the UDP target and the session need its answer.
   const effectiveConfig = sshEffectiveConfig(program, login);
   effectiveConfig.catch(() => undefined);
+  // --attach: a first login lists the sessions; the bootstrap login then attaches one or starts an attachable one.
+  const attachTarget = udp.udpSessionAttach ? await chooseTarget(program, loginSshArgs(argv, parsed, AGENT_X11_LETTERS), parsed, udp) : null;
+  if (attachTarget !== null && parsed.commandLine !== '') return fail('tssh: --attach attaches a terminal session and takes no command; drop the command or UdpSessionAttach');
   const startTsshd = (mode: BootstrapMode): ReturnType<typeof bootstrapOverSsh> =>
     bootstrapOverSsh({
       program,
       // The login is never a control master: its socket would go with it (tssh serves the ControlPath itself).
       args: ['-o', 'ControlMaster=no', ...loginSshArgs(argv, parsed, `${AGENT_X11_LETTERS}M`)],
-      remoteCommand: withLoginMarker(tsshdCommandLine({
-        tsshdPath: udp.tsshdPath,
-        ...(udp.tsshdPort !== undefined ? { tsshdPort: udp.tsshdPort } : {}),
-        ...(fixedMtu ? { mtu: udp.udpMtu } : {}),
-        tcp: udp.udpProxyMode === 'tcp',
-        transport: mode,
-      })),
+      remoteCommand: withLoginMarker(
+        attachCommandLine(
+          tsshdCommandLine({
+            tsshdPath: udp.tsshdPath,
+            ...(udp.tsshdPort !== undefined ? { tsshdPort: udp.tsshdPort } : {}),
+            ...(fixedMtu ? { mtu: udp.udpMtu } : {}),
+            tcp: udp.udpProxyMode === 'tcp',
+            transport: mode,
+          }),
+          udp.udpSessionAttach,
+          attachTarget,
+        ),
+      ),
       host: parsed.host,
       tsshdPath: udp.tsshdPath,
     });
@@ -258,6 +269,13 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   else if (parsed.commandLine !== '') session.command = parsed.commandLine;
   if (agentX11.agentSocket !== undefined) session.agent = true;
   if (agentX11.x11 !== undefined) session.x11 = agentX11.x11.request;
+  if (attachTarget !== null) {
+    if (session.pty === undefined) {
+      await jump?.end();
+      return fail('tssh: attaching a session needs a terminal; run tssh --attach from one (or force one with -t)');
+    }
+    session.attach = attachTarget.session;
+  }
 
   const options: UdpSessionOptions = {
     bootstrap,
@@ -279,6 +297,11 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
     showNotificationOnTop: udp.showNotificationOnTop,
     showFullNotifications: udp.showFullNotifications,
     agentX11,
+    exitKey: udp.udpReconnectExitKey,
+    ...(udp.udpSessionAttach
+      ? { attachMode: { name: attachTarget?.name || udp.udpSessionName || '', hostArg: parsed.destination } }
+      : {}),
+    ...(udp.udpSessionName !== undefined ? { sessionName: udp.udpSessionName } : {}),
     ...(jump?.tcpProxyCommand !== undefined ? { tcpProxyCommand: jump.tcpProxyCommand } : {}),
   };
   const control = controlMasterChoice(effective, background);
@@ -302,6 +325,19 @@ function controlMasterChoice(effective: SshEffectiveConfig, background: boolean)
   const auto = mode === 'auto' || mode === 'autoask';
   if (!background && auto) return undefined;
   return { path: effective.controlPath, auto };
+}
+
+/** Which session to attach (null: start a new attachable one); see attach-picker.ts. */
+async function chooseTarget(program: string, args: string[], parsed: SshArgs, udp: UdpOptions): Promise<AttachTarget | null> {
+  // tsshdCommandLine quotes TsshdPath for the remote shell; only the path is wanted here.
+  const tsshdCommand = tsshdCommandLine({ tsshdPath: udp.tsshdPath, tcp: false, transport: 'kcp' }).replace(/ --kcp$/, '');
+  return chooseAttachTarget({ program, args, tsshdCommand, host: parsed.host, ...(udp.udpSessionName !== undefined ? { sessionName: udp.udpSessionName } : {}) });
+}
+
+/** The bootstrap's remote command in attach mode: attach the target, or start an attachable tsshd. */
+function attachCommandLine(base: string, attachMode: boolean, target: AttachTarget | null): string {
+  if (target !== null) return `${base} --attach ${target.pid}`;
+  return attachMode ? `${base} --attachable --socket` : base;
 }
 
 /** -W host:port (or [v6]:port), as ssh reads it. */

@@ -7,6 +7,7 @@
 import type { IncludeReader } from '../protocol/config-files.js';
 import { closestName, parseTimeInterval, quoteValue } from '../protocol/config-syntax.js';
 import { parsePortSpec } from '../path/port-spec.js';
+import { SESSION_NAME_PATTERN } from '../protocol/messages.js';
 import { parseForwardSpec, type ForwardSpec } from './forward-spec.js';
 import {
   parseEscapeChar,
@@ -53,6 +54,12 @@ export interface UdpOptions {
   udpRemoteForwards: ForwardSpec[];
   /** EscapeChar; '~' (126) by default. */
   escapeChar: EscapeChar;
+  /** UdpSessionAttach (or --attach): attach to a running session, or start an attachable one. */
+  udpSessionAttach: boolean;
+  /** UdpSessionName: the session to attach by name, and the name a new attachable session gets. */
+  udpSessionName?: string;
+  /** UdpReconnectExitKey: the byte that quits (or detaches, in attach mode) while the connection is lost; null for none. */
+  udpReconnectExitKey: number | null;
   /** LocalForward values from config and -o, joined into -L syntax. */
   localForwards: string[];
   remoteForwards: string[];
@@ -79,6 +86,8 @@ export const UDP_OPTION_DEFAULTS: Readonly<Omit<UdpOptions, 'warnings' | 'udpLoc
   udpMtuSet: false,
   forwardUdpTimeout: 300,
   escapeChar: 126,
+  udpSessionAttach: false,
+  udpReconnectExitKey: 0x04,
   clearAllForwardings: false,
   exitOnForwardFailure: false,
   gatewayPorts: false,
@@ -176,9 +185,36 @@ const TSSH_OPTIONS: Record<string, { name: string; check: Check }> = {
       return n;
     },
   },
+  udpsessionattach: { name: 'UdpSessionAttach', check: yesNo },
+  udpsessionname: {
+    name: 'UdpSessionName',
+    check: (args, where, name) => {
+      const v = one(args, where, name, 'NAME');
+      if (!SESSION_NAME_PATTERN.test(v)) throw bad(where, name, '1 to 64 of the characters A-Z a-z 0-9 . _ @ + -', v);
+      return v;
+    },
+  },
+  udpreconnectexitkey: {
+    name: 'UdpReconnectExitKey',
+    check: (args, where, name) => {
+      const v = one(args, where, name, 'ctrl+LETTER|^LETTER|none');
+      const key = parseExitKey(v);
+      if (key === undefined) throw bad(where, name, 'ctrl+LETTER, ^LETTER (not A) or none', v);
+      return key;
+    },
+  },
   udplocalforward: { name: 'UdpLocalForward', check: forward('L') },
   udpremoteforward: { name: 'UdpRemoteForward', check: forward('R') },
 };
+
+/** UdpReconnectExitKey: a control key (ctrl+d, ^D; Ctrl+A is the notice's own key) or none (null); undefined when invalid. */
+export function parseExitKey(value: string): number | null | undefined {
+  const v = value.trim().toLowerCase();
+  if (v === 'none') return null;
+  const m = /^(?:ctrl\+|\^)([a-z])$/.exec(v);
+  if (!m || m[1] === 'a') return undefined;
+  return m[1]!.charCodeAt(0) - 0x60;
+}
 
 const joinForward = (min: number): Check => (args, where, name) => {
   if (args.length < min || args.length > 2) throw new Error(`${where}: ${name} takes [bind_address:]port host:hostport`);
@@ -256,6 +292,8 @@ export interface ResolveUdpOptionsInput extends Omit<SshConfigContext, 'host'> {
     tsshdPath?: string;
     tsshdPort?: string;
     escapeChar?: EscapeChar;
+    /** --attach. */
+    attach?: boolean;
   };
 }
 
@@ -277,7 +315,11 @@ export function resolveUdpOptions(input: ResolveUdpOptionsInput): UdpOptions {
   };
   const allOf = <T>(keyword: string): T[] => effective.all(keyword).map((v) => checked(v) as T);
 
-  const mode = input.cliOptions?.udpMode ?? firstOf<UdpModeSetting>('udpmode') ?? 'no';
+  const attach = input.cliOptions?.attach === true || (firstOf<boolean>('udpsessionattach') ?? UDP_OPTION_DEFAULTS.udpSessionAttach);
+  // Attaching is over UDP: --attach and UdpSessionAttach imply UdpMode yes unless a transport is chosen.
+  if (attach && input.cliOptions?.udpMode === 'no') throw new Error('tssh: --attach works over UDP and cannot be combined with --tcp');
+  const configuredMode = input.cliOptions?.udpMode ?? firstOf<UdpModeSetting>('udpmode') ?? 'no';
+  const mode = attach && configuredMode === 'no' ? 'yes' : configuredMode;
   const d = UDP_OPTION_DEFAULTS;
   const options: UdpOptions = {
     udpMode: mode === 'yes' ? 'kcp' : mode,
@@ -295,6 +337,9 @@ export function resolveUdpOptions(input: ResolveUdpOptionsInput): UdpOptions {
     udpLocalForwards: allOf<ForwardSpec>('udplocalforward'),
     udpRemoteForwards: allOf<ForwardSpec>('udpremoteforward'),
     escapeChar: input.cliOptions?.escapeChar ?? firstOf<EscapeChar>('escapechar') ?? d.escapeChar,
+    udpSessionAttach: attach,
+    // `none` is null, which ?? would replace with the default.
+    udpReconnectExitKey: effective.first('udpreconnectexitkey') === undefined ? d.udpReconnectExitKey : firstOf<number | null>('udpreconnectexitkey')!,
     localForwards: allOf<string>('localforward'),
     remoteForwards: allOf<string>('remoteforward'),
     dynamicForwards: allOf<string>('dynamicforward'),
@@ -305,6 +350,8 @@ export function resolveUdpOptions(input: ResolveUdpOptionsInput): UdpOptions {
   };
   const port = input.cliOptions?.tsshdPort ?? firstOf<string>('tsshdport');
   if (port !== undefined) options.tsshdPort = port;
+  const sessionName = firstOf<string>('udpsessionname');
+  if (sessionName !== undefined) options.udpSessionName = sessionName;
   return options;
 }
 

@@ -10,6 +10,7 @@ import { proxyCommandStream } from './proxy-command.js';
 import { PassThrough, type Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { ClientPath } from '../path/client-path.js';
+import { oneLine } from '../protocol/config-syntax.js';
 import type { Connection } from '../transport/connection.js';
 import { decodeBootstrapSecret, type BootstrapInfo } from '../protocol/bootstrap.js';
 import { MAX_LIVENESS_TIMEOUT_MS, type ExitStatus } from '../protocol/messages.js';
@@ -17,7 +18,7 @@ import { VERSION } from '../version.js';
 import { AgentForwarding } from './agent-forward.js';
 import type { AgentX11Choice } from './agent-x11-options.js';
 import { EscapeFilter, formatEscapeHelp, type EscapeKind } from './escape-keys.js';
-import { EXIT_FAILURE, EXIT_GAVE_UP, EXIT_QUIT_DURING_OUTAGE, exitCodeOf } from './exit-codes.js';
+import { EXIT_DETACHED, EXIT_FAILURE, EXIT_GAVE_UP, EXIT_QUIT_DURING_OUTAGE, exitCodeOf } from './exit-codes.js';
 import type { ForwardPlan } from './forward-plan.js';
 import { setUpForwards, type ForwardSetupResult } from './forward-setup.js';
 import { Forwarder } from './forwarder.js';
@@ -69,6 +70,20 @@ export interface UdpSessionOptions {
   agentX11?: AgentX11Choice;
   /** Serve ssh's control protocol at this ControlPath (-M / ControlMaster). */
   controlMaster?: ControlMasterChoice;
+  /** UdpReconnectExitKey: quits during an outage (detaches in attach mode); default Ctrl+D, null for none. */
+  exitKey?: number | null;
+  /** tssh --attach (UdpSessionAttach): `~d` and the exit key detach, and tssh says how to come back. */
+  attachMode?: AttachMode;
+  /** UdpSessionName, for the server's session list. */
+  sessionName?: string;
+}
+
+/** How a detached session is found again. */
+export interface AttachMode {
+  /** The session's name ('' for none). */
+  name: string;
+  /** The destination as typed, for the "attach again with" line. */
+  hostArg: string;
 }
 
 /** Grace for the goodbye and the last acknowledgements when the session ends. */
@@ -131,7 +146,7 @@ class UdpSession {
   private readonly pty: boolean;
   private readonly serverAddress: string;
   private readonly filter: EscapeFilter | null;
-  private readonly gate = new InputGate();
+  private readonly gate: InputGate;
   private readonly notice: OutageNotice | null;
   private readonly input = new PassThrough();
   private readonly work: SessionWork;
@@ -139,6 +154,10 @@ class UdpSession {
   private readonly cleanups: Array<() => void> = [];
   private outageTimer: NodeJS.Timeout | null = null;
   private finishing = false;
+  /** ~d: leave without goodbye, the session stays on the server. */
+  private detaching = false;
+  /** Why the server said goodbye (e.g. another client attached this session). */
+  private serverGoodbye: string | null = null;
   private resolveRun: (code: number) => void = () => undefined;
 
   constructor(
@@ -155,11 +174,14 @@ class UdpSession {
     this.client = new SessionClient(this.conn, VERSION, {
       aliveTimeoutMs: toMs(o.aliveTimeoutSec),
       heartbeatTimeoutMs: toMs(o.heartbeatTimeoutSec),
+      ...(o.sessionName !== undefined ? { sessionName: o.sessionName } : {}),
     });
     this.client.on('protocol-error', () => undefined);
+    this.client.on('goodbye', (reason: string) => (this.serverGoodbye = oneLine(reason).replace(/[\u0080-\u009f]/g, ' ').slice(0, 300)));
+    this.gate = new InputGate(Date.now, o.exitKey === undefined ? 0x04 : o.exitKey);
     this.startAgentX11();
     this.terminal = new Terminal({ onSignal: (signal) => this.onFatalSignal(signal) });
-    this.filter = this.pty && o.escapeChar !== 'none' ? new EscapeFilter(o.escapeChar) : null;
+    this.filter = this.pty && o.escapeChar !== 'none' ? new EscapeFilter(o.escapeChar, { detach: o.attachMode !== undefined }) : null;
     this.notice = this.makeNotice();
   }
 
@@ -290,6 +312,11 @@ class UdpSession {
           void this.afterSession(exitCodeOf(status), message);
         },
         (err: Error) => {
+          // The server said why it let go (another client attached): that is the message.
+          if (this.serverGoodbye !== null && err instanceof SessionLostError) {
+            void this.finish(EXIT_FAILURE, `tssh: ${this.serverGoodbye}; this tssh ends`, false);
+            return;
+          }
           const what =
             err instanceof SessionRefusedError
               ? `the server refused the session: ${err.reason}`
@@ -383,6 +410,8 @@ class UdpSession {
       if (!this.input.writableEnded) this.input.end();
     };
     stdin.on('data', onData);
+    // Explicitly resumed: a 'data' listener alone does not undo an earlier pause (the attach picker's question).
+    stdin.resume();
     stdin.once('end', onEnd);
     stdin.on('error', onEnd);
     this.cleanups.push(() => {
@@ -417,7 +446,8 @@ class UdpSession {
     if (this.pty) {
       const gated = this.gate.push(data);
       if (gated.quit) {
-        void this.finish(EXIT_QUIT_DURING_OUTAGE, `tssh: quit while the connection to ${this.o.host} was lost`);
+        if (this.o.attachMode !== undefined) this.detach();
+        else void this.finish(EXIT_QUIT_DURING_OUTAGE, `tssh: quit while the connection to ${this.o.host} was lost`);
         return;
       }
       if (gated.bell) process.stdout.write('\x07');
@@ -445,7 +475,7 @@ class UdpSession {
           serverAddress: this.serverAddress,
           ...(Number.isFinite(rtt) ? { rttMs: rtt } : {}),
           sinceLastContactMs: performance.now() - this.path.lastContactMs,
-        });
+        }, this.o.attachMode !== undefined);
         process.stderr.write(help);
         return;
       }
@@ -465,7 +495,21 @@ class UdpSession {
         });
         return;
       }
+      case 'detach':
+        this.detach();
+        return;
     }
+  }
+
+  /** Leave the session running on the server and say how to come back (attach mode). */
+  private detach(): void {
+    const mode = this.o.attachMode;
+    if (mode === undefined || this.finishing) return;
+    this.detaching = true;
+    if (!this.path.isClosed) this.client.detach();
+    const named = mode.name !== '' ? ` ${mode.name}` : '';
+    const how = mode.name !== '' ? `tssh --attach -o UdpSessionName=${mode.name} ${mode.hostArg}` : `tssh --attach ${mode.hostArg}`;
+    void this.finish(EXIT_DETACHED, `Detached from session${named} on ${this.o.host}; it keeps running. Attach again with: ${how}`, !this.gate.inOutage);
   }
 
   private resize(cols: number, rows: number): void {
@@ -481,7 +525,8 @@ class UdpSession {
     const escapeChar = this.filter !== null ? (o.escapeChar as number) : null;
     // One timer drives the refresh: watchOutage's tick redraws the notice, so the notice's own timer is a no-op.
     const timers = { setInterval: () => null, clearInterval: () => undefined };
-    const common = { now: () => performance.now(), full: o.showFullNotifications, escapeChar, timers, columns: () => this.terminal.size().cols };
+    const exitKey = { key: o.exitKey === undefined ? 0x04 : o.exitKey, detach: o.attachMode !== undefined };
+    const common = { now: () => performance.now(), full: o.showFullNotifications, escapeChar, timers, columns: () => this.terminal.size().cols, exitKey };
     if (this.pty) return new OutageNotice({ ...common, onTop: o.showNotificationOnTop, write: (s) => process.stdout.write(s) });
     // Without a pty stdout is data: the notice goes to stderr, and only when a person is watching it.
     if (process.stderr.isTTY) return new OutageNotice({ ...common, onTop: false, write: (s) => process.stderr.write(s) });
@@ -534,7 +579,8 @@ class UdpSession {
     if (!this.input.writableEnded) this.input.end();
     await this.forwarder?.close();
     if (graceful && !this.path.isClosed) {
-      this.client.goodbye(code === EXIT_FAILURE ? 'client disconnected' : 'session ended');
+      // A detach was said already: the server keeps the session.
+      if (!this.detaching) this.client.goodbye(code === EXIT_FAILURE ? 'client disconnected' : 'session ended');
       let timer: NodeJS.Timeout | undefined;
       const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)));
       await Promise.race([this.conn.close().catch(() => undefined), grace]);

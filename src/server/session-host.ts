@@ -16,6 +16,8 @@ import { sessionEnv } from './login-env.js';
 import type { SessionForwarding, SessionForwardingSetup } from './session-forwarding.js';
 import { serveSession, StreamSession, type Handler, type SessionExit } from './session.js';
 import { isStartError, shellHandler } from './shell-handler.js';
+import { SessionCarrier } from './attach-carrier.js';
+import type { AttachableSessions, AttachOwner } from './attach-sessions.js';
 
 /** What the server allows, from sshd_config and the login. */
 export interface SessionPolicy {
@@ -45,6 +47,9 @@ export interface ClientLiveness {
   heartbeatTimeoutMs?: number;
 }
 
+/** On attach at an unchanged size: how long the program gets to answer the interim size before the real one returns. */
+export const ATTACH_REPAINT_WAIT_MS = 500;
+
 /** Default limit on concurrent sessions. */
 export const DEFAULT_MAX_SESSIONS = 64;
 
@@ -54,6 +59,8 @@ export interface SessionHostOptions {
   handler?: Handler;
   /** The client's current address (the path's peer), for Session.remoteAddress; default: SSH_CONNECTION's. */
   peer?: () => { address: string; port: number } | null;
+  /** An attachable tsshd's sessions: terminal sessions go there and outlive this connection (attach-sessions.ts). */
+  attachable?: AttachableSessions;
 }
 
 /**
@@ -77,9 +84,11 @@ export interface SessionHostOptions {
  *  - 'handler-error'  (id: number, err: unknown)  a handler threw (the session ended with 255 or was refused)
  *  - 'idle'           ()  the last session ended and its output was flushed (tsshd may exit)
  *  - 'goodbye'        (reason: string)  the client said goodbye (its sessions are hung up)
+ *  - 'detach'         ()  the client left on purpose (~d): attachable sessions are parked, the others hung up
+ *  - 'attached'       (id: number)  this client took over attachable session `id`
  *  - 'protocol-error' (err: ProtocolError)  the client sent something invalid (it was ignored or refused)
  */
-export class SessionHost extends EventEmitter {
+export class SessionHost extends EventEmitter implements AttachOwner {
   private bus: Stream | null = null;
   /** Bus messages waiting for the client's bus stream (at most one exit per session and a goodbye). */
   private pendingBus: Buffer[] = [];
@@ -91,6 +100,9 @@ export class SessionHost extends EventEmitter {
   private readonly maxSessions: number;
   private readonly handler: Handler;
   private readonly peer: () => { address: string; port: number } | null;
+  private readonly attachable: AttachableSessions | undefined;
+  /** Carriers of the attachable sessions this host owns. */
+  private readonly carriers = new Map<number, SessionCarrier>();
 
   constructor(
     private readonly conn: Connection,
@@ -101,6 +113,7 @@ export class SessionHost extends EventEmitter {
     this.maxSessions = policy.maxSessions ?? DEFAULT_MAX_SESSIONS;
     this.handler = options.handler ?? shellHandler({ subsystems: policy.subsystems, loginEnv: policy.loginEnv });
     this.peer = options.peer ?? (() => null);
+    this.attachable = options.attachable;
     conn.on('stream', this.onStream);
     conn.once('close', () => this.hangup());
   }
@@ -162,6 +175,7 @@ export class SessionHost extends EventEmitter {
     }
     switch (message.type) {
       case 'hello': {
+        if (message.sessionName !== undefined) this.attachable?.setName(message.sessionName);
         const liveness: ClientLiveness = {};
         if (message.aliveTimeoutMs !== undefined) liveness.aliveTimeoutMs = message.aliveTimeoutMs;
         if (message.heartbeatTimeoutMs !== undefined) liveness.heartbeatTimeoutMs = message.heartbeatTimeoutMs;
@@ -175,6 +189,11 @@ export class SessionHost extends EventEmitter {
       }
       case 'goodbye':
         this.emit('goodbye', message.reason);
+        this.hangup();
+        break;
+      case 'detach':
+        this.attachable?.park(this);
+        this.emit('detach');
         this.hangup();
         break;
       case 'redraw':
@@ -210,6 +229,10 @@ export class SessionHost extends EventEmitter {
       refuse(stream, refusal);
       return;
     }
+    if (request.attach) {
+      this.acceptAttach(stream, request);
+      return;
+    }
     // A pty the login may not have: refused if the user insisted on one (ssh -t gives up then), else the session runs without.
     const ptyRefused = request.pty !== undefined ? this.policy.ptyRefused : undefined;
     if (typeof ptyRefused === 'string' && request.pty?.required === true) {
@@ -224,9 +247,12 @@ export class SessionHost extends EventEmitter {
     this.starting.add(id);
     const forwarding = await this.setupForwarding(request, environ).finally(() => this.starting.delete(id));
     Object.assign(environ, forwarding.env);
+    // An attachable tsshd's terminal sessions read and write through a carrier, which a later client can take over.
+    const carrier = this.attachable !== undefined && request.pty !== undefined ? new SessionCarrier(request.pty.cols, request.pty.rows) : undefined;
+    carrier?.attach(stream);
     const session = new StreamSession({
-      input: stream,
-      output: stream,
+      input: carrier?.input ?? stream,
+      output: carrier?.output ?? stream,
       environ,
       command: request.command,
       subsystem: request.subsystem,
@@ -249,26 +275,33 @@ export class SessionHost extends EventEmitter {
       },
       reportExit: (exit: SessionExit) => {
         const status: ExitStatus = typeof exit === 'number' ? { code: exit } : { signal: exit.signal };
-        this.sendBus({ type: 'exit', session: id, ...status });
-        this.emit('exit', id, status);
+        if (carrier !== undefined) this.attachable!.reportExit(id, status);
+        else this.sendExit(id, status);
       },
     });
     this.sessions.set(id, session);
+    if (carrier !== undefined) {
+      this.carriers.set(id, carrier);
+      session.on('window-change', (size: { cols: number; rows: number }) => carrier.screen.resize(size.cols, size.rows));
+      this.attachable!.add({ id, session, carrier, owner: this });
+    }
     session.once('process', (pid: number) => this.emit('process', id, pid));
     // The client vanished from under this session (stream reset): hang it up, as sshd does on channel close.
+    // An attachable session only loses its client: it waits for the next one.
     stream.once('close', () => {
-      if (!stream.writableFinished) session.hangup('the client reset the session');
+      if (carrier !== undefined) carrier.detach(stream);
+      else if (!stream.writableFinished) session.hangup('the client reset the session');
     });
-    if (this.hungUp || stream.destroyed) session.hangup('the server is hanging up');
+    if (this.hungUp || (stream.destroyed && carrier === undefined)) session.hangup('the server is hanging up');
     const channelType = request.subsystem !== undefined ? `session:subsystem:${request.subsystem}` : request.command !== undefined ? 'session:command' : 'session:shell';
     const stopIdleTimer = hangUpWhenIdle(session, this.policy.sessionIdleTimeoutMs?.(channelType));
     void session.done.then(() => {
       stopIdleTimer();
       forwarding.release();
-      this.sessions.delete(id);
       // Whatever stdin still arrives has nowhere to go.
       stream.resume();
-      this.emitIdleIfIdle();
+      // An attachable session's owner (maybe another host by now) is told by the registry.
+      if (carrier === undefined) this.ended(id);
     });
     await serveSession(this.handler, session, (err) => {
       this.emit('handler-error', id, err);
@@ -276,10 +309,76 @@ export class SessionHost extends EventEmitter {
       // Nothing was sent yet: refuse, so the client reports why (as for any refusal).
       forwarding.release();
       this.sessions.delete(id);
+      if (carrier !== undefined) {
+        this.carriers.delete(id);
+        this.attachable!.remove(id);
+        carrier.detach();
+      }
       refuse(stream, err instanceof Error ? err.message : String(err));
       this.emitIdleIfIdle();
       return true;
     });
+  }
+
+  /** Take over an attachable session for this client: its stream, its size, a repaint, and what was kept while detached. */
+  private acceptAttach(stream: Stream, request: SessionRequest): void {
+    const { id } = request;
+    if (this.attachable === undefined) {
+      refuse(stream, 'this tsshd was not started with --attachable; start sessions with tssh --attach (UdpSessionAttach yes) to attach to them later');
+      return;
+    }
+    const taken = this.attachable.take(id, this);
+    if (typeof taken === 'string') {
+      refuse(stream, taken);
+      return;
+    }
+    const { session, carrier } = taken;
+    this.sessions.set(id, session);
+    this.carriers.set(id, carrier);
+    stream.write(encodeMessage({ type: 'session-ok', attached: true } satisfies SessionReply));
+    carrier.attach(stream);
+    stream.once('close', () => carrier.detach(stream));
+    if (this.hungUp) session.hangup('the server is hanging up');
+    // The new client's size. At an unchanged size the pty passes through one row less first, and back once the
+    // program answered (or ATTACH_REPAINT_WAIT_MS passed): readline (bash's prompt) repaints only on a real change,
+    // and two quick changes would reach it as one signal at the old size.
+    const pty = request.pty!;
+    const resize = (): void => {
+      if (session.windowChange(pty.cols, pty.rows)) this.emit('resize', id, pty.cols, pty.rows);
+    };
+    if (session.pty?.cols === pty.cols && session.pty?.rows === pty.rows) {
+      const answered = carrier.nextOutput(ATTACH_REPAINT_WAIT_MS);
+      session.windowChange(pty.cols, pty.rows > 1 ? pty.rows - 1 : pty.rows + 1);
+      void answered.then(resize);
+    } else {
+      resize();
+    }
+    this.emit('attached', id);
+  }
+
+  /** AttachOwner: report an exit on this connection's bus. */
+  sendExit(id: number, status: ExitStatus): void {
+    this.sendBus({ type: 'exit', session: id, ...status });
+    this.emit('exit', id, status);
+  }
+
+  /** AttachOwner: forget a session that moved to another client or was parked, without hanging it up. */
+  release(id: number): void {
+    this.sessions.delete(id);
+    this.carriers.delete(id);
+  }
+
+  /** AttachOwner: a session ended. */
+  ended(id: number): void {
+    if (!this.sessions.has(id)) return;
+    this.sessions.delete(id);
+    this.carriers.delete(id);
+    this.emitIdleIfIdle();
+  }
+
+  /** The client's path lost or regained contact: attachable sessions keep their output meanwhile. */
+  setInContact(inContact: boolean): void {
+    for (const carrier of this.carriers.values()) carrier.setInContact(inContact);
   }
 
   /** The client's address now: the path's peer, else the login's (SSH_CONNECTION). */

@@ -24,11 +24,18 @@ export interface TsshdOptions {
   /** Seconds, positive. */
   connectTimeout: number;
   debug: boolean;
+  /** --attachable: terminal sessions outlive their client, for a later attach (attach-server.ts). */
+  attachable: boolean;
+  /** --socket: listen on the control socket (tsshd --list, --view, --attach find the daemon there). */
+  socket: boolean;
 }
 
 /** What the command line asks tsshd to do. */
 export type TsshdCommand =
   | { action: 'run'; options: TsshdOptions }
+  | { action: 'list' }
+  | { action: 'view'; pid: number; session: number }
+  | { action: 'attach'; pid: number; options: TsshdOptions }
   | { action: 'version' }
   | { action: 'help'; usage: string };
 
@@ -41,6 +48,11 @@ export const TSSHD_FLAGS: readonly FlagDoc[] = [
   { names: ['--mtu'], value: 'N', text: `path MTU, 576 to 9000 (default ${DEFAULT_TSSHD_MTU}, larger for a client on loopback)` },
   { names: ['--connect-timeout'], value: 'S', text: `seconds to wait for the client's first packet (default ${DEFAULT_CONNECT_TIMEOUT})` },
   { names: ['--debug'], text: 'log details to a private file under ~/.cache/tsshd (its path goes to stderr)' },
+  { names: ['--attachable'], text: 'terminal sessions outlive their client; another tssh can attach them (tssh --attach)' },
+  { names: ['--socket'], text: 'with --attachable: listen on a control socket in a 0700 directory of yours' },
+  { names: ['--list'], text: 'list your attachable tsshd sessions (a table on a terminal, else JSON)' },
+  { names: ['--view'], value: 'PID.SID', text: 'print the screen of session SID of the tsshd with process id PID' },
+  { names: ['--attach'], value: 'PID', text: 'start a new connection to the tsshd PID for this login (prints its bootstrap line)' },
   { names: ['-v', '-V', '--version'], text: 'print the version and exit' },
   { names: ['-h', '--help'], text: 'print this help and exit' },
 ];
@@ -55,10 +67,12 @@ export const FLAG_FORMS: Readonly<Record<string, string>> = {
   '--port': '--port SPEC (ports and ranges such as 61001-61999 or 7000,7002-7010)',
   '--mtu': '--mtu N (an integer from 576 to 9000)',
   '--connect-timeout': '--connect-timeout SECONDS (a positive number)',
+  '--view': '--view PID.SID (a tsshd process id and a session id, as tsshd --list shows them)',
+  '--attach': '--attach PID (a tsshd process id, as tsshd --list shows it)',
 };
 const quote = (value: string): string => quoteValue(value);
 /** Flags without a value; FLAG_FORMS has those with one. */
-export const BOOLEAN_FLAGS: ReadonlySet<string> = new Set(['--kcp', '--quic', '--tcp', '--debug', '--version', '--help', '-v', '-V', '-h']);
+export const BOOLEAN_FLAGS: ReadonlySet<string> = new Set(['--kcp', '--quic', '--tcp', '--debug', '--version', '--help', '-v', '-V', '-h', '--attachable', '--socket', '--list']);
 
 /** Light syntax check for a port spec: digits, commas, dashes and spaces, with at least one digit. */
 export function looksLikePortSpec(spec: string): boolean {
@@ -75,7 +89,12 @@ export function parseTsshdArgs(argv: readonly string[]): TsshdCommand {
     largeOnLoopback: true,
     connectTimeout: DEFAULT_CONNECT_TIMEOUT,
     debug: false,
+    attachable: false,
+    socket: false,
   };
+  let list = false;
+  let view: { pid: number; session: number } | undefined;
+  let attach: number | undefined;
   let kcp = false;
   let quic = false;
   let wantVersion = false;
@@ -91,6 +110,9 @@ export function parseTsshdArgs(argv: readonly string[]): TsshdCommand {
       else if (flag === '--quic') quic = true;
       else if (flag === '--tcp') options.proxyMode = 'tcp';
       else if (flag === '--debug') options.debug = true;
+      else if (flag === '--attachable') options.attachable = true;
+      else if (flag === '--socket') options.socket = true;
+      else if (flag === '--list') list = true;
       else if (flag === '--version' || flag === '-v' || flag === '-V') wantVersion = true;
       else wantHelp = true;
       continue;
@@ -105,7 +127,14 @@ export function parseTsshdArgs(argv: readonly string[]): TsshdCommand {
       if (i + 1 >= argv.length) throw new Error(`tsshd: ${flag} needs a value: ${form}`);
       value = argv[++i]!;
     }
-    if (flag === '--port') {
+    if (flag === '--view') {
+      const m = /^([0-9]{1,10})\.([0-9]{1,10})$/.exec(value);
+      if (!m) throw new Error(`tsshd: --view needs PID.SID, e.g. 4242.1 (got ${quote(value)}); tsshd --list shows them`);
+      view = { pid: Number(m[1]), session: Number(m[2]) };
+    } else if (flag === '--attach') {
+      if (!/^[0-9]{1,10}$/.test(value)) throw new Error(`tsshd: --attach needs a tsshd process id (got ${quote(value)}); tsshd --list shows them`);
+      attach = Number(value);
+    } else if (flag === '--port') {
       if (!looksLikePortSpec(value)) throw new Error(`tsshd: --port must be ports or ranges like 61001-61999 (got ${quote(value)})`);
       options.port = value.trim();
     } else if (flag === '--mtu') {
@@ -123,5 +152,10 @@ export function parseTsshdArgs(argv: readonly string[]): TsshdCommand {
   if (wantVersion) return { action: 'version' };
   if (kcp && quic) throw new Error('tsshd: --kcp and --quic cannot be used together; pick one');
   if (quic) options.mode = 'quic';
+  if ([list, view !== undefined, attach !== undefined].filter(Boolean).length > 1) throw new Error('tsshd: --list, --view and --attach cannot be used together; pick one');
+  if (list) return { action: 'list' };
+  if (view !== undefined) return { action: 'view', ...view };
+  if (attach !== undefined) return { action: 'attach', pid: attach, options };
+  if (options.socket && !options.attachable) throw new Error('tsshd: --socket needs --attachable (the socket is for attaching sessions)');
   return { action: 'run', options };
 }

@@ -10,7 +10,7 @@ function run(argv: string[]): TsshdOptions {
 }
 
 test('defaults: kcp, udp, 61001-61999, mtu 1400 (larger for a client on loopback), connect timeout 10', () => {
-  assert.deepEqual(run([]), { mode: 'kcp', proxyMode: 'udp', port: '61001-61999', mtu: 1400, largeOnLoopback: true, connectTimeout: 10, debug: false });
+  assert.deepEqual(run([]), { mode: 'kcp', proxyMode: 'udp', port: '61001-61999', mtu: 1400, largeOnLoopback: true, connectTimeout: 10, debug: false, attachable: false, socket: false });
 });
 
 test('flags with separate and attached values', () => {
@@ -22,9 +22,27 @@ test('flags with separate and attached values', () => {
     largeOnLoopback: false,
     connectTimeout: 2.5,
     debug: true,
+    attachable: false,
+    socket: false,
   });
   assert.equal(run(['--port=61001 61005']).port, '61001 61005');
   assert.equal(run(['--kcp']).mode, 'kcp');
+});
+
+test('attach flags: --attachable --socket run a daemon; --list, --view PID.SID and --attach PID are commands', () => {
+  const options = run(['--kcp', '--attachable', '--socket']);
+  assert.equal(options.attachable, true);
+  assert.equal(options.socket, true);
+  assert.deepEqual(parseTsshdArgs(['--list']), { action: 'list' });
+  assert.deepEqual(parseTsshdArgs(['--view', '4242.3']), { action: 'view', pid: 4242, session: 3 });
+  const attach = parseTsshdArgs(['--quic', '--tcp', '--attach=77']);
+  assert.equal(attach.action, 'attach');
+  assert.equal((attach as { pid: number }).pid, 77);
+  assert.equal((attach as { options: TsshdOptions }).options.mode, 'quic');
+  assert.throws(() => parseTsshdArgs(['--view', '4242']), /^Error: tsshd: --view needs PID\.SID, e\.g\. 4242\.1 \(got "4242"\); tsshd --list shows them$/);
+  assert.throws(() => parseTsshdArgs(['--attach', 'x']), /^Error: tsshd: --attach needs a tsshd process id \(got "x"\)/);
+  assert.throws(() => parseTsshdArgs(['--list', '--attach', '1']), /cannot be used together/);
+  assert.throws(() => parseTsshdArgs(['--socket']), /^Error: tsshd: --socket needs --attachable/);
 });
 
 test('version and help', () => {
