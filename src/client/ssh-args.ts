@@ -28,6 +28,8 @@ export interface TsshOwnOptions {
   udpMode?: UdpModeSetting;
   tsshdPath?: string;
   tsshdPort?: string;
+  /** --predict=never|adaptive|always (PredictiveEcho). */
+  predict?: string;
   /** -h / --help was given. */
   help: boolean;
 }
@@ -107,6 +109,7 @@ tssh options (all ssh options work too, see ssh(1)):
   --tcp                  stay on plain ssh (UdpMode no)
   --tsshd-path PATH      where tsshd is on the server (TsshdPath, default tsshd)
   --tsshd-port SPEC      UDP ports tsshd may use, e.g. 61001-61999 (TsshdPort)
+  --predict=MODE         local echo prediction: never (default), adaptive or always (PredictiveEcho)
   -h, --help             print this help
 `;
 
@@ -205,9 +208,10 @@ export function parseSshArgs(argv: readonly string[]): SshArgs {
   return out;
 }
 
-const OWN_WITH_VALUE: Record<string, 'tsshdPath' | 'tsshdPort'> = {
+const OWN_WITH_VALUE: Record<string, 'tsshdPath' | 'tsshdPort' | 'predict'> = {
   '--tsshd-path': 'tsshdPath',
   '--tsshd-port': 'tsshdPort',
+  '--predict': 'predict',
 };
 const OWN_MODES: Record<string, UdpModeSetting> = { '--udp': 'yes', '--kcp': 'kcp', '--quic': 'quic', '--tcp': 'no' };
 
@@ -227,7 +231,7 @@ function ownLongOption(argv: readonly string[], i: number, own: TsshOwnOptions, 
   const key = OWN_WITH_VALUE[name];
   if (key === undefined) {
     throw new Error(
-      `tssh: unknown option ${quoteValue(name)}; tssh's own options are --udp, --kcp, --quic, --tcp, --tsshd-path, --tsshd-port and --help`,
+      `tssh: unknown option ${quoteValue(name)}; tssh's own options are --udp, --kcp, --quic, --tcp, --tsshd-path, --tsshd-port, --predict and --help`,
     );
   }
   let value: string;
@@ -241,6 +245,9 @@ function ownLongOption(argv: readonly string[], i: number, own: TsshOwnOptions, 
   if (value === '') throw new Error(`tssh: ${name} needs a non-empty value`);
   if (key === 'tsshdPort' && !(/^[0-9, -]+$/.test(value) && /[0-9]/.test(value))) {
     throw new Error(`tssh: --tsshd-port must be ports or ranges like 61001-61999 (got ${quoteValue(value)})`);
+  }
+  if (key === 'predict' && !['never', 'adaptive', 'always'].includes(value.toLowerCase())) {
+    throw new Error(`tssh: --predict must be never, adaptive or always (got ${quoteValue(value)})`);
   }
   own[key] = value;
   return next;

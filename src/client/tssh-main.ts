@@ -23,6 +23,7 @@ import type { SessionWork, UdpSessionOptions } from './udp-session.js';
 import { decidePty, parseSshArgs, TSSH_USAGE, type SshArgs } from './ssh-args.js';
 import { loadSshConfigFiles } from './ssh-config.js';
 import { sshEffectiveConfig, type SshEffectiveConfig } from './ssh-effective-config.js';
+import type { PredictMode } from './predict/mode.js';
 import { Terminal } from './terminal.js';
 import { chooseClientTransport } from './transport-choice.js';
 import { resolveUdpOptions, sshArgsWithoutTsshOptions, type UdpOptions } from './udp-options.js';
@@ -92,6 +93,7 @@ function resolveOptions(parsed: SshArgs): UdpOptions {
   if (parsed.ourOptions.udpMode !== undefined) cli.udpMode = parsed.ourOptions.udpMode;
   if (parsed.ourOptions.tsshdPath !== undefined) cli.tsshdPath = parsed.ourOptions.tsshdPath;
   if (parsed.ourOptions.tsshdPort !== undefined) cli.tsshdPort = parsed.ourOptions.tsshdPort;
+  if (parsed.ourOptions.predict !== undefined) cli.predict = parsed.ourOptions.predict.toLowerCase() as PredictMode;
   if (parsed.escapeChar !== undefined) cli.escapeChar = parsed.escapeChar;
   return resolveUdpOptions({
     configs,
@@ -198,6 +200,7 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
     largeOnLoopback: !fixedMtu,
     showNotificationOnTop: udp.showNotificationOnTop,
     showFullNotifications: udp.showFullNotifications,
+    predict: udp.predictiveEcho,
     agentX11,
   };
   if (background) return runInBackground(options);

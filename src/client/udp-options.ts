@@ -7,6 +7,7 @@
 import type { IncludeReader } from '../protocol/config-files.js';
 import { closestName, parseTimeInterval, quoteValue } from '../protocol/config-syntax.js';
 import { parseForwardSpec, type ForwardSpec } from './forward-spec.js';
+import { PREDICT_MODES, type PredictMode } from './predict/mode.js';
 import {
   parseEscapeChar,
   parseOptionPair,
@@ -57,6 +58,8 @@ export interface UdpOptions {
   clearAllForwardings: boolean;
   exitOnForwardFailure: boolean;
   gatewayPorts: boolean;
+  /** PredictiveEcho / --predict: local echo prediction for pty sessions. */
+  predictiveEcho: PredictMode;
   /** Non-fatal notes, e.g. Match criteria tssh does not evaluate. */
   warnings: string[];
 }
@@ -78,6 +81,7 @@ export const UDP_OPTION_DEFAULTS: Readonly<Omit<UdpOptions, 'warnings' | 'udpLoc
   clearAllForwardings: false,
   exitOnForwardFailure: false,
   gatewayPorts: false,
+  predictiveEcho: 'never',
 };
 
 type Check = (args: readonly string[], where: string, name: string) => unknown;
@@ -160,6 +164,14 @@ const TSSH_OPTIONS: Record<string, { name: string; check: Check }> = {
       return n;
     },
   },
+  predictiveecho: {
+    name: 'PredictiveEcho',
+    check: (args, where, name) => {
+      const v = one(args, where, name, 'never|adaptive|always').toLowerCase();
+      if (!(PREDICT_MODES as readonly string[]).includes(v)) throw bad(where, name, 'never, adaptive or always', args[0]!);
+      return v as PredictMode;
+    },
+  },
   udplocalforward: { name: 'UdpLocalForward', check: forward('L') },
   udpremoteforward: { name: 'UdpRemoteForward', check: forward('R') },
 };
@@ -240,6 +252,7 @@ export interface ResolveUdpOptionsInput extends Omit<SshConfigContext, 'host'> {
     tsshdPath?: string;
     tsshdPort?: string;
     escapeChar?: EscapeChar;
+    predict?: PredictMode;
   };
 }
 
@@ -284,6 +297,7 @@ export function resolveUdpOptions(input: ResolveUdpOptionsInput): UdpOptions {
     clearAllForwardings: firstOf<boolean>('clearallforwardings') ?? d.clearAllForwardings,
     exitOnForwardFailure: firstOf<boolean>('exitonforwardfailure') ?? d.exitOnForwardFailure,
     gatewayPorts: firstOf<boolean>('gatewayports') ?? d.gatewayPorts,
+    predictiveEcho: input.cliOptions?.predict ?? firstOf<PredictMode>('predictiveecho') ?? d.predictiveEcho,
     warnings: effective.warnings,
   };
   const port = input.cliOptions?.tsshdPort ?? firstOf<string>('tsshdport');

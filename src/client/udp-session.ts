@@ -23,6 +23,8 @@ import { Forwarder } from './forwarder.js';
 import { InputGate } from './input-gate.js';
 import { NOTICE_REFRESH_MS, OutageNotice, formatDuration } from './outage-notice.js';
 import { SessionClient, SessionLostError, SessionRefusedError, type SessionOptions } from './session-client.js';
+import type { PredictMode } from './predict/mode.js';
+import { startPredictiveEcho, type PredictiveEcho } from './predict/session-hook.js';
 import type { EscapeChar } from './ssh-args.js';
 import { FATAL_SIGNALS, Terminal } from './terminal.js';
 import { createClientTransport, type ClientTransport } from './transport-factory.js';
@@ -61,6 +63,8 @@ export interface UdpSessionOptions {
   largeOnLoopback?: boolean;
   showNotificationOnTop: boolean;
   showFullNotifications: boolean;
+  /** PredictiveEcho (pty sessions only; default never). */
+  predict?: PredictMode;
   /** Agent and X11 forwarding to serve (the session request asks for them in `session`). */
   agentX11?: AgentX11Choice;
 }
@@ -126,6 +130,7 @@ class UdpSession {
   private readonly input = new PassThrough();
   private readonly work: SessionWork;
   private forwarder: Forwarder | null = null;
+  private echo: PredictiveEcho | null = null;
   private readonly cleanups: Array<() => void> = [];
   private outageTimer: NodeJS.Timeout | null = null;
   private finishing = false;
@@ -269,12 +274,14 @@ class UdpSession {
     }
     this.hooks.onReady?.();
     if (this.work.kind === 'none') return;
+    if (this.pty) this.echo = await startPredictiveEcho(o.predict, this.terminal.size(), () => this.path.srttMs);
+    if (this.finishing) return;
     if (this.work.kind === 'stdio') {
       void this.startStdioForward(this.forwarder!, this.work.host, this.work.port);
       return;
     }
     this.client
-      .openSession(o.session, { stdin: this.input, stdout: process.stdout, stderr: process.stderr })
+      .openSession(o.session, { stdin: this.input, stdout: this.echo?.output ?? process.stdout, stderr: process.stderr })
       .then(
         (status: ExitStatus) => {
           const message = this.pty && !o.quiet ? `Connection to ${o.host} closed.` : undefined;
@@ -338,7 +345,13 @@ class UdpSession {
 
   /** One line on stderr, as ssh writes it (CR LF while the terminal is raw). */
   private say(line: string): void {
-    process.stderr.write(this.pty ? `${line}\r\n` : `${line}\n`);
+    this.toTerminal(this.pty ? `${line}\r\n` : `${line}\n`, process.stderr);
+  }
+
+  /** tssh's own bytes for the terminal; with predictive echo they pass through its screen model. */
+  private toTerminal(text: string, stream: NodeJS.WriteStream = process.stdout): void {
+    if (this.echo !== null) this.echo.local(text, (s) => stream.write(s));
+    else stream.write(text);
   }
 
   private readStdin(): void {
@@ -390,10 +403,11 @@ class UdpSession {
         void this.finish(EXIT_QUIT_DURING_OUTAGE, `tssh: quit while the connection to ${this.o.host} was lost`);
         return;
       }
-      if (gated.bell) process.stdout.write('\x07');
+      if (gated.bell) this.toTerminal('\x07');
       forward = gated.forward;
     }
     if (forward === null || this.input.writableEnded) return;
+    this.echo?.typed(forward);
     // Backpressure: stop reading the keyboard (or pipe) until the session takes more.
     if (!this.input.write(forward)) {
       process.stdin.pause();
@@ -416,7 +430,7 @@ class UdpSession {
           ...(Number.isFinite(rtt) ? { rttMs: rtt } : {}),
           sinceLastContactMs: performance.now() - this.path.lastContactMs,
         });
-        process.stderr.write(help);
+        this.toTerminal(help, process.stderr);
         return;
       }
       case 'suspend':
@@ -432,6 +446,7 @@ class UdpSession {
   }
 
   private resize(cols: number, rows: number): void {
+    this.echo?.resize(cols, rows);
     try {
       this.client.resize(cols, rows);
     } catch {
@@ -445,7 +460,7 @@ class UdpSession {
     // One timer drives the refresh: watchOutage's tick redraws the notice, so the notice's own timer is a no-op.
     const timers = { setInterval: () => null, clearInterval: () => undefined };
     const common = { now: () => performance.now(), full: o.showFullNotifications, escapeChar, timers, columns: () => this.terminal.size().cols };
-    if (this.pty) return new OutageNotice({ ...common, onTop: o.showNotificationOnTop, write: (s) => process.stdout.write(s) });
+    if (this.pty) return new OutageNotice({ ...common, onTop: o.showNotificationOnTop, write: (s) => this.toTerminal(s) });
     // Without a pty stdout is data: the notice goes to stderr, and only when a person is watching it.
     if (process.stderr.isTTY) return new OutageNotice({ ...common, onTop: false, write: (s) => process.stderr.write(s) });
     return null;
@@ -492,6 +507,7 @@ class UdpSession {
     this.outageTimer = null;
     // Without redraw: the session is over.
     this.notice?.hide();
+    this.echo?.close();
     this.terminal.restore();
     if (message !== undefined) process.stderr.write(`${message}\n`);
     if (!this.input.writableEnded) this.input.end();
