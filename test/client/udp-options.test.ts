@@ -188,7 +188,7 @@ test('isTsshOption and the option name list', () => {
   assert.ok(isTsshOption('UDPMODE'));
   assert.ok(!isTsshOption('Port'));
   assert.ok(!isTsshOption('constructor'));
-  assert.equal(TSSH_OPTION_NAMES.length, 13);
+  assert.equal(TSSH_OPTION_NAMES.length, 14);
 });
 
 test('property: random option lines resolve or throw a one-line Error', () => {
