@@ -26,6 +26,8 @@ export interface PredictiveEchoOptions {
   /** Timers (tests drive a simulated clock). */
   setTimer?: (fn: () => void, ms: number) => unknown;
   clearTimer?: (timer: unknown) => void;
+  /** Called once by close() with the final counts. */
+  onClose?: (stats: PredictionStats) => void;
 }
 
 export class PredictiveEcho {
@@ -106,6 +108,7 @@ export class PredictiveEcho {
     const before = this.takeOff();
     if (before !== '') this.o.write(before);
     this.closed = true;
+    this.o.onClose?.({ ...this.engine.stats });
     if (this.timer !== null) this.clearTimer(this.timer);
     this.timer = null;
     this.model.dispose();
