@@ -140,9 +140,22 @@ export class SimRig {
     return event;
   }
 
+  /** Cut remote output into chunks of this many bytes (0: whole). */
+  splitEvery = 0;
+
   /** Output from the remote program, arriving now. */
   remote(text: string): void {
-    this.echo.remote(Buffer.from(text, 'utf8'));
+    const bytes = Buffer.from(text, 'utf8');
+    if (this.splitEvery <= 0) {
+      this.echo.remote(bytes);
+      return;
+    }
+    for (let i = 0; i < bytes.length; i += this.splitEvery) this.echo.remote(bytes.subarray(i, i + this.splitEvery));
+  }
+
+  /** A prediction is drawn on the terminal now. */
+  get overlayDrawn(): boolean {
+    return (this.echo as unknown as { drawn: unknown }).drawn !== null;
   }
 
   /** Type keys (one key per string) now; the editor gets them half an RTT later and answers half an RTT after that. */
