@@ -18,6 +18,7 @@
 import type { Key } from './keys.js';
 import { applyKey, sameState, type LineState } from './line-state.js';
 import type { PredictMode } from './mode.js';
+import { sgr } from './render.js';
 import type { ScreenModel } from './screen-model.js';
 
 
@@ -189,6 +190,7 @@ export class PredictionEngine {
   }
 
   private extend(epoch: Epoch, key: Key, at: number): boolean {
+    if (key.kind === 'text' && this.suggestionAtCursor()) return false;
     const from = epoch.pending[epoch.pending.length - 1]?.state ?? epoch.base;
     const state = applyKey(from, key, { width: (t) => this.model.width(t), minCol: epoch.minCol, alt: epoch.alt });
     if (state === null) return false;
@@ -238,6 +240,18 @@ export class PredictionEngine {
       this.stats.predicted--;
     }
     if (epoch.pending.length === 0 && !epoch.closed) this.epochs = [];
+  }
+
+  /**
+   * True when the text right of the model's cursor is drawn differently from
+   * what typing would print (fish's and zsh-autosuggestions' grey suggestion,
+   * which typing consumes rather than shifts: mosh issue 932).
+   */
+  private suggestionAtCursor(): boolean {
+    const m = this.model;
+    const cell = m.cursorX < m.cols ? m.cell(m.cursorX, m.cursorY) : null;
+    if (cell === null || cell.chars === '' || cell.chars === ' ') return false;
+    return sgr(cell.attrs) !== sgr(m.pen);
   }
 
   private pendingCount(): number {

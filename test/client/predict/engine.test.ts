@@ -212,3 +212,17 @@ test('colours: the restored cells and the pen are the model\'s', () => {
   rig.remote('more');
   assert.ok(rig.identical, 'the pen (blue background) survived the overlay');
 });
+
+test('a grey suggestion right of the cursor (fish, zsh-autosuggestions) is not shifted by a prediction', () => {
+  const rig = started();
+  rig.typeSlowly(200, 'g');
+  // The program shows a suggestion in grey after the cursor, then consumes it as the user types it.
+  rig.remote('\x1b[90mit status\x1b[0m\x1b[9D');
+  rig.editor.key = (k) => (k === 'i' ? 'i' : '');
+  rig.type('i');
+  assert.equal(screenText(rig.terminal).split('\n')[0], '$ git status', 'nothing drawn over the suggestion');
+  assert.equal(rig.echo.stats.predicted, 1, 'typing into the suggestion is not predicted at all');
+  rig.advance(300);
+  assert.ok(rig.identical);
+  assert.equal(rig.echo.stats.wrong, 0);
+});
