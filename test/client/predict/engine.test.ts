@@ -226,3 +226,33 @@ test('a grey suggestion right of the cursor (fish, zsh-autosuggestions) is not s
   assert.ok(rig.identical);
   assert.equal(rig.echo.stats.wrong, 0);
 });
+
+test("tssh's own notice and a window resize take the predictions off first", () => {
+  const rig = started();
+  rig.typeSlowly(200, 'a');
+  rig.type('b');
+  assert.equal(rig.overlayDrawn, true);
+  rig.echo.local('\x1b7\x1b[6;1H\x1b[7mtssh: notice\x1b[0m\x1b8');
+  assert.equal(rig.overlayDrawn, false);
+  assert.ok(rig.identical, 'the notice went to the model too');
+  rig.type('c');
+  rig.advance(10);
+  rig.terminal.resize(30, 8);
+  rig.echo.resize(30, 8);
+  assert.equal(rig.overlayDrawn, false);
+  assert.ok(rig.identical);
+  rig.advance(400);
+  assert.ok(rig.identical);
+  assert.match(screenText(rig.terminal).split('\n')[0]!, /abc$/);
+});
+
+test('close() takes the overlay off, and later output passes through untouched', () => {
+  const rig = started();
+  rig.typeSlowly(200, 'a');
+  rig.type('b');
+  rig.echo.close();
+  assert.equal(screenText(rig.terminal).split('\n')[0], '$ a');
+  const before = rig.written.length;
+  rig.remote('\x1b[31mbye\x1b[0m');
+  assert.equal(rig.written.slice(before), '\x1b[31mbye\x1b[0m');
+});
