@@ -23,7 +23,7 @@ import { median, summarize } from './stats.js';
 const TICKS_PER_SEC = 100;
 
 /** One program in a pty; resolves each typed key's echo time. */
-class EchoProbe {
+export class EchoProbe {
   private readonly proc: pty.IPty;
   private waiting: { key: string; t0: number; resolve: (ms: number) => void } | null = null;
   private seen = '';
@@ -75,7 +75,7 @@ class EchoProbe {
 }
 
 /** Echo latencies of `count` keys typed one at a time, 50-150 ms apart (keys cycle through letters so each echo is recognisable). */
-async function typeKeys(probe: EchoProbe, count: number): Promise<number[]> {
+export async function typeKeys(probe: EchoProbe, count: number): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < count; i++) {
     const ms = await probe.key(String.fromCharCode(97 + (i % 26)));

@@ -45,6 +45,10 @@ export interface SshEffectiveConfig {
   sessionType: 'default' | 'none' | 'subsystem';
   /** ForkAfterAuthentication (-f from the config). */
   forkAfterAuthentication: boolean;
+  /** ProxyJump hops, comma-separated as written; absent for none. */
+  proxyJump?: string;
+  /** ProxyCommand as written (tokens not expanded); absent for none. */
+  proxyCommand?: string;
 }
 
 /** ssh -G prints a few hundred lines; anything past this is not ssh. */
@@ -90,6 +94,12 @@ export function parseSshG(text: string): SshEffectiveConfig {
         break;
       case 'user':
         out.user = value;
+        break;
+      case 'proxyjump':
+        if (value !== 'none') out.proxyJump = value;
+        break;
+      case 'proxycommand':
+        if (value !== 'none') out.proxyCommand = value;
         break;
       case 'requesttty':
         out.requestTty = value === 'true' || value === 'yes' ? 'yes' : value === 'false' || value === 'no' ? 'no' : value === 'force' ? 'force' : 'auto';

@@ -27,6 +27,7 @@ import type { PredictMode } from './predict/mode.js';
 import { Terminal } from './terminal.js';
 import { chooseClientTransport } from './transport-choice.js';
 import { resolveUdpOptions, sshArgsWithoutTsshOptions, type UdpOptions } from './udp-options.js';
+import { prepareJump } from './jump-relay.js';
 
 /**
  * Test seam: `TSSH_TEST_UDP_TARGET=host:port` sends the UDP path there instead
@@ -138,17 +139,28 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   // The session's modules load while ssh logs in.
   const sessionModule = import('./udp-session.js');
   sessionModule.catch(() => undefined);
+  // ProxyJump: a relay on every hop (jump-relay.ts), logged in beside the target; the test seam goes direct.
+  const seam = (process.env[TEST_UDP_TARGET_ENV] ?? '') !== '';
+  const jumpSetup = seam ? Promise.resolve(undefined) : effectiveConfig.then((e) => prepareJump({ program, parsed, udp, effective: e, connectTimeoutSec: e.connectTimeoutSec ?? DEFAULT_CONNECT_TIMEOUT_SEC }));
+  jumpSetup.catch(() => undefined);
   let bootstrap;
   try {
     bootstrap = await startTsshd(transport.mode);
   } catch (err) {
     // tsshd cannot run QUIC there (no engine for that machine, or a tsshd without QUIC): log in again for KCP.
-    if (transport.mode !== 'quic' || !(err instanceof BootstrapError) || !/quic/i.test(err.tsshdSaid ?? '')) throw err;
+    if (transport.mode !== 'quic' || !(err instanceof BootstrapError) || !/quic/i.test(err.tsshdSaid ?? '')) {
+      void jumpSetup.then((j) => j?.cancel(), () => undefined);
+      throw err;
+    }
     process.stderr.write(`tssh: tsshd on ${parsed.host} cannot use QUIC; using KCP\n`);
-    bootstrap = await startTsshd('kcp');
+    bootstrap = await startTsshd('kcp').catch((e: unknown) => {
+      void jumpSetup.then((j) => j?.cancel(), () => undefined);
+      throw e;
+    });
   }
   const effective = await effectiveConfig;
-  const target = await udpTarget(effective, bootstrap.port);
+  const jump = await (await jumpSetup)?.complete(bootstrap.port);
+  const target = jump?.target ?? (await udpTarget(effective, bootstrap.port));
   const agentX11 = await chooseAgentX11(effective, process.env, homedir());
   if (!parsed.quiet) for (const warning of agentX11.warnings) process.stderr.write(`${warning}\n`);
   const forwards = forwardPlan(effective, parsed, udp);
@@ -202,10 +214,13 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
     showFullNotifications: udp.showFullNotifications,
     predict: udp.predictiveEcho,
     agentX11,
+    ...(jump?.tcpProxyCommand !== undefined ? { tcpProxyCommand: jump.tcpProxyCommand } : {}),
   };
   if (background) return runInBackground(options);
   const { runUdpSession } = await sessionModule;
-  return runUdpSession(options);
+  const status = await runUdpSession(options);
+  await jump?.end();
+  return status;
 }
 
 /** -W host:port (or [v6]:port), as ssh reads it. */

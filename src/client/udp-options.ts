@@ -42,6 +42,8 @@ export interface UdpOptions {
   showNotificationOnTop: boolean;
   showFullNotifications: boolean;
   udpProxyMode: 'udp' | 'tcp';
+  /** UdpJump: the UDP path through the ProxyJump hosts (auto: whenever ProxyJump is set). */
+  udpJump: 'yes' | 'no' | 'auto';
   udpMtu: number;
   /** UdpMTU was set (config or -o): it holds on every path; unset, a path over loopback uses the loopback size. */
   udpMtuSet: boolean;
@@ -71,6 +73,7 @@ export const UDP_OPTION_DEFAULTS: Readonly<Omit<UdpOptions, 'warnings' | 'udpLoc
   udpAliveTimeout: 86400,
   udpHeartbeatTimeout: 3,
   udpReconnectTimeout: 15,
+  udpJump: 'auto',
   showNotificationOnTop: true,
   showFullNotifications: true,
   udpProxyMode: 'udp',
@@ -143,6 +146,14 @@ const TSSH_OPTIONS: Record<string, { name: string; check: Check }> = {
     check: (args, where, name) => {
       const v = one(args, where, name, 'UDP|TCP').toLowerCase();
       if (v !== 'udp' && v !== 'tcp') throw bad(where, name, 'UDP or TCP', args[0]!);
+      return v;
+    },
+  },
+  udpjump: {
+    name: 'UdpJump',
+    check: (args, where, name) => {
+      const v = one(args, where, name, 'yes|no|auto').toLowerCase();
+      if (v !== 'yes' && v !== 'no' && v !== 'auto') throw bad(where, name, 'yes, no or auto', args[0]!);
       return v;
     },
   },
@@ -285,6 +296,7 @@ export function resolveUdpOptions(input: ResolveUdpOptionsInput): UdpOptions {
     showNotificationOnTop: firstOf<boolean>('shownotificationontop') ?? d.showNotificationOnTop,
     showFullNotifications: firstOf<boolean>('showfullnotifications') ?? d.showFullNotifications,
     udpProxyMode: firstOf<'udp' | 'tcp'>('udpproxymode') ?? d.udpProxyMode,
+    udpJump: firstOf<'yes' | 'no' | 'auto'>('udpjump') ?? d.udpJump,
     udpMtu: firstOf<number>('udpmtu') ?? d.udpMtu,
     udpMtuSet: effective.first('udpmtu') !== undefined,
     forwardUdpTimeout: firstOf<number>('forwardudptimeout') ?? d.forwardUdpTimeout,

@@ -6,7 +6,8 @@
  * EOF as half-close, the connection-lost notice and input gate during an
  * outage, and an exit status (docs/CLIENT.md).
  */
-import { PassThrough } from 'node:stream';
+import { proxyCommandStream } from './proxy-command.js';
+import { PassThrough, type Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { ClientPath } from '../path/client-path.js';
 import type { Connection } from '../transport/connection.js';
@@ -53,6 +54,8 @@ export interface UdpSessionOptions {
   stdinNull: boolean;
   /** -q: no "Connection to HOST closed." */
   quiet: boolean;
+  /** UdpProxyMode TCP through a ProxyCommand (tokens expanded): each connection is a new run of it (proxy-command.ts). */
+  tcpProxyCommand?: string;
   /** Seconds: UdpHeartbeatTimeout, UdpReconnectTimeout, UdpAliveTimeout, and the wait for the first reply. */
   heartbeatTimeoutSec: number;
   reconnectTimeoutSec: number;
@@ -94,6 +97,7 @@ export async function runUdpSession(o: UdpSessionOptions, hooks: UdpSessionHooks
       heartbeatTimeoutMs: toMs(o.heartbeatTimeoutSec),
       aliveTimeoutMs: toMs(o.aliveTimeoutSec),
       proxyMode: o.bootstrap.proxyMode,
+      ...(o.tcpProxyCommand !== undefined ? { tcpDial: (): Duplex => proxyCommandStream(o.tcpProxyCommand!) } : {}),
     });
   } catch (err) {
     process.stderr.write(`tssh: cannot open the UDP path to ${o.address}:${o.port}: ${(err as Error).message}\n`);

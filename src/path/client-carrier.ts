@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { MIN_PATH_DATAGRAM_BYTES } from './datagram-format.js';
 import { FRAME_HEADER_BYTES, TcpFrameDecoder, writeFrameHeader } from './tcp-framing.js';
 
@@ -153,7 +154,7 @@ export class TcpClientCarrier implements ClientCarrier {
   private readonly decoder: TcpFrameDecoder;
 
   private constructor(
-    private readonly socket: net.Socket,
+    private readonly socket: net.Socket | Duplex,
     private readonly sink: ClientCarrierSink,
     mtu: number,
   ) {
@@ -163,8 +164,13 @@ export class TcpClientCarrier implements ClientCarrier {
     socket.on('close', this.onClose);
   }
 
-  /** Connect to the server; rejects when the connection cannot be made. */
-  static open(address: string, port: number, mtu: number, connectTimeoutMs: number, sink: ClientCarrierSink): Promise<TcpClientCarrier> {
+  /**
+   * Connect to the server; rejects when the connection cannot be made. With
+   * `dial`, the byte stream it returns stands for the connection (a
+   * ProxyCommand's stdin and stdout), made anew for every reconnection.
+   */
+  static open(address: string, port: number, mtu: number, connectTimeoutMs: number, sink: ClientCarrierSink, dial?: () => Duplex): Promise<TcpClientCarrier> {
+    if (dial !== undefined) return Promise.resolve(new TcpClientCarrier(dial(), sink, mtu));
     return new Promise((resolve, reject) => {
       const socket = net.connect({ host: address, port });
       const fail = (err: Error): void => {
@@ -186,7 +192,7 @@ export class TcpClientCarrier implements ClientCarrier {
   }
 
   get localPort(): number {
-    return this.socket.localPort ?? 0;
+    return this.socket instanceof net.Socket ? (this.socket.localPort ?? 0) : 0;
   }
 
   send(frame: Buffer): SendOutcome {

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import { lookup } from 'node:dns/promises';
 import { performance } from 'node:perf_hooks';
 import {
@@ -35,6 +36,8 @@ export interface ClientPathOptions {
   aliveTimeoutMs?: number;
   /** UdpProxyMode: 'udp' (default) or 'tcp'. */
   proxyMode?: ProxyMode;
+  /** UdpProxyMode TCP only: make each connection with this instead of connecting (a ProxyCommand's stdio). */
+  tcpDial?: () => Duplex;
   /** How often to look for a change of local addresses, ms; 0 turns it off. Default 1000. */
   interfacePollMs?: number;
   /** Where the local-address fingerprint comes from; default os.networkInterfaces(). A seam for tests. */
@@ -80,6 +83,7 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
   private readonly minRenewalIntervalMs: number;
   private readonly interfacePollMs: number;
   private readonly fingerprintSource: () => string;
+  private readonly tcpDial: (() => Duplex) | undefined;
   private carrier: ClientCarrier | null = null;
   private renewing: Promise<void> | null = null;
   private pendingRenewal: string | null = null;
@@ -108,6 +112,7 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
     this.minRenewalIntervalMs = Math.min(MAX_RENEWAL_INTERVAL_FLOOR_MS, this.keepaliveIntervalMs);
     this.interfacePollMs = options.interfacePollMs ?? PATH_DEFAULTS.interfacePollMs;
     this.fingerprintSource = options.localAddressFingerprint ?? localAddressFingerprint;
+    this.tcpDial = options.tcpDial;
     this.fingerprint = this.interfacePollMs > 0 ? this.fingerprintSource() : '';
     const now = performance.now();
     this.nextPollAt = now + this.interfacePollMs;
@@ -283,7 +288,7 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
     try {
       fresh =
         this.config.proxyMode === 'tcp'
-          ? await TcpClientCarrier.open(this.serverAddress, this.serverPort, largestMtu(this.config.mtu, this.config.largeOnLoopback), this.config.heartbeatTimeoutMs, this)
+          ? await TcpClientCarrier.open(this.serverAddress, this.serverPort, largestMtu(this.config.mtu, this.config.largeOnLoopback), this.config.heartbeatTimeoutMs, this, this.tcpDial)
           : await UdpClientCarrier.open(this.serverAddress, this.serverPort, this.family, this);
     } catch {
       this.renewalFailures++;

@@ -2,6 +2,7 @@ import type { Writable } from 'node:stream';
 import { parsePortSpec } from '../path/port-spec.js';
 import { VERSION } from '../version.js';
 import { DebugLog } from './debug-log.js';
+import { isRelayCommand, RELAY_USAGE, relayMain } from './hop-relay-main.js';
 import { reportToParent, spawnDaemon, takeDaemonRole } from './detach.js';
 import { parseTsshdArgs } from './tsshd-args.js';
 import type { ServeOptions, StartedServer } from './tsshd-server.js';
@@ -58,6 +59,8 @@ export async function tsshdMain(
   // ssh may have gone: a closed stdout or stderr must not crash tsshd.
   io.stdout.on('error', () => undefined);
   io.stderr.on('error', () => undefined);
+  // A jump host's relay (ProxyJump): its own small daemon, no sessions.
+  if (isRelayCommand(argv)) return relayMain(argv, io, embed.daemonArgs);
   if (takeDaemonRole()) return runDaemon(argv, embed);
 
   let command;
@@ -72,7 +75,7 @@ export async function tsshdMain(
     return 0;
   }
   if (command.action === 'help') {
-    await writeAll(io.stdout, command.usage);
+    await writeAll(io.stdout, `${command.usage}\nAs a jump host's relay (started by tssh for ProxyJump):\n${RELAY_USAGE}`);
     return 0;
   }
   const options = command.options;
