@@ -76,13 +76,17 @@ class Pair {
     assert.equal(this.on.term.text(), this.off.term.text(), `${what}: the screen with prediction is the screen without`);
   }
 
-  async close(): Promise<void> {
-    for (const run of [this.off, this.on]) if (run.term.output !== '') run.term.type('');
-    await Promise.all([this.off.term.waitForExit(40_000), this.on.term.waitForExit(40_000)]);
+  /** End whatever still runs (after a failure). */
+  dispose(): void {
     for (const run of [this.off, this.on]) {
       run.term.close();
       run.proxy.close();
     }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.off.term.waitForExit(40_000), this.on.term.waitForExit(40_000)]);
+    this.dispose();
     assert.ok(existsSync(this.on.statsFile), 'tssh wrote the prediction counts');
     stats.push(JSON.parse(readFileSync(this.on.statsFile, 'utf8')) as (typeof stats)[number]);
   }
@@ -96,12 +100,7 @@ const BASH = `cd ${'WORK'} && LANG=C.UTF-8 LC_ALL=C.UTF-8 PS1='$ ' exec bash --n
 
 test('bash: typing, backspace and arrows, CJK, tab completion, the right margin, a read -s password, python, less, vim', async (t) => {
   const p = await pair(BASH.replace('WORK', work));
-  t.after(() => {
-    p.off.term.close();
-    p.on.term.close();
-    p.off.proxy.close();
-    p.on.proxy.close();
-  });
+  t.after(() => p.dispose());
   await p.check('the prompt', /^\$ $/m);
 
   await p.typeText('echo helo wrld');
@@ -186,12 +185,7 @@ async function vimInsertMode(p: Pair): Promise<void> {
 
 test('zsh: typing, backspace and arrows, tab completion, a second line', { skip: existsSync('/usr/bin/zsh') ? false : 'zsh is not installed' }, async (t) => {
   const p = await pair(`cd ${work} && LANG=C.UTF-8 LC_ALL=C.UTF-8 PS1='%% ' exec zsh -f -i`);
-  t.after(() => {
-    p.off.term.close();
-    p.on.term.close();
-    p.off.proxy.close();
-    p.on.proxy.close();
-  });
+  t.after(() => p.dispose());
   await p.check('the prompt', /^% $/m);
   await p.typeText('echo zsh tsting');
   await p.type('\x1b[D', '\x1b[D', '\x1b[D', '\x1b[D', '\x1b[D', 'e', '\x1b[C', '\x7f', 's', '\r');
