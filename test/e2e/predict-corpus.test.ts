@@ -135,6 +135,16 @@ test('bash: typing, backspace and arrows, CJK, tab completion, the right margin,
   const afterPrompt = written.slice(written.lastIndexOf('PW: ', answered) + 'PW: '.length, answered);
   for (const ch of PASSWORD) assert.ok(!afterPrompt.includes(ch), `no byte of the password (${ch}) was written`);
 
+  // The tty's own echo (cat in cooked mode) shows Left as ^[[D: the predicted move is wrong and must be repaired.
+  await p.typeText('cat');
+  await p.type('\r');
+  await p.check('cat', /^\$ cat\n$/m);
+  await p.typeText('abc');
+  await p.type('\x1b[D');
+  await p.typeText('d');
+  await p.type('\r', '\x04');
+  await p.check('cooked echo', /^abc\^\[\[Dd\nabd\n\$ $/m);
+
   await p.typeText('/usr/bin/python3 -q');
   await p.type('\r');
   await p.check('python', /^>>> $/m);

@@ -256,3 +256,21 @@ test('close() takes the overlay off, and later output passes through untouched',
   rig.remote('\x1b[31mbye\x1b[0m');
   assert.equal(rig.written.slice(before), '\x1b[31mbye\x1b[0m');
 });
+
+test('tmux -CC (a DCS string that stays open) and OSC 52 pass unchanged; nothing is drawn inside the string', () => {
+  const rig = started();
+  rig.typeSlowly(200, 'a');
+  const osc52 = '\x1b]52;c;c2VjcmV0\x07';
+  const before = rig.written.length;
+  rig.remote(osc52);
+  assert.equal(rig.written.slice(before), osc52, 'OSC 52 as the program wrote it');
+  // tmux -CC: the control-mode DCS opens and stays open for the whole session; its lines are not screen text.
+  const start = rig.written.length;
+  const control = '\x1bP1000p%begin 1 1 0\n%end 1 1 0\n';
+  rig.remote(control);
+  rig.editor.mapEcho = () => '%output %1 x\n';
+  rig.typeSlowly(50, 'b', 'c', 'd');
+  rig.advance(2000);
+  assert.equal(rig.written.slice(start), control + '%output %1 x\n'.repeat(3), 'only the program bytes: no prediction drawn inside the DCS');
+  assert.equal(rig.echo.stats.shown, 0);
+});
