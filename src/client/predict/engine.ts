@@ -189,13 +189,14 @@ export class PredictionEngine {
     return epoch;
   }
 
-  private extend(epoch: Epoch, key: Key, at: number): boolean {
+  /** Predict `key` on top of the epoch; `count` false for keys predicted again after a contradiction. */
+  private extend(epoch: Epoch, key: Key, at: number, count = true): boolean {
     if (key.kind === 'text' && this.suggestionAtCursor()) return false;
     const from = epoch.pending[epoch.pending.length - 1]?.state ?? epoch.base;
     const state = applyKey(from, key, { width: (t) => this.model.width(t), minCol: epoch.minCol, alt: epoch.alt });
     if (state === null) return false;
     epoch.pending.push({ state, key, at, shown: false });
-    this.stats.predicted++;
+    if (count) this.stats.predicted++;
     return true;
   }
 
@@ -233,11 +234,10 @@ export class PredictionEngine {
     const epoch = this.newEpoch(undefined);
     if (epoch === null) return;
     for (const p of recent) {
-      if (!this.extend(epoch, p.key, p.at)) {
+      if (!this.extend(epoch, p.key, p.at, false)) {
         epoch.closed = true;
         break;
       }
-      this.stats.predicted--;
     }
     if (epoch.pending.length === 0 && !epoch.closed) this.epochs = [];
   }
