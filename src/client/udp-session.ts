@@ -165,7 +165,7 @@ class UdpSession {
   /** Serve the Agent and X11 streams tsshd opens; report a refusal as ssh does (not with -q). */
   private startAgentX11(): void {
     const choice = this.o.agentX11;
-    const log = (line: string): void => void process.stderr.write(`${line}\n`);
+    const log = (line: string): void => this.toTerminal(`${line}\n`, process.stderr);
     if (choice?.agentSocket !== undefined) {
       const agent = new AgentForwarding(this.conn, { socketPath: choice.agentSocket, log });
       this.cleanups.push(() => agent.close());
