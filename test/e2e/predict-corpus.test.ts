@@ -43,7 +43,7 @@ async function open(predict: 'never' | 'always', command: string): Promise<Run> 
   const lossy = { delayMs: 50, lossPct: 5 };
   const proxy = await ImpairmentProxy.start({ targetHost: '127.0.0.1', targetPort: tsshdPort, clientToServer: lossy, serverToClient: lossy, seed: 7 });
   const statsFile = join(work, `stats-${predict}-${proxy.port}.json`);
-  const args = [...sshd.configArgs, '--udp', '--tsshd-port', String(tsshdPort), `--predict=${predict}`, '-t', sshd.host, command];
+  const args = [...sshd.configArgs, '--udp', '--tsshd-port', String(tsshdPort), `--predict=${predict}`, '-o', 'UdpReconnectTimeout=1', '-t', sshd.host, command];
   const term = new PtyTssh(args, {
     cols: COLS,
     rows: ROWS,
@@ -213,6 +213,34 @@ test('zsh: typing, backspace and arrows, tab completion, a second line', { skip:
   const s = stats[stats.length - 1]!;
   t.diagnostic(`zsh: ${JSON.stringify(s)}`);
   assert.ok(s.shown > 10, `predictions were shown (${s.shown} of ${s.keys} keys)`);
+});
+
+test('with prediction on, the outage notice comes and goes through the screen model and typing carries on', async (t) => {
+  const run = await open('always', BASH.replace('WORK', work));
+  const { term, proxy } = run;
+  t.after(() => {
+    term.close();
+    proxy.close();
+  });
+  await term.waitForScreen('the prompt', /^\$ $/m, 40_000);
+  // The prompt at the bottom, away from the notice's rows.
+  term.type('seq 30\r');
+  await term.waitForScreen('seq', /^30\n\$ $/m, 40_000);
+  term.type('echo one');
+  await term.waitForScreen('typed', /^\$ echo one$/m, 40_000);
+  proxy.c2s.outage(Infinity);
+  proxy.s2c.outage(Infinity);
+  await term.waitForScreen('the outage notice', /^tssh: no reply from /m, 40_000);
+  proxy.c2s.endOutage();
+  proxy.s2c.endOutage();
+  await term.waitForScreen('the notice to go', /^(?![\s\S]*tssh: no reply)[\s\S]*\$ echo one(\n|$)/, 40_000);
+  for (const ch of ' two\r') {
+    term.type(ch);
+    await new Promise((r) => setTimeout(r, KEY_GAP_MS));
+  }
+  await term.waitForScreen('the command after the outage', /^one two\n\$ $/m, 40_000);
+  term.type('exit\r');
+  assert.equal(await term.waitForExit(40_000), 0);
 });
 
 test('the corpus: wrong predictions per 1,000 keys', (t) => {
