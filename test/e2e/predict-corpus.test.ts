@@ -1,4 +1,4 @@
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -82,6 +82,16 @@ class Pair {
       run.term.close();
       run.proxy.close();
     }
+  }
+
+  /** Leave the shell, end both runs, and require that at least `minShown` predictions were shown. */
+  async exit(t: TestContext, name: string, minShown: number): Promise<void> {
+    await this.typeText('exit');
+    await this.type('\r');
+    await this.close();
+    const s = stats[stats.length - 1]!;
+    t.diagnostic(`${name}: ${JSON.stringify(s)}`);
+    assert.ok(s.shown > minShown, `predictions were shown (${s.shown} of ${s.keys} keys)`);
   }
 
   async close(): Promise<void> {
@@ -171,12 +181,7 @@ test('bash: typing, backspace and arrows, CJK, tab completion, the right margin,
     await vimInsertMode(p);
   }
 
-  await p.typeText('exit');
-  await p.type('\r');
-  await p.close();
-  const s = stats[stats.length - 1]!;
-  t.diagnostic(`bash: ${JSON.stringify(s)}`);
-  assert.ok(s.shown > 50, `predictions were shown (${s.shown} of ${s.keys} keys)`);
+  await p.exit(t, 'bash', 50);
 });
 
 async function vimInsertMode(p: Pair): Promise<void> {
@@ -207,12 +212,7 @@ test('zsh: typing, backspace and arrows, tab completion, a second line', { skip:
   await p.typeText('echo 你好 zsh');
   await p.type('\r');
   await p.check('CJK', /^你好 zsh\n% $/m);
-  await p.typeText('exit');
-  await p.type('\r');
-  await p.close();
-  const s = stats[stats.length - 1]!;
-  t.diagnostic(`zsh: ${JSON.stringify(s)}`);
-  assert.ok(s.shown > 10, `predictions were shown (${s.shown} of ${s.keys} keys)`);
+  await p.exit(t, 'zsh', 10);
 });
 
 test('with prediction on, the outage notice comes and goes through the screen model and typing carries on', async (t) => {
