@@ -30,6 +30,8 @@ export interface JumpHop {
   spec: string;
   /** `host`, or `ssh://[user@]host:port` when a port is given. */
   destination: string;
+  /** The host alone, as Host lines match it. */
+  host: string;
 }
 
 /** Split ProxyJump's value into hops; throws one line for an empty hop. */
@@ -37,12 +39,13 @@ export function parseProxyJump(value: string): JumpHop[] {
   return value.split(',').map((raw) => {
     const spec = raw.trim();
     if (spec === '') throw new Error(`tssh: ProxyJump ${JSON.stringify(value)} has an empty hop; list hosts as host1,host2`);
-    if (spec.startsWith('ssh://')) return { spec, destination: spec };
-    // [user@]host[:port], the host possibly a bracketed IPv6 address.
-    const m = /^(?:([^@]+)@)?(\[[^\]]+\]|[^:@]+)(?::([0-9]{1,5}))?$/.exec(spec);
+    // [user@]host[:port] or ssh://[user@]host[:port], the host possibly a bracketed IPv6 address.
+    const uri = spec.startsWith('ssh://');
+    const m = /^(?:([^@]+)@)?(\[[^\]]+\]|[^:@/]+)(?::([0-9]{1,5}))?\/?$/.exec(uri ? spec.slice(6) : spec);
     if (!m) throw new Error(`tssh: cannot read ProxyJump hop ${JSON.stringify(spec)}; write it as [user@]host[:port]`);
-    if (m[3] === undefined) return { spec, destination: spec };
-    return { spec, destination: `ssh://${m[1] !== undefined ? `${m[1]}@` : ''}${m[2]}:${m[3]}` };
+    const host = m[2]!.replace(/^\[|\]$/g, '');
+    if (uri || m[3] === undefined) return { spec, destination: spec, host };
+    return { spec, destination: `ssh://${m[1] !== undefined ? `${m[1]}@` : ''}${m[2]}:${m[3]}`, host };
   });
 }
 
@@ -78,7 +81,8 @@ export interface HopRelayPlan {
   sshOptions: string[];
   /** The target's HostName, as ssh resolved the config (the last hop resolves it). */
   targetHost: string;
-  tsshdPath: string;
+  /** Each hop's own TsshdPath. */
+  tsshdPathFor: (host: string) => string;
   tsshdPort?: string;
   tcp: boolean;
   aliveTimeoutSec: number;
@@ -109,8 +113,9 @@ export interface PendingHopRelays {
 export async function startHopRelays(p: HopRelayPlan): Promise<PendingHopRelays> {
   // Each hop's own HostName (its config), for the hop before it to reach it.
   const hostNames = await Promise.all(p.hops.map(async (hop) => (await sshEffectiveConfig(p.program, [...p.sshOptions, hop.destination])).hostname));
-  const path = p.tsshdPath.startsWith('~/') ? `~/${shellQuote(p.tsshdPath.slice(2))}` : shellQuote(p.tsshdPath);
   const logins = p.hops.map((hop, i) => {
+    const tsshdPath = p.tsshdPathFor(hop.host);
+    const path = tsshdPath.startsWith('~/') ? `~/${shellQuote(tsshdPath.slice(2))}` : shellQuote(tsshdPath);
     const next = i + 1 < p.hops.length ? hostNames[i + 1]! : p.targetHost;
     const words = [path, '--relay', shellQuote(hostPort(next, 0))];
     if (p.tcp) words.push('--tcp');
@@ -246,7 +251,9 @@ export interface JumpRoute {
 export interface JumpInputs {
   program: string;
   parsed: SshArgs;
-  udp: Pick<UdpOptions, 'udpJump' | 'tsshdPath' | 'tsshdPort' | 'udpProxyMode' | 'udpAliveTimeout'>;
+  udp: Pick<UdpOptions, 'udpJump' | 'tsshdPort' | 'udpProxyMode' | 'udpAliveTimeout'>;
+  /** A hop's own TsshdPath (its Host block). */
+  tsshdPathFor: (host: string) => string;
   effective: Pick<SshEffectiveConfig, 'hostname' | 'proxyJump' | 'proxyCommand' | 'port' | 'user'>;
   connectTimeoutSec: number;
 }
@@ -274,7 +281,7 @@ export async function prepareJump(i: JumpInputs): Promise<{ complete: (targetPor
     hops: parseProxyJump(i.effective.proxyJump!),
     sshOptions: hopSshOptions(i.parsed),
     targetHost: i.effective.hostname,
-    tsshdPath: i.udp.tsshdPath,
+    tsshdPathFor: i.tsshdPathFor,
     ...(i.udp.tsshdPort !== undefined ? { tsshdPort: i.udp.tsshdPort } : {}),
     tcp: i.udp.udpProxyMode === 'tcp',
     aliveTimeoutSec: i.udp.udpAliveTimeout,

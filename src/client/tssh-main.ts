@@ -87,6 +87,13 @@ export async function tsshMain(argv: readonly string[]): Promise<number> {
   }
 }
 
+/** A jump host's own TsshdPath, from its Host block (command-line options belong to the destination, as for ssh -J). */
+function hopTsshdPath(parsed: SshArgs): (host: string) => string {
+  const home = homedir();
+  const configs = loadSshConfigFiles({ home, ...(parsed.configFile !== undefined ? { configFile: parsed.configFile } : {}) });
+  return (host) => resolveUdpOptions({ configs, destinationHost: host, localUser: userInfo().username, home }).tsshdPath;
+}
+
 function resolveOptions(parsed: SshArgs): UdpOptions {
   const home = homedir();
   const configs = loadSshConfigFiles({ home, ...(parsed.configFile !== undefined ? { configFile: parsed.configFile } : {}) });
@@ -141,7 +148,7 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   sessionModule.catch(() => undefined);
   // ProxyJump: a relay on every hop (jump-relay.ts), logged in beside the target; the test seam goes direct.
   const seam = (process.env[TEST_UDP_TARGET_ENV] ?? '') !== '';
-  const jumpSetup = seam ? Promise.resolve(undefined) : effectiveConfig.then((e) => prepareJump({ program, parsed, udp, effective: e, connectTimeoutSec: e.connectTimeoutSec ?? DEFAULT_CONNECT_TIMEOUT_SEC }));
+  const jumpSetup = seam ? Promise.resolve(undefined) : effectiveConfig.then((e) => prepareJump({ program, parsed, udp, tsshdPathFor: hopTsshdPath(parsed), effective: e, connectTimeoutSec: e.connectTimeoutSec ?? DEFAULT_CONNECT_TIMEOUT_SEC }));
   jumpSetup.catch(() => undefined);
   let bootstrap;
   try {

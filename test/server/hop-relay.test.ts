@@ -177,12 +177,13 @@ test('relay wire: bootstrap line round trip, bad lines refused with one line, by
 });
 
 test('ProxyJump hops and the UdpJump decision', () => {
-  assert.deepEqual(parseProxyJump('bastion'), [{ spec: 'bastion', destination: 'bastion' }]);
+  assert.deepEqual(parseProxyJump('bastion'), [{ spec: 'bastion', destination: 'bastion', host: 'bastion' }]);
   assert.deepEqual(parseProxyJump('u@h1:2222, h2'), [
-    { spec: 'u@h1:2222', destination: 'ssh://u@h1:2222' },
-    { spec: 'h2', destination: 'h2' },
+    { spec: 'u@h1:2222', destination: 'ssh://u@h1:2222', host: 'h1' },
+    { spec: 'h2', destination: 'h2', host: 'h2' },
   ]);
-  assert.deepEqual(parseProxyJump('[::1]:22'), [{ spec: '[::1]:22', destination: 'ssh://[::1]:22' }]);
+  assert.deepEqual(parseProxyJump('[::1]:22'), [{ spec: '[::1]:22', destination: 'ssh://[::1]:22', host: '::1' }]);
+  assert.deepEqual(parseProxyJump('ssh://u@gw:2200'), [{ spec: 'ssh://u@gw:2200', destination: 'ssh://u@gw:2200', host: 'gw' }]);
   assert.throws(() => parseProxyJump('a,,b'), /empty hop/);
   assert.equal(goesThroughHops('auto', undefined), false);
   assert.equal(goesThroughHops('auto', 'bastion'), true);
