@@ -34,6 +34,8 @@ export interface TsshOwnOptions {
   tsshdPort?: string;
   /** --attach: attach to a running session (UdpSessionAttach yes; implies --udp). */
   attach?: boolean;
+  /** --predict=never|adaptive|always (PredictiveEcho). */
+  predict?: string;
   /** -h / --help was given. */
   help: boolean;
   /** --version was given. */
@@ -209,9 +211,10 @@ export function parseSshArgs(argv: readonly string[]): SshArgs {
   return out;
 }
 
-const OWN_WITH_VALUE: Record<string, 'tsshdPath' | 'tsshdPort' | 'installPath' | 'tsshdBinPath' | 'tsshdVersion'> = {
+const OWN_WITH_VALUE: Record<string, 'tsshdPath' | 'tsshdPort' | 'predict' | 'installPath' | 'tsshdBinPath' | 'tsshdVersion'> = {
   '--tsshd-path': 'tsshdPath',
   '--tsshd-port': 'tsshdPort',
+  '--predict': 'predict',
   '--install-path': 'installPath',
   '--tsshd-bin-path': 'tsshdBinPath',
   '--tsshd-version': 'tsshdVersion',
@@ -219,6 +222,7 @@ const OWN_WITH_VALUE: Record<string, 'tsshdPath' | 'tsshdPort' | 'installPath' |
 const OWN_VALUE_EXAMPLES: Record<string, string> = {
   '--tsshd-path': '~/bin/tsshd',
   '--tsshd-port': '61001-61999',
+  '--predict': 'adaptive',
   '--install-path': '~/.local/bin',
   '--tsshd-bin-path': './tsshd',
   '--tsshd-version': '0.1.0',
@@ -262,6 +266,9 @@ function ownLongOption(argv: readonly string[], i: number, own: TsshOwnOptions, 
     } catch (err) {
       throw new Error(`tssh: --tsshd-port: ${(err as Error).message}`);
     }
+  }
+  if (key === 'predict' && !['never', 'adaptive', 'always'].includes(value.toLowerCase())) {
+    throw new Error(`tssh: --predict must be never, adaptive or always (got ${quoteValue(value)})`);
   }
   own[key] = value;
   return next;

@@ -28,6 +28,7 @@ import type { ControlMasterChoice } from './session-control.js';
 import { decidePty, parseSshArgs, PROTOCOL_1_REFUSAL, type SshArgs } from './ssh-args.js';
 import { loadSshConfigFiles } from './ssh-config.js';
 import { sshEffectiveConfig, type SshEffectiveConfig } from './ssh-effective-config.js';
+import type { PredictMode } from './predict/mode.js';
 import { Terminal } from './terminal.js';
 import { tsshUsage } from './tssh-usage.js';
 import { chooseClientTransport } from './transport-choice.js';
@@ -149,6 +150,7 @@ function resolveOptions(parsed: SshArgs, configFileText: string | undefined): Ud
   if (parsed.ourOptions.udpMode !== undefined) cli.udpMode = parsed.ourOptions.udpMode;
   if (parsed.ourOptions.tsshdPath !== undefined) cli.tsshdPath = parsed.ourOptions.tsshdPath;
   if (parsed.ourOptions.tsshdPort !== undefined) cli.tsshdPort = parsed.ourOptions.tsshdPort;
+  if (parsed.ourOptions.predict !== undefined) cli.predict = parsed.ourOptions.predict.toLowerCase() as PredictMode;
   if (parsed.escapeChar !== undefined) cli.escapeChar = parsed.escapeChar;
   if (parsed.ourOptions.attach === true) cli.attach = true;
   return resolveUdpOptions({
@@ -296,6 +298,7 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
     largeOnLoopback: !fixedMtu,
     showNotificationOnTop: udp.showNotificationOnTop,
     showFullNotifications: udp.showFullNotifications,
+    predict: udp.predictiveEcho,
     agentX11,
     exitKey: udp.udpReconnectExitKey,
     ...(udp.udpSessionAttach

@@ -9,6 +9,7 @@ import { closestName, parseTimeInterval, quoteValue } from '../protocol/config-s
 import { parsePortSpec } from '../path/port-spec.js';
 import { SESSION_NAME_PATTERN } from '../protocol/messages.js';
 import { parseForwardSpec, type ForwardSpec } from './forward-spec.js';
+import { PREDICT_MODES, type PredictMode } from './predict/mode.js';
 import {
   parseEscapeChar,
   parseOptionPair,
@@ -67,6 +68,8 @@ export interface UdpOptions {
   clearAllForwardings: boolean;
   exitOnForwardFailure: boolean;
   gatewayPorts: boolean;
+  /** PredictiveEcho / --predict: local echo prediction for pty sessions. */
+  predictiveEcho: PredictMode;
   /** Non-fatal notes, e.g. Match criteria tssh does not evaluate. */
   warnings: string[];
 }
@@ -91,6 +94,7 @@ export const UDP_OPTION_DEFAULTS: Readonly<Omit<UdpOptions, 'warnings' | 'udpLoc
   clearAllForwardings: false,
   exitOnForwardFailure: false,
   gatewayPorts: false,
+  predictiveEcho: 'never',
 };
 
 type Check = (args: readonly string[], where: string, name: string) => unknown;
@@ -203,6 +207,14 @@ const TSSH_OPTIONS: Record<string, { name: string; check: Check }> = {
       return key;
     },
   },
+  predictiveecho: {
+    name: 'PredictiveEcho',
+    check: (args, where, name) => {
+      const v = one(args, where, name, 'never|adaptive|always').toLowerCase();
+      if (!(PREDICT_MODES as readonly string[]).includes(v)) throw bad(where, name, 'never, adaptive or always', args[0]!);
+      return v as PredictMode;
+    },
+  },
   udplocalforward: { name: 'UdpLocalForward', check: forward('L') },
   udpremoteforward: { name: 'UdpRemoteForward', check: forward('R') },
 };
@@ -294,6 +306,7 @@ export interface ResolveUdpOptionsInput extends Omit<SshConfigContext, 'host'> {
     escapeChar?: EscapeChar;
     /** --attach. */
     attach?: boolean;
+    predict?: PredictMode;
   };
 }
 
@@ -346,6 +359,7 @@ export function resolveUdpOptions(input: ResolveUdpOptionsInput): UdpOptions {
     clearAllForwardings: firstOf<boolean>('clearallforwardings') ?? d.clearAllForwardings,
     exitOnForwardFailure: firstOf<boolean>('exitonforwardfailure') ?? d.exitOnForwardFailure,
     gatewayPorts: firstOf<boolean>('gatewayports') ?? d.gatewayPorts,
+    predictiveEcho: input.cliOptions?.predict ?? firstOf<PredictMode>('predictiveecho') ?? d.predictiveEcho,
     warnings: effective.warnings,
   };
   const port = input.cliOptions?.tsshdPort ?? firstOf<string>('tsshdport');

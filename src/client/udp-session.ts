@@ -26,6 +26,8 @@ import { InputGate } from './input-gate.js';
 import { NOTICE_REFRESH_MS, OutageNotice, formatDuration } from './outage-notice.js';
 import { serveControlMaster, type ControlMasterChoice } from './session-control.js';
 import { SessionClient, SessionLostError, SessionRefusedError, type SessionOptions } from './session-client.js';
+import type { PredictMode } from './predict/mode.js';
+import { startPredictiveEcho, type PredictiveEcho } from './predict/session-hook.js';
 import type { EscapeChar } from './ssh-args.js';
 import { FATAL_SIGNALS, Terminal } from './terminal.js';
 import { createClientTransport, type ClientTransport } from './transport-factory.js';
@@ -66,6 +68,8 @@ export interface UdpSessionOptions {
   largeOnLoopback?: boolean;
   showNotificationOnTop: boolean;
   showFullNotifications: boolean;
+  /** PredictiveEcho (pty sessions only; default never). */
+  predict?: PredictMode;
   /** Agent and X11 forwarding to serve (the session request asks for them in `session`). */
   agentX11?: AgentX11Choice;
   /** Serve ssh's control protocol at this ControlPath (-M / ControlMaster). */
@@ -151,6 +155,7 @@ class UdpSession {
   private readonly input = new PassThrough();
   private readonly work: SessionWork;
   private forwarder: Forwarder | null = null;
+  private echo: PredictiveEcho | null = null;
   private readonly cleanups: Array<() => void> = [];
   private outageTimer: NodeJS.Timeout | null = null;
   private finishing = false;
@@ -188,7 +193,7 @@ class UdpSession {
   /** Serve the Agent and X11 streams tsshd opens; report a refusal as ssh does (not with -q). */
   private startAgentX11(): void {
     const choice = this.o.agentX11;
-    const log = (line: string): void => void process.stderr.write(`${line}\n`);
+    const log = (line: string): void => this.toTerminal(`${line}\n`, process.stderr);
     if (choice?.agentSocket !== undefined) {
       const agent = new AgentForwarding(this.conn, { socketPath: choice.agentSocket, log });
       this.cleanups.push(() => agent.close());
@@ -300,12 +305,14 @@ class UdpSession {
     }
     this.hooks.onReady?.();
     if (this.work.kind === 'none') return;
+    if (this.pty) this.echo = await startPredictiveEcho(o.predict, this.terminal.size(), () => this.path.srttMs);
+    if (this.finishing) return;
     if (this.work.kind === 'stdio') {
       void this.startStdioForward(this.forwarder!, this.work.host, this.work.port);
       return;
     }
     this.client
-      .openSession(o.session, { stdin: this.input, stdout: process.stdout, stderr: process.stderr })
+      .openSession(o.session, { stdin: this.input, stdout: this.echo?.output ?? process.stdout, stderr: process.stderr })
       .then(
         (status: ExitStatus) => {
           const message = this.pty && !o.quiet ? `Connection to ${o.host} closed.` : undefined;
@@ -395,7 +402,13 @@ class UdpSession {
 
   /** One line on stderr, as ssh writes it (CR LF while the terminal is raw). */
   private say(line: string): void {
-    process.stderr.write(this.pty ? `${line}\r\n` : `${line}\n`);
+    this.toTerminal(this.pty ? `${line}\r\n` : `${line}\n`, process.stderr);
+  }
+
+  /** tssh's own bytes for the terminal; with predictive echo they pass through its screen model. */
+  private toTerminal(text: string, stream: NodeJS.WriteStream = process.stdout): void {
+    if (this.echo !== null) this.echo.local(text, (s) => stream.write(s));
+    else stream.write(text);
   }
 
   private readStdin(): void {
@@ -450,10 +463,11 @@ class UdpSession {
         else void this.finish(EXIT_QUIT_DURING_OUTAGE, `tssh: quit while the connection to ${this.o.host} was lost`);
         return;
       }
-      if (gated.bell) process.stdout.write('\x07');
+      if (gated.bell) this.toTerminal('\x07');
       forward = gated.forward;
     }
     if (forward === null || this.input.writableEnded) return;
+    this.echo?.typed(forward);
     // Backpressure: stop reading the keyboard (or pipe) until the session takes more.
     if (!this.input.write(forward)) {
       process.stdin.pause();
@@ -476,7 +490,7 @@ class UdpSession {
           ...(Number.isFinite(rtt) ? { rttMs: rtt } : {}),
           sinceLastContactMs: performance.now() - this.path.lastContactMs,
         }, this.o.attachMode !== undefined);
-        process.stderr.write(help);
+        this.toTerminal(help, process.stderr);
         return;
       }
       case 'suspend':
@@ -513,6 +527,7 @@ class UdpSession {
   }
 
   private resize(cols: number, rows: number): void {
+    this.echo?.resize(cols, rows);
     try {
       this.client.resize(cols, rows);
     } catch {
@@ -527,7 +542,7 @@ class UdpSession {
     const timers = { setInterval: () => null, clearInterval: () => undefined };
     const exitKey = { key: o.exitKey === undefined ? 0x04 : o.exitKey, detach: o.attachMode !== undefined };
     const common = { now: () => performance.now(), full: o.showFullNotifications, escapeChar, timers, columns: () => this.terminal.size().cols, exitKey };
-    if (this.pty) return new OutageNotice({ ...common, onTop: o.showNotificationOnTop, write: (s) => process.stdout.write(s) });
+    if (this.pty) return new OutageNotice({ ...common, onTop: o.showNotificationOnTop, write: (s) => this.toTerminal(s) });
     // Without a pty stdout is data: the notice goes to stderr, and only when a person is watching it.
     if (process.stderr.isTTY) return new OutageNotice({ ...common, onTop: false, write: (s) => process.stderr.write(s) });
     return null;
@@ -574,6 +589,7 @@ class UdpSession {
     this.outageTimer = null;
     // Without redraw: the session is over.
     this.notice?.hide();
+    this.echo?.close();
     this.terminal.restore();
     if (message !== undefined) process.stderr.write(`${message}\n`);
     if (!this.input.writableEnded) this.input.end();

@@ -188,7 +188,7 @@ test('isTsshOption and the option name list', () => {
   assert.ok(isTsshOption('UDPMODE'));
   assert.ok(!isTsshOption('Port'));
   assert.ok(!isTsshOption('constructor'));
-  for (const name of ['UdpMode', 'TsshdPath', 'UdpJump', 'UdpSessionAttach', 'UdpSessionName', 'UdpReconnectExitKey']) assert.ok(TSSH_OPTION_NAMES.includes(name), name);
+  for (const name of ['UdpMode', 'TsshdPath', 'UdpJump', 'UdpSessionAttach', 'UdpSessionName', 'UdpReconnectExitKey', 'PredictiveEcho']) assert.ok(TSSH_OPTION_NAMES.includes(name), name);
 });
 
 test('property: random option lines resolve or throw a one-line Error', () => {
