@@ -120,6 +120,9 @@ export interface BootstrapOverSshOptions {
   exitGraceMs?: number;
 }
 
+/** Reads the bootstrap line out of what the login printed; throws a one-line Error. */
+export type BootstrapParser<T> = (stdout: string) => T;
+
 /** What is kept of ssh's stderr to explain a failure: the last few lines are enough. */
 const STDERR_TAIL = 16 * 1024;
 
@@ -128,9 +131,11 @@ const STDERR_TAIL = 16 * 1024;
  * ssh's stderr is passed to ours as it arrives; stdin is /dev/null (ssh asks
  * for passwords on /dev/tty). Throws BootstrapError with one line.
  */
-export function bootstrapOverSsh(o: BootstrapOverSshOptions): Promise<BootstrapInfo> {
+export function bootstrapOverSsh(o: BootstrapOverSshOptions): Promise<BootstrapInfo>;
+export function bootstrapOverSsh<T>(o: BootstrapOverSshOptions, parse: BootstrapParser<T>): Promise<T>;
+export function bootstrapOverSsh<T>(o: BootstrapOverSshOptions, parse: BootstrapParser<T> = parseBootstrap as BootstrapParser<T>): Promise<T> {
   const args = [...LOGIN_FORCED_OPTIONS, ...o.args, o.remoteCommand];
-  return new Promise<BootstrapInfo>((resolve, reject) => {
+  return new Promise<T>((resolve, reject) => {
     const child = spawn(o.program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let tooMuch = false;
@@ -154,7 +159,7 @@ export function bootstrapOverSsh(o: BootstrapOverSshOptions): Promise<BootstrapI
         graceTimer = setTimeout(() => child.kill('SIGTERM'), o.exitGraceMs ?? 3000);
         // A valid line is all we need: go on while ssh closes its channel (its exit is reaped below).
         try {
-          resolve(parseBootstrap(stdout));
+          resolve(parse(stdout));
         } catch {
           // Not a valid line: wait for ssh's exit, and interpret() explains what went wrong.
         }
@@ -175,7 +180,7 @@ export function bootstrapOverSsh(o: BootstrapOverSshOptions): Promise<BootstrapI
         return;
       }
       try {
-        resolve(interpret(o, { stdout, tooMuch, stderr: stderrTail, code, signal }));
+        resolve(interpret(o, { stdout, tooMuch, stderr: stderrTail, code, signal }, parse));
       } catch (err) {
         reject(err as Error);
       }
@@ -212,7 +217,9 @@ const NOT_EXECUTABLE_STATUS = 126;
 const SSH_FAILURE_STATUS = 255;
 
 /** Turn what the login produced into the bootstrap, or the one line explaining why not. */
-export function interpret(o: Pick<BootstrapOverSshOptions, 'host' | 'tsshdPath'>, r: LoginResult): BootstrapInfo {
+export function interpret(o: Pick<BootstrapOverSshOptions, 'host' | 'tsshdPath'>, r: LoginResult): BootstrapInfo;
+export function interpret<T>(o: Pick<BootstrapOverSshOptions, 'host' | 'tsshdPath'>, r: LoginResult, parse: BootstrapParser<T>): T;
+export function interpret<T>(o: Pick<BootstrapOverSshOptions, 'host' | 'tsshdPath'>, r: LoginResult, parse: BootstrapParser<T> = parseBootstrap as BootstrapParser<T>): T {
   const host = o.host;
   const where = `TsshdPath ${quoteValue(o.tsshdPath)}`;
   if (r.tooMuch) {
@@ -221,7 +228,7 @@ export function interpret(o: Pick<BootstrapOverSshOptions, 'host' | 'tsshdPath'>
   // Anything after a BEL is (meant to be) the bootstrap, secret included: never echo it, only parse it.
   if (r.stdout.includes(BOOTSTRAP_MARKER)) {
     try {
-      return parseBootstrap(r.stdout);
+      return parse(r.stdout);
     } catch (err) {
       throw new BootstrapError(`tssh: ${(err as Error).message}`);
     }

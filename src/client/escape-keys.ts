@@ -120,6 +120,8 @@ export interface ConnectionStatus {
   lossPct?: number;
   /** Time since the last datagram from the server, when known. */
   sinceLastContactMs?: number;
+  /** Protocol family in use: `native`, or `reference (Go tsshd 0.1.9)`. */
+  protocol?: string;
 }
 
 /** How ssh prints an escape character: itself, or `^X` for a control character. */
@@ -158,5 +160,6 @@ export function formatStatusLine(status: ConnectionStatus): string {
   if (status.sinceLastContactMs !== undefined) {
     parts.push(`last heard from ${(status.sinceLastContactMs / 1000).toFixed(1)} s ago`);
   }
+  if (status.protocol !== undefined) parts.push(`${status.protocol} protocol`);
   return `Connection: ${parts.join(', ')}`;
 }

@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import { homedir, userInfo } from 'node:os';
 import { matchPattern } from '../protocol/config-syntax.js';
 import type { BootstrapMode } from '../protocol/bootstrap.js';
+import { chooseProtocol, parseBootstrapReply, type BootstrapReply } from '../protocol/bootstrap-reply.js';
 import { MAX_TERM_LENGTH, type PtyRequest } from '../protocol/messages.js';
 import { VERSION } from '../version.js';
 import { chooseAgentX11 } from './agent-x11-options.js';
@@ -169,7 +170,7 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   // UDP forward specifications are checked before the login (ssh checks its own).
   for (const value of parsed.localForwards.filter(isUdpForwardSpec)) parseForwardSpec(value, { kind: 'L' });
   for (const value of parsed.remoteForwards.filter(isUdpForwardSpec)) parseForwardSpec(value, { kind: 'R' });
-  const transport = chooseClientTransport(udp.udpMode === 'quic' ? 'quic' : 'kcp');
+  const transport = chooseClientTransport(udp.udpMode === 'quic' && udp.tsshdProtocol !== 'reference' ? 'quic' : 'kcp');
   if (transport.notice !== undefined) process.stderr.write(`${transport.notice}\n`);
   if (!parsed.quiet) for (const warning of udp.warnings) process.stderr.write(`tssh: ${warning}\n`);
 
@@ -182,7 +183,7 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   // --attach: a first login lists the sessions; the bootstrap login then attaches one or starts an attachable one.
   const attachTarget = udp.udpSessionAttach ? await chooseTarget(program, loginSshArgs(argv, parsed, AGENT_X11_LETTERS), parsed, udp) : null;
   if (attachTarget !== null && parsed.commandLine !== '') return fail('tssh: --attach attaches a terminal session and takes no command; drop the command or UdpSessionAttach');
-  const startTsshd = (mode: BootstrapMode): ReturnType<typeof bootstrapOverSsh> =>
+  const startTsshd = (mode: BootstrapMode): Promise<BootstrapReply> =>
     bootstrapOverSsh({
       program,
       // The login is never a control master: its socket would go with it (tssh serves the ControlPath itself).
@@ -202,7 +203,7 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
       ),
       host: parsed.host,
       tsshdPath: udp.tsshdPath,
-    });
+    }, parseBootstrapReply);
   // The session's modules load while ssh logs in.
   const sessionModule = import('./udp-session.js');
   sessionModule.catch(() => undefined);
@@ -210,9 +211,9 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   const seam = (process.env[TEST_UDP_TARGET_ENV] ?? '') !== '';
   const jumpSetup = seam ? Promise.resolve(undefined) : effectiveConfig.then((e) => prepareJump({ program, parsed, udp, tsshdPathFor: hopTsshdPath(parsed), effective: e, connectTimeoutSec: e.connectTimeoutSec ?? DEFAULT_CONNECT_TIMEOUT_SEC }));
   jumpSetup.catch(() => undefined);
-  let bootstrap;
+  let reply;
   try {
-    bootstrap = await startTsshd(transport.mode);
+    reply = await startTsshd(transport.mode);
   } catch (err) {
     // The server runs something else for this login: be ssh.
     if (err instanceof ForcedCommandError) {
@@ -226,11 +227,25 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
       throw err;
     }
     process.stderr.write(`tssh: tsshd on ${parsed.host} cannot use QUIC; using KCP\n`);
-    bootstrap = await startTsshd('kcp').catch((e: unknown) => {
+    reply = await startTsshd('kcp').catch((e: unknown) => {
       void jumpSetup.then((j) => j?.cancel(), () => undefined);
       throw e;
     });
   }
+  let chosen;
+  try {
+    chosen = chooseProtocol(reply, udp.tsshdProtocol, parsed.host);
+    if (chosen.kind === 'reference' && chosen.info.mode === 'QUIC') {
+      // The Go tsshd answers QUIC with quic-go, which our QUIC engine cannot meet (docs/INTEROP.md): log in again for KCP.
+      process.stderr.write(`tssh: the Go tsshd on ${parsed.host} speaks QUIC only with quic-go's clients; using KCP\n`);
+      chosen = chooseProtocol(await startTsshd('kcp'), udp.tsshdProtocol, parsed.host);
+    }
+  } catch (err) {
+    void jumpSetup.then((j) => j?.cancel(), () => undefined);
+    if (err instanceof BootstrapError) throw err;
+    return fail(`tssh: ${(err as Error).message}`);
+  }
+  const bootstrap = chosen.info;
   const older = olderServerNote(bootstrap.serverVersion, VERSION, parsed.host, udp.tsshdPath);
   if (older !== null && !parsed.quiet) process.stderr.write(`${older}\n`);
   const effective = await effectiveConfig;
@@ -279,8 +294,7 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
     session.attach = attachTarget.session;
   }
 
-  const options: UdpSessionOptions = {
-    bootstrap,
+  const common = {
     work,
     forwards,
     address: target.address,
@@ -307,8 +321,17 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
     ...(udp.udpSessionName !== undefined ? { sessionName: udp.udpSessionName } : {}),
     ...(jump?.tcpProxyCommand !== undefined ? { tcpProxyCommand: jump.tcpProxyCommand } : {}),
   };
+  if (chosen.kind === 'reference') {
+    if (background) return fail('tssh: -f (ForkAfterAuthentication) is not supported with the Go tsshd yet; use tssh\'s own tsshd or run tssh in the background yourself');
+    const { runReferenceSession } = await import('./reference-session.js');
+    const status = await runReferenceSession({ ...common, serverInfo: chosen.info });
+    await jump?.end();
+    return status;
+  }
+  const options: UdpSessionOptions = { ...common, bootstrap: chosen.info };
   const control = controlMasterChoice(effective, background);
   if (control !== undefined) options.controlMaster = control;
+
   if (background) return runInBackground(options);
   const { runUdpSession } = await sessionModule;
   const status = await runUdpSession(options);

@@ -33,6 +33,8 @@ export interface UdpOptions {
   /** 'no' keeps plain ssh; UdpMode yes resolves to 'kcp'. */
   udpMode: 'no' | 'kcp' | 'quic';
   tsshdPath: string;
+  /** TsshdProtocol: which protocol family to speak with tsshd (auto: whichever the server's bootstrap reply shows). */
+  tsshdProtocol: TsshdProtocol;
   /** Port spec for tsshd --port; undefined leaves tsshd's default. */
   tsshdPort?: string;
   /** Seconds a lost connection may stay lost before the session ends. */
@@ -74,10 +76,14 @@ export interface UdpOptions {
   warnings: string[];
 }
 
+/** TsshdProtocol values: auto follows the server; native (ours) or reference (the Go tsshd's) pin it. */
+export type TsshdProtocol = 'auto' | 'native' | 'reference';
+
 /** Defaults used when nothing sets an option. */
 export const UDP_OPTION_DEFAULTS: Readonly<Omit<UdpOptions, 'warnings' | 'udpLocalForwards' | 'udpRemoteForwards' | 'localForwards' | 'remoteForwards' | 'dynamicForwards'>> = {
   udpMode: 'no',
   tsshdPath: 'tsshd',
+  tsshdProtocol: 'auto',
   udpAliveTimeout: 86400,
   udpHeartbeatTimeout: 3,
   udpReconnectTimeout: 15,
@@ -150,6 +156,14 @@ const TSSH_OPTIONS: Record<string, { name: string; check: Check }> = {
     },
   },
   tsshdpath: { name: 'TsshdPath', check: (args, where, name) => one(args, where, name, 'PATH') },
+  tsshdprotocol: {
+    name: 'TsshdProtocol',
+    check: (args, where, name) => {
+      const v = one(args, where, name, 'auto|native|reference').toLowerCase();
+      if (v !== 'auto' && v !== 'native' && v !== 'reference') throw bad(where, name, 'auto, native or reference', args[0]!);
+      return v;
+    },
+  },
   udpalivetimeout: { name: 'UdpAliveTimeout', check: seconds },
   udpheartbeattimeout: { name: 'UdpHeartbeatTimeout', check: seconds },
   udpreconnecttimeout: { name: 'UdpReconnectTimeout', check: seconds },
@@ -337,6 +351,7 @@ export function resolveUdpOptions(input: ResolveUdpOptionsInput): UdpOptions {
   const options: UdpOptions = {
     udpMode: mode === 'yes' ? 'kcp' : mode,
     tsshdPath: input.cliOptions?.tsshdPath ?? firstOf<string>('tsshdpath') ?? d.tsshdPath,
+    tsshdProtocol: firstOf<TsshdProtocol>('tsshdprotocol') ?? d.tsshdProtocol,
     udpAliveTimeout: firstOf<number>('udpalivetimeout') ?? d.udpAliveTimeout,
     udpHeartbeatTimeout: firstOf<number>('udpheartbeattimeout') ?? d.udpHeartbeatTimeout,
     udpReconnectTimeout: firstOf<number>('udpreconnecttimeout') ?? d.udpReconnectTimeout,

@@ -489,6 +489,7 @@ class UdpSession {
           serverAddress: this.serverAddress,
           ...(Number.isFinite(rtt) ? { rttMs: rtt } : {}),
           sinceLastContactMs: performance.now() - this.path.lastContactMs,
+          protocol: 'native',
         }, this.o.attachMode !== undefined);
         this.toTerminal(help, process.stderr);
         return;

@@ -54,18 +54,24 @@ export class X11Forwarding {
   private closed = false;
   private readonly now: () => number;
 
+  /** `conn` null: no streams are taken from a connection; the caller hands them to serve() (the reference family). */
   constructor(
-    private readonly conn: Connection,
+    private readonly conn: Connection | null,
     private readonly options: X11ForwardingOptions,
   ) {
     this.now = options.now ?? Date.now;
-    conn.on('stream', this.onStream);
+    conn?.on('stream', this.onStream);
   }
 
   /** Stop taking X11 streams (they are reset). */
   close(): void {
     this.closed = true;
-    this.conn.off('stream', this.onStream);
+    this.conn?.off('stream', this.onStream);
+  }
+
+  /** Serve one X connection whose setup request comes next on `stream` (no native stream header). */
+  serve(stream: Stream): void {
+    if (this.admit(stream)) this.readSetup(stream);
   }
 
   private report(line: string): void {
@@ -75,17 +81,7 @@ export class X11Forwarding {
 
   private readonly onStream = (stream: Stream): void => {
     if (stream.kind !== StreamKind.X11) return;
-    stream.on('error', () => undefined);
-    if (this.closed || this.open >= MAX_CLIENT_X11_CONNECTIONS) {
-      stream.reset();
-      return;
-    }
-    this.open++;
-    let released = false;
-    stream.once('close', () => {
-      if (!released) this.open--;
-      released = true;
-    });
+    if (!this.admit(stream)) return;
     readFirstMessage(stream)
       .then(parseX11StreamHeader)
       .then(
@@ -93,6 +89,22 @@ export class X11Forwarding {
         () => stream.reset(),
       );
   };
+
+  /** Count the connection against the cap (resetting it when over, or closed); false if refused. */
+  private admit(stream: Stream): boolean {
+    stream.on('error', () => undefined);
+    if (this.closed || this.open >= MAX_CLIENT_X11_CONNECTIONS) {
+      stream.reset();
+      return false;
+    }
+    this.open++;
+    let released = false;
+    stream.once('close', () => {
+      if (!released) this.open--;
+      released = true;
+    });
+    return true;
+  }
 
   private readSetup(stream: Stream): void {
     const refuseAfter = this.options.auth.refuseAfter;

@@ -1,8 +1,8 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
-import { connectTo, echoServer, exchange, payload, scratchDir, sha256 } from '../forward/fixtures.js';
+import { createServer, type Server } from 'node:net';
+import { connectTo, echoServer, exchange, payload, scratchDir, sha256, socksExchange } from '../forward/fixtures.js';
 import { waitFor } from '../support/wait.js';
 import { freeTcpPort, runTssh, startTssh, untilListening } from './harness.js';
 import { sshdAndTcpEcho } from './forward-files.js';
@@ -215,17 +215,6 @@ function u16(n: number): Buffer {
   const b = Buffer.alloc(2);
   b.writeUInt16BE(n);
   return b;
-}
-
-/** Write each message in turn and collect `want` bytes of replies. */
-async function socksExchange(socket: Socket, messages: Buffer[], want: number): Promise<Buffer> {
-  let got = Buffer.alloc(0);
-  const onData = (c: Buffer): void => void (got = Buffer.concat([got, c]));
-  socket.on('data', onData);
-  for (const m of messages) socket.write(m);
-  await waitFor(`${want} bytes of SOCKS reply`, () => got.length >= want, 20_000);
-  socket.off('data', onData);
-  return got;
 }
 
 /** A TCP listener on `host` (default 127.0.0.1; '::' is every address) at some port, to make the port busy. */

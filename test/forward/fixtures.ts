@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from '../support/wait.js';
 import { Forwarder, type ForwarderOptions } from '../../src/client/forwarder.js';
 import { laneOfKind } from '../../src/protocol/stream-kind.js';
 import { ForwardHost, type ForwardHostOptions } from '../../src/server/forward-host.js';
@@ -202,4 +203,15 @@ export async function numberedUdpClient(port: number): Promise<NumberedDatagramC
   const replies = new Map<number, Buffer>();
   const socket = await udpSocket((msg) => keepNumbered(replies, msg));
   return numberedClient(replies, (msg) => socket.send(msg, port, '127.0.0.1'), () => socket.close());
+}
+
+/** Write each message in turn and collect `want` bytes of replies. */
+export async function socksExchange(socket: Socket, messages: Buffer[], want: number): Promise<Buffer> {
+  let got = Buffer.alloc(0);
+  const onData = (c: Buffer): void => void (got = Buffer.concat([got, c]));
+  socket.on('data', onData);
+  for (const m of messages) socket.write(m);
+  await waitFor(`${want} bytes of SOCKS reply`, () => got.length >= want, 20_000);
+  socket.off('data', onData);
+  return got;
 }

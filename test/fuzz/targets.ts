@@ -45,6 +45,7 @@ import { evaluateSshConfig, parseSshConfig } from '../../src/client/ssh-config.j
 import { resolveUdpOptions, TSSH_OPTION_NAMES } from '../../src/client/udp-options.js';
 import { effectiveConfig, parseSshdConfig } from '../../src/server/sshd-config.js';
 import { PROTOCOL_VERSION } from '../../src/version.js';
+import { REFERENCE_FUZZ_TARGETS } from './reference-targets.js';
 
 /** One case may take this long on a loaded 2-core machine; a hang or a backtracking blow-up takes far longer. */
 export const PER_CASE_MS = 2000;
@@ -59,7 +60,7 @@ export interface FuzzTarget {
 }
 
 /** Run `fn`, failing if it takes longer than PER_CASE_MS (it cannot be interrupted, so a real hang trips the test runner's timeout). */
-function timed<T>(what: string, fn: () => T): T {
+export function timed<T>(what: string, fn: () => T): T {
   const start = performance.now();
   const out = fn();
   const took = performance.now() - start;
@@ -70,7 +71,7 @@ function timed<T>(what: string, fn: () => T): T {
 /** Per decoder: inputs it accepted and inputs it refused (a property that never gets past the first check proves little). */
 export const reach = new Map<string, { accepted: number; refused: number }>();
 
-function count(what: string, accepted: boolean): void {
+export function count(what: string, accepted: boolean): void {
   let r = reach.get(what);
   if (r === undefined) reach.set(what, (r = { accepted: 0, refused: 0 }));
   if (accepted) r.accepted++;
@@ -78,7 +79,7 @@ function count(what: string, accepted: boolean): void {
 }
 
 /** Assert that `fn` either returns or throws an error of exactly `type` with a one-line message. */
-function onlyThrows<T>(what: string, type: new (...args: never[]) => Error, fn: () => T): T | undefined {
+export function onlyThrows<T>(what: string, type: new (...args: never[]) => Error, fn: () => T): T | undefined {
   try {
     const out = timed(what, fn);
     count(what, true);
@@ -108,20 +109,20 @@ export function chunks(bytes: Buffer, cuts: readonly number[]): Buffer[] {
 }
 
 /** A mutation of a valid input: flip bytes, truncate, extend, splice. */
-const mutation = fc.record({
+export const mutation = fc.record({
   flips: fc.array(fc.record({ at: fc.nat(), xor: fc.integer({ min: 1, max: 255 }) }), { maxLength: 4 }),
   cut: fc.option(fc.nat(), { nil: undefined }),
   tail: fc.uint8Array({ maxLength: 64 }),
 });
 
-function mutate(valid: Buffer, m: { flips: { at: number; xor: number }[]; cut?: number; tail: Uint8Array }): Buffer {
+export function mutate(valid: Buffer, m: { flips: { at: number; xor: number }[]; cut?: number; tail: Uint8Array }): Buffer {
   const out = Buffer.from(valid);
   for (const f of m.flips) if (out.length > 0) out[f.at % out.length] ^= f.xor;
   const cut = m.cut === undefined ? out.length : m.cut % (out.length + 1);
   return Buffer.concat([out.subarray(0, cut), m.tail]);
 }
 
-const bytes = (max: number): fc.Arbitrary<Buffer> => fc.uint8Array({ maxLength: max }).map((a) => Buffer.from(a));
+export const bytes = (max: number): fc.Arbitrary<Buffer> => fc.uint8Array({ maxLength: max }).map((a) => Buffer.from(a));
 
 // ---------------------------------------------------------------------------
 // Path: sealed datagrams and TCP framing
@@ -668,4 +669,5 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   sshdConfig,
   portSpec,
   forwardSpec,
+  ...REFERENCE_FUZZ_TARGETS,
 ];

@@ -1056,7 +1056,7 @@ export class Kcp implements ReliablePipe {
         const d = (readU32(buf, o + 12) - this.sndUna) | 0;
         if (d >= 0 && d < span && this.sData[(this.sndUna + d) & sMask] !== null) needed = true;
         // The copy index lets the peer skip acking it and tells us, via its ack, how many copies were lost.
-        buf[o + 5] = k;
+        if (this.opt.redundancy.markCopies) buf[o + 5] = k;
         writeU32(buf, o + 8, now32);
       }
       buf[o + 6] = wnd;

@@ -17,6 +17,11 @@ export interface KcpRedundancyOptions {
   maxBytesPerSecond?: number;
   /** Force a copy count (1..maxCopies) instead of adapting to measured loss (tests, benchmarks). */
   fixedCopies?: number;
+  /**
+   * Number copies in the PUSH frg byte (default true). Off for peers that read frg as
+   * reference KCP's fragment count (kcp-go): copies then go out exactly as the original.
+   */
+  markCopies?: boolean;
 }
 
 /** Construction options of a Kcp. */
@@ -103,6 +108,7 @@ export function resolveKcpOptions(o: KcpOptions): ResolvedKcpOptions {
       spacingMs: num('redundancy.spacingMs', r.spacingMs, 3, 0, 1000),
       maxBytesPerSecond: num('redundancy.maxBytesPerSecond', r.maxBytesPerSecond, 32768, 0, 1e12),
       fixedCopies: r.fixedCopies === undefined ? 0 : int('redundancy.fixedCopies', r.fixedCopies, 1, 1, maxCopies),
+      markCopies: r.markCopies ?? true,
     },
     drainThreshold: int('drainThreshold', o.drainThreshold, 65536, 0, Number.MAX_SAFE_INTEGER),
   };
