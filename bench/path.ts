@@ -5,7 +5,8 @@
  *      window of datagrams in flight; plus raw seal+open rates without sockets;
  *  (b) RTT of small datagrams, ping-pong, p50/p90/p99;
  *  (c) time from ClientPath.renew() to the server's first datagram from the
- *      new address, and whether that first datagram is what moved the peer;
+ *      new address (from which it answers there), whether that first datagram
+ *      is what made the server follow, and the time until the address is validated;
  *  (d) a rekey handshake on loopback: rekey() to the client sealing under the
  *      new epoch, and the CPU of one side's X25519 + HKDF work.
  */
@@ -188,7 +189,7 @@ async function pingPong(rounds: number): Promise<{ p50Ms: number; p90Ms: number;
   return { p50Ms: percentile(samples, 50), p90Ms: percentile(samples, 90), p99Ms: percentile(samples, 99), pathSrttMs };
 }
 
-async function rebinds(count: number): Promise<{ renewToServerMedianMs: number; probeToServerMedianMs: number; movedOnFirstDatagram: number; rebinds: number }> {
+async function rebinds(count: number): Promise<{ renewToServerMedianMs: number; probeToServerMedianMs: number; probeToValidatedMedianMs: number; movedOnFirstDatagram: number; rebinds: number }> {
   const secret = generateSessionSecret();
   const server = await ServerPath.create({ portSpec: '40000-40999', host: '127.0.0.1', secret, ...SHORT_OVERLAP });
   const client = await ClientPath.create({ host: '127.0.0.1', port: server.port, secret, ...SHORT_OVERLAP, interfacePollMs: 0 });
@@ -196,6 +197,7 @@ async function rebinds(count: number): Promise<{ renewToServerMedianMs: number; 
   await settledInEpochOne(client, server);
   const renewToServer: number[] = [];
   const probeToServer: number[] = [];
+  const probeToValidated: number[] = [];
   let movedOnFirst = 0;
   for (let i = 0; i < count; i++) {
     const receivedBefore = server.stats().datagramsReceived;
@@ -203,14 +205,24 @@ async function rebinds(count: number): Promise<{ renewToServerMedianMs: number; 
     client.once('renewed', () => {
       renewedAt = performance.now();
     });
-    const moved = new Promise<number>((resolve) => server.once('peer-moved', () => resolve(performance.now())));
+    // The server answers the new address from its first datagram ('peer-candidate'); it is the peer once validated.
+    let firstCount = -1;
+    const moved = new Promise<number>((resolve) =>
+      server.once('peer-candidate', () => {
+        firstCount = server.stats().datagramsReceived;
+        resolve(performance.now());
+      }),
+    );
+    const validated = new Promise<number>((resolve) => server.once('peer-moved', () => resolve(performance.now())));
     const startAt = performance.now();
     await client.renew();
     const movedAt = await moved;
+    const validatedAt = await validated;
     renewToServer.push(movedAt - startAt);
     probeToServer.push(movedAt - renewedAt);
+    probeToValidated.push(validatedAt - renewedAt);
     // Exactly one datagram arrived between the renewal and the move: the probe from the new socket.
-    if (server.stats().datagramsReceived === receivedBefore + 1) movedOnFirst++;
+    if (firstCount === receivedBefore + 1) movedOnFirst++;
     await yieldToLoop();
   }
   client.close();
@@ -218,6 +230,7 @@ async function rebinds(count: number): Promise<{ renewToServerMedianMs: number; 
   return {
     renewToServerMedianMs: median(renewToServer),
     probeToServerMedianMs: median(probeToServer),
+    probeToValidatedMedianMs: median(probeToValidated),
     movedOnFirstDatagram: movedOnFirst,
     rebinds: count,
   };
@@ -271,8 +284,9 @@ export async function run(args: string[]): Promise<unknown> {
     ['  payload goodput', `${flow.payloadMBPerSec.toFixed(1)} MB/s (wire ${flow.wireMBPerSec.toFixed(1)} MB/s)`],
     ['  sent / received / lost', `${flow.sent} / ${flow.received} / ${flow.lost} (send errors ${flow.sendErrors})`],
     ['ping-pong RTT p50/p90/p99', `${rtt.p50Ms.toFixed(3)} / ${rtt.p90Ms.toFixed(3)} / ${rtt.p99Ms.toFixed(3)} ms (path srtt ${rtt.pathSrttMs.toFixed(2)} ms, 1 ms resolution)`],
-    ['renew() -> server moved, median', `${roam.renewToServerMedianMs.toFixed(3)} ms`],
-    ['probe sent -> server moved, median', `${roam.probeToServerMedianMs.toFixed(3)} ms (one-way ~ RTT/2 = ${oneWayMs.toFixed(3)} ms)`],
+    ['renew() -> server follows, median', `${roam.renewToServerMedianMs.toFixed(3)} ms`],
+    ['probe sent -> server follows, median', `${roam.probeToServerMedianMs.toFixed(3)} ms (one-way ~ RTT/2 = ${oneWayMs.toFixed(3)} ms)`],
+    ['probe sent -> address validated, median', `${roam.probeToValidatedMedianMs.toFixed(3)} ms (~ 1.5 RTT)`],
     ['moved on the first datagram', `${roam.movedOnFirstDatagram} of ${roam.rebinds} rebinds`],
     ['rekey() -> client on new keys, median', `${rekey.handshakeMedianMs.toFixed(3)} ms (${rekey.rekeys} rekeys)`],
     ['rekey crypto, one side, median', `${rekey.cryptoMedianUs.toFixed(0)} us (X25519 key pair + agreement + HKDF)`],

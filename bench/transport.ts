@@ -12,7 +12,7 @@
  *      rebinds (new source port), alone or at the end of a 2 s outage; time
  *      from the rebind until every byte written before it has been echoed,
  *      and the same from the first authenticated datagram after the rebind
- *      (the server's 'peer-moved'), the issue's yardstick.
+ *      (the server's 'peer-candidate'), the issue's yardstick.
  */
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
@@ -66,7 +66,8 @@ async function runServer(data: ServerData): Promise<void> {
   });
   conn.once('close', () => process.exit(0));
   // Wall-clock ms (comparable across threads) of each first authenticated datagram from a new address.
-  path.on('peer-moved', () => parentPort!.postMessage({ movedAt: performance.timeOrigin + performance.now() }));
+  // The first authenticated datagram from a new address: the server answers there from then on (validation follows).
+  path.on('peer-candidate', () => parentPort!.postMessage({ movedAt: performance.timeOrigin + performance.now() }));
   parentPort!.postMessage({ port: path.port });
 }
 
@@ -83,7 +84,7 @@ if (!isMainThread && (workerData as ServerData | null)?.role === 'transport-benc
 interface Link {
   client: Connection;
   proxy: ImpairmentProxy | null;
-  /** Wall-clock ms of the server's latest 'peer-moved'. */
+  /** Wall-clock ms of the server's latest 'peer-candidate' (first authenticated datagram from a new address). */
   movedAt(): number;
   close(): Promise<void>;
 }

@@ -20,4 +20,5 @@ export {
 export { shellHandler, type ShellHandlerOptions } from './server/shell-handler.js';
 export { buildLoginEnv, currentLogin, sessionEnv, envAcceptedBy } from './server/login-env.js';
 export { tsshdCommandLine } from './client/bootstrap-over-ssh.js';
+export { LOGIN_MARKER, splitLoginMarker } from './client/login-marker.js';
 export { VERSION } from './version.js';

@@ -129,7 +129,7 @@ async function main(): Promise<void> {
     await lab.create(emulator);
     const sshd = await LabSshd.start(lab.serverNs, dir);
     const ctx: LabContext = { lab, sshd, ports: new PortPlan(), quick, log };
-    const ids = TOOLS.map((t) => t.id);
+    const ids = TOOLS.filter((t) => t.echoOnly !== true).map((t) => t.id);
 
     if (only.has('capacity')) {
       log('emulator capacity');
@@ -142,7 +142,7 @@ async function main(): Promise<void> {
     if (only.has('echo')) {
       for (const link of quick ? ECHO_LINKS.filter((l) => l.lossPct !== 2) : ECHO_LINKS) {
         log(`echo: ${link.label}`);
-        const r = await measureEcho(ctx, link, ids, quick ? 30 : 100);
+        const r = await measureEcho(ctx, link, TOOLS.map((t) => t.id), quick ? 30 : 100);
         for (const e of r) log(`  ${e.tool.padEnd(10)} n=${e.latencies.length}/${e.typed} p50 ${e.summary.p50} p90 ${e.summary.p90} p99 ${e.summary.p99} max ${e.summary.max}`);
         results.echo.push(...r);
       }

@@ -104,6 +104,32 @@ export function barPlot(title: string, unit: string, groups: ReadonlyArray<{ lab
   return frame(W, H, title, body);
 }
 
+/** Seconds between labelled ticks, chosen so labels stand at least `minGapPx` apart. */
+export function tickStepSeconds(spanMs: number, widthPx: number, minGapPx = 36): number {
+  const pxPerSecond = widthPx / Math.max(spanMs / 1000, 1e-9);
+  for (const step of [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600]) if (step * pxPerSecond >= minGapPx) return step;
+  return 3600;
+}
+
+/**
+ * A time axis in whole seconds: a faint line each second (when they are at
+ * least 4 px apart), a darker labelled one each {@link tickStepSeconds}.
+ */
+export function timeAxis(fromMs: number, toMs: number, xOf: (ms: number) => number, top: number, bottom: number): string[] {
+  const width = xOf(toMs) - xOf(fromMs);
+  const step = tickStepSeconds(toMs - fromMs, width);
+  const minor = width / ((toMs - fromMs) / 1000) >= 4;
+  const out: string[] = [];
+  for (let s = Math.ceil(fromMs / 1000); s <= toMs / 1000; s++) {
+    const x = xOf(s * 1000).toFixed(1);
+    const labelled = s % step === 0;
+    if (!labelled && !minor) continue;
+    out.push(`<line x1="${x}" y1="${top}" x2="${x}" y2="${bottom}" stroke="${labelled ? '#ccc' : '#f0f0f0'}"/>`);
+    if (labelled) out.push(`<text x="${x}" y="${bottom + 16}" text-anchor="middle" ${FONT}>${s}</text>`);
+  }
+  return out;
+}
+
 /** Event timelines around changes (red lines): one row per series, dots for events, a ring on the first event after each change. */
 export function timelinePlot(title: string, fromMs: number, toMs: number, changes: readonly number[], rows: ReadonlyArray<Series & { events: number[]; firstAfter: Array<number | null> }>): string {
   const W = 760;
@@ -115,10 +141,7 @@ export function timelinePlot(title: string, fromMs: number, toMs: number, change
   const pw = W - L - R;
   const xOf = (t: number): number => L + ((t - fromMs) / (toMs - fromMs)) * pw;
   const body: string[] = [];
-  for (let s = Math.ceil(fromMs / 1000); s <= toMs / 1000; s++) {
-    body.push(`<line x1="${xOf(s * 1000)}" y1="${T - 6}" x2="${xOf(s * 1000)}" y2="${T + rows.length * rowH}" stroke="#eee"/>`);
-    body.push(`<text x="${xOf(s * 1000)}" y="${T + rows.length * rowH + 16}" text-anchor="middle" ${FONT}>${s}</text>`);
-  }
+  body.push(...timeAxis(fromMs, toMs, xOf, T - 6, T + rows.length * rowH));
   for (const c of changes) body.push(`<line x1="${xOf(c)}" y1="${T - 8}" x2="${xOf(c)}" y2="${T + rows.length * rowH}" stroke="#d00" stroke-width="2"/>`);
   body.push(`<text x="${L + pw / 2}" y="${H - 10}" text-anchor="middle" ${FONT}>seconds from the first network change (red lines: changes)</text>`);
   rows.forEach((r, i) => {

@@ -1,6 +1,7 @@
 /**
  * The clients compared in the lab and how each is started from the client
- * namespace: tssh over KCP and over QUIC (tsshd from this checkout), OpenSSH,
+ * namespace: tssh over KCP and over QUIC (tsshd from this checkout), tssh
+ * with predictive echo (always, adaptive; echo rows only), OpenSSH,
  * and mosh with and without local echo prediction (mosh-server started over
  * ssh, as mosh does). Each session gets its own server-side UDP port so the
  * emulator can count its datagrams.
@@ -10,7 +11,7 @@ import { TSSH_BIN } from '../../test/support/sshd.js';
 import { LAB_HOST, type LabSshd } from './lab-sshd.js';
 import { inNs } from './netlab.js';
 
-export type ToolId = 'tssh-kcp' | 'tssh-quic' | 'ssh' | 'mosh-never' | 'mosh';
+export type ToolId = 'tssh-kcp' | 'tssh-quic' | 'tssh-predict' | 'tssh-adaptive' | 'ssh' | 'mosh-never' | 'mosh';
 
 export interface Tool {
   id: ToolId;
@@ -20,11 +21,15 @@ export interface Tool {
   color: string;
   /** Carries raw bytes (non-pty commands, forwards); mosh carries only screen state. */
   rawBytes: boolean;
+  /** Measured in the echo rows only (a variant of another tool that only changes what typing shows). */
+  echoOnly?: boolean;
 }
 
 export const TOOLS: readonly Tool[] = [
   { id: 'tssh-kcp', label: 'tssh --kcp', color: '#1f77b4', rawBytes: true },
   { id: 'tssh-quic', label: 'tssh --quic', color: '#17becf', rawBytes: true },
+  { id: 'tssh-predict', label: 'tssh --kcp --predict=always', color: '#ff7f0e', rawBytes: true, echoOnly: true },
+  { id: 'tssh-adaptive', label: 'tssh --kcp --predict=adaptive', color: '#bcbd22', rawBytes: true, echoOnly: true },
   { id: 'ssh', label: 'OpenSSH ssh', color: '#d62728', rawBytes: true },
   { id: 'mosh-never', label: 'mosh --predict=never', color: '#2ca02c', rawBytes: false },
   { id: 'mosh', label: 'mosh (default predict)', color: '#9467bd', rawBytes: false },
@@ -62,6 +67,11 @@ export function interactiveArgv(tool: ToolId, sshd: LabSshd, clientNs: string, r
     case 'tssh-kcp':
     case 'tssh-quic':
       return inNs(clientNs, [process.execPath, TSSH_BIN, ...cfg, tool === 'tssh-kcp' ? '--kcp' : '--quic', '--tsshd-port', String(port), '-t', LAB_HOST, remote]);
+    case 'tssh-predict':
+    case 'tssh-adaptive': {
+      const predict = tool === 'tssh-predict' ? 'always' : 'adaptive';
+      return inNs(clientNs, [process.execPath, TSSH_BIN, ...cfg, '--kcp', `--predict=${predict}`, '--tsshd-port', String(port), '-t', LAB_HOST, remote]);
+    }
     case 'mosh':
     case 'mosh-never':
       return inNs(clientNs, [

@@ -1,7 +1,7 @@
 /**
  * A TCP SSH server on ssh2 that serves sessions with a tsshd Handler, and
- * starts tsshd for `tssh --udp`: an exec request for `tsshd [flags]` (what
- * tssh sends) re-executes this example in tsshd mode with the connection's
+ * starts tsshd for `tssh --udp`: an exec request for `tsshd [flags]` (or tssh's
+ * default search for it, see tsshdFlags) re-executes this example in tsshd mode with the connection's
  * details (SSH_CONNECTION, SSH_CLIENT), relays its bootstrap line on the
  * channel and its exit status, exactly as a shell under OpenSSH's sshd would.
  * Public-key logins only, for the user running the server.
@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
 import ssh2 from 'ssh2';
 import type { Connection, ParsedKey, ServerChannel, Session as Ssh2Session } from 'ssh2';
-import { buildLoginEnv, currentLogin, envAcceptedBy, serveSession, sessionEnv, StreamSession, type Handler, type PtyInfo } from 'tsshd';
+import { buildLoginEnv, currentLogin, envAcceptedBy, LOGIN_MARKER, serveSession, sessionEnv, splitLoginMarker, StreamSession, type Handler, type PtyInfo } from 'tsshd';
 import { SERVER_MARKER_ENV } from './service.js';
 
 /** How to start the server. */
@@ -54,10 +54,20 @@ function parseAuthorizedKeys(text: string): ParsedKey[] {
   return keys;
 }
 
-/** Whether an exec request asks for tsshd (`tsshd` or `/some/path/tsshd`, then flags). */
-export function isTsshdCommand(command: string): boolean {
-  const first = command.trim().split(/\s+/)[0] ?? '';
-  return PLAIN_WORDS.test(command.trim()) && basename(first) === 'tsshd';
+/**
+ * tssh's remote command when TsshdPath is left at `tsshd`: a one-line sh
+ * script that runs ~/.local/bin/tsshd or else tsshd from PATH, then tsshd's
+ * flags (`exec sh -c '...' sh --kcp ...`).
+ */
+const SEARCH_COMMAND = /^exec sh -c '[^']*tsshd[^']*' sh((?:\s+[A-Za-z0-9_./:=,+@%-]+)*)$/;
+
+/** The tsshd flags an exec request asks for (`tsshd`, `/some/path/tsshd` or tssh's search for it, then flags), or null when it is not tsshd. */
+export function tsshdFlags(command: string): string[] | null {
+  const trimmed = command.trim();
+  const search = SEARCH_COMMAND.exec(trimmed);
+  if (search) return search[1]!.trim().split(/\s+/).filter((w) => w !== '');
+  const words = trimmed.split(/\s+/);
+  return PLAIN_WORDS.test(trimmed) && basename(words[0] ?? '') === 'tsshd' ? words.slice(1) : null;
 }
 
 /** Listen for SSH over TCP; resolves once listening. Throws for an unusable host key or authorized key. */
@@ -152,15 +162,20 @@ function serveSsh2Session(ssh: Ssh2Session, c: SessionContext): void {
   ssh.on('shell', (accept) => start(accept(), {}));
   ssh.on('subsystem', (accept, _reject, info) => start(accept(), { subsystem: info.name }));
   ssh.on('exec', (accept, _reject, info) => {
-    if (isTsshdCommand(info.command)) runTsshd(accept(), info.command, c);
-    else start(accept(), { command: info.command });
+    // tssh puts `echo tssh-login-ran; ` before the tsshd command: answer with the marker line, as a shell would.
+    const { marked, command } = splitLoginMarker(info.command);
+    const flags = tsshdFlags(command);
+    if (flags !== null) {
+      const channel = accept();
+      if (marked) channel.write(`${LOGIN_MARKER}\n`);
+      runTsshd(channel, flags, c);
+    } else start(accept(), { command: info.command });
   });
 }
 
 /** `tsshd [flags]`: run this example in tsshd mode, as sshd would run tsshd, and relay what it prints. */
-function runTsshd(channel: ServerChannel, command: string, c: SessionContext): void {
+function runTsshd(channel: ServerChannel, flags: readonly string[], c: SessionContext): void {
   channel.on('error', () => undefined);
-  const flags = command.trim().split(/\s+/).slice(1);
   const child = spawn(process.execPath, [c.tsshdProgram, 'tsshd', ...flags], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SSH_CONNECTION: c.sshConnection, SSH_CLIENT: c.sshClient, [SERVER_MARKER_ENV]: String(process.pid) },

@@ -1,6 +1,8 @@
 /**
  * tssh -f (ForkAfterAuthentication). Node cannot fork, so once the login is
- * done (passwords were asked on the terminal) tssh spawns itself again in a
+ * done (passwords were asked on the terminal) tssh spawns itself again, with
+ * the same arguments (for `ps`; the marker and the IPC channel, not argv, make
+ * it the background half), in a
  * new session (setsid) with stdin from /dev/null, hands it the session's
  * options, the bootstrap secret included, over a private IPC channel (a
  * socketpair: never argv, the environment or a file), and waits. The
@@ -35,13 +37,42 @@ export function takeBackgroundRole(): boolean {
 /** Foreground side: start the background tssh with `options`; resolves with the foreground's exit status. */
 export function runInBackground(options: UdpSessionOptions, timeoutMs = BACKGROUND_READY_TIMEOUT_MS): Promise<number> {
   const script = resolve(process.argv[1] ?? '');
-  const child = spawn(process.execPath, [script], {
+  const hasOutput = options.work?.kind !== 'none';
+  // The user's own arguments, as ssh -f keeps its argv, so that `ps` tells one background tssh from another.
+  // They are only what the user typed (visible in ps already); the session's secrets go over IPC.
+  const child = spawn(process.execPath, [script, ...process.argv.slice(2)], {
     detached: true,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // With a command, its output goes where ours goes, as ssh -f keeps the session's stdout and stderr.
+    // Without one (-N), pipes relayed until the forwards are up, then let go (ssh -f sends its stdio to
+    // /dev/null): the background tssh must not hold a caller's pipe open (`out=$(tssh -f -N ...)` would hang).
+    stdio: hasOutput ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'pipe', 'pipe', 'ipc'],
     env: { ...process.env, [BACKGROUND_MARKER_ENV]: '1' },
   });
-  return new Promise<number>((settle) => {
+  child.stdout?.pipe(process.stdout, { end: false });
+  child.stderr?.pipe(process.stderr, { end: false });
+  const letGo = (): void => {
+    for (const pipe of [child.stdout, child.stderr]) {
+      pipe?.unpipe();
+      pipe?.destroy();
+    }
+  };
+  return new Promise<number>((settleOnce) => {
     let settled = false;
+    // A failed background tssh's last words are still in the pipe: relay them (bounded) before returning.
+    const settle = (code: number): void => {
+      if (code === 0 || child.stderr === null || child.stderr.destroyed) {
+        letGo();
+        settleOnce(code);
+        return;
+      }
+      const bound = setTimeout(() => done(), 2000);
+      const done = (): void => {
+        clearTimeout(bound);
+        letGo();
+        settleOnce(code);
+      };
+      child.stderr.once('close', done);
+    };
     const finish = (code: number, message?: string): void => {
       if (settled) return;
       settled = true;
@@ -90,6 +121,9 @@ export function runAsBackground(): Promise<number> {
         return;
       }
       reviveBuffers(m.options);
+      // Once the foreground has gone, nobody reads these pipes: what is written then is dropped, as by ssh -f.
+      process.stdout.on('error', () => undefined);
+      process.stderr.on('error', () => undefined);
       void import('./udp-session.js').then(({ runUdpSession }) =>
         runUdpSession(m.options, {
           onReady: () => {

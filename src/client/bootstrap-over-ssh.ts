@@ -15,7 +15,11 @@ import {
 import { oneLine, quoteValue } from '../protocol/config-syntax.js';
 import { parseOptionPair, sshArgsWithout, type SshArgs } from './ssh-args.js';
 import { isUdpForwardSpec } from './forward-plan.js';
-import { isTsshOption } from './udp-options.js';
+import { afterMarker, ForcedCommandError, forcedCommandNotice, forcedCommandRan, markerLine } from './login-marker.js';
+import { tsshdSearchCommand } from './install-plan.js';
+import { isTsshOption, UDP_OPTION_DEFAULTS } from './udp-options.js';
+
+const DEFAULT_TSSHD_COMMAND = UDP_OPTION_DEFAULTS.tsshdPath;
 
 /** A bootstrap failure; the message is the one line to print. */
 export class BootstrapError extends Error {
@@ -46,11 +50,12 @@ export function shellQuote(word: string): string {
 /** The remote command line that starts tsshd; a leading `~/` in TsshdPath is left for the remote shell to expand. */
 export function tsshdCommandLine(o: TsshdCommandOptions): string {
   const path = o.tsshdPath === '~' ? '~' : o.tsshdPath.startsWith('~/') ? `~/${shellQuote(o.tsshdPath.slice(2))}` : shellQuote(o.tsshdPath);
-  const words = [path, o.transport === 'quic' ? '--quic' : '--kcp'];
+  const words = [o.transport === 'quic' ? '--quic' : '--kcp'];
   if (o.tsshdPort !== undefined) words.push('--port', shellQuote(o.tsshdPort));
   if (o.mtu !== undefined) words.push('--mtu', String(o.mtu));
   if (o.tcp) words.push('--tcp');
-  return words.join(' ');
+  // The default also finds a tsshd that --install-tsshd put in ~/.local/bin.
+  return o.tsshdPath === DEFAULT_TSSHD_COMMAND ? tsshdSearchCommand(words) : [path, ...words].join(' ');
 }
 
 /** Option letters that would stop the login from running tsshd plainly: pty, no command, background, subsystem, stdio forward. */
@@ -137,11 +142,13 @@ export function bootstrapOverSsh<T>(o: BootstrapOverSshOptions, parse: Bootstrap
     let stderrTail = '';
     let graceTimer: NodeJS.Timeout | null = null;
     let startError: NodeJS.ErrnoException | null = null;
+    let markerSeen = false;
 
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (s: string) => {
       if (tooMuch) return;
       stdout += s;
+      if (!markerSeen) markerSeen = showLocalOutput(stdout);
       if (stdout.length > MAX_BOOTSTRAP_OUTPUT) {
         tooMuch = true;
         child.kill('SIGTERM');
@@ -181,6 +188,14 @@ export function bootstrapOverSsh<T>(o: BootstrapOverSshOptions, parse: Bootstrap
   });
 }
 
+/** Once the login marker has come, show what ssh printed before it (LocalCommand's output); true then. */
+function showLocalOutput(stdout: string): boolean {
+  const marker = markerLine(stdout);
+  if (marker === null) return false;
+  if (marker.start > 0) process.stdout.write(stdout.slice(0, marker.start));
+  return true;
+}
+
 function lineComplete(output: string): boolean {
   const at = output.lastIndexOf(BOOTSTRAP_MARKER);
   return at >= 0 && output.indexOf('\n', at) >= 0;
@@ -218,6 +233,7 @@ export function interpret<T>(o: Pick<BootstrapOverSshOptions, 'host' | 'tsshdPat
       throw new BootstrapError(`tssh: ${(err as Error).message}`);
     }
   }
+  if (forcedCommandRan(r)) throw new ForcedCommandError(forcedCommandNotice(host));
   const status = r.code;
   const tsshdSaid = lastLineStarting(r.stderr, 'tsshd:');
   if (tsshdSaid !== null) {
@@ -228,7 +244,7 @@ export function interpret<T>(o: Pick<BootstrapOverSshOptions, 'host' | 'tsshdPat
   }
   const shellSaidMissing = status !== SSH_FAILURE_STATUS && /command not found|No such file or directory/i.test(lastLine(r.stderr));
   if (status === NOT_FOUND_STATUS || shellSaidMissing) {
-    throw new BootstrapError(`tssh: tsshd was not found on ${host} (${where}); install it there (npm i -g tsshd) or set TsshdPath`);
+    throw new BootstrapError(`tssh: tsshd was not found on ${host} (${where}); install it with tssh --install-tsshd ${host}, or set TsshdPath`);
   }
   if (status === NOT_EXECUTABLE_STATUS) {
     throw new BootstrapError(`tssh: ${where} on ${host} is not executable; fix its permissions or set TsshdPath to the tsshd command`);
@@ -258,7 +274,7 @@ function lastLineStarting(text: string, prefix: string): string | null {
 
 /** ` (it printed "...")`, or nothing when nothing was printed. */
 function printedSnippet(stdout: string): string {
-  const text = oneLine(stdout.replace(/\s+/g, ' ').trim());
+  const text = oneLine(afterMarker(stdout).replace(/\s+/g, ' ').trim());
   if (text === '') return ' (it printed nothing)';
   return ` (it printed ${quoteValue(text, 60)})`;
 }

@@ -6,6 +6,7 @@
  *   ~.    disconnect            ~?    help and connection status
  *   ~^Z   suspend tssh          ~~    send one literal escape character
  *   ~P    renew the UDP path now (tssh's own; ssh has no ~P)
+ *   ~d    detach, leaving the session running (attach mode only, as the reference tssh)
  *
  * The escape character followed by any other byte sends both bytes. A held
  * escape character waits for the next byte, however long that takes, even
@@ -20,7 +21,7 @@ const CTRL_Z = 0x1a;
 export const DEFAULT_ESCAPE_CHAR = 0x7e;
 
 /** What an escape sequence asks the client to do. */
-export type EscapeKind = 'disconnect' | 'help' | 'suspend' | 'renew-path';
+export type EscapeKind = 'disconnect' | 'help' | 'suspend' | 'renew-path' | 'detach';
 
 /** One recognised escape sequence, positioned relative to the filtered data. */
 export interface EscapeAction {
@@ -52,17 +53,22 @@ const ACTIONS = new Map<number, EscapeKind>([
  */
 export class EscapeFilter {
   private readonly escapeChar: number | null;
+  private readonly actions: ReadonlyMap<number, EscapeKind>;
   /** True at session start and after a CR or LF was forwarded. */
   private atLineStart = true;
   /** An escape character was typed at a line start and awaits its second byte. */
   private held = false;
 
-  /** @param escapeChar the escape byte (default `~`), or `null`/`'none'` to disable escapes. */
-  constructor(escapeChar: number | null | 'none' = DEFAULT_ESCAPE_CHAR) {
+  /**
+   * @param escapeChar the escape byte (default `~`), or `null`/`'none'` to disable escapes.
+   * @param options.detach recognise `~d` (a session that can be attached again); otherwise `~d` is two ordinary bytes.
+   */
+  constructor(escapeChar: number | null | 'none' = DEFAULT_ESCAPE_CHAR, options: { detach?: boolean } = {}) {
     if (typeof escapeChar === 'number' && (!Number.isInteger(escapeChar) || escapeChar < 0 || escapeChar > 0xff)) {
       throw new RangeError(`escape character must be a byte, got ${escapeChar}`);
     }
     this.escapeChar = escapeChar === 'none' ? null : escapeChar;
+    this.actions = options.detach === true ? new Map([...ACTIONS, [0x64 /* d */, 'detach']]) : ACTIONS;
   }
 
   /** True while an escape character is held, waiting for the byte that follows it. */
@@ -83,7 +89,7 @@ export class EscapeFilter {
     for (const b of chunk) {
       if (this.held) {
         this.held = false;
-        const kind = ACTIONS.get(b);
+        const kind = this.actions.get(b);
         if (kind !== undefined) {
           // Like ssh, an acted-on escape leaves the line-start state as it was, so escapes can follow one another.
           actions.push({ kind, at: n });
@@ -129,12 +135,13 @@ export function describeEscapeChar(escapeChar: number): string {
  * The text `~?` prints: ssh's list of the escapes tssh supports, then a line of
  * connection status. Lines end in CRLF because the terminal is in raw mode.
  */
-export function formatEscapeHelp(escapeChar: number, status: ConnectionStatus): string {
+export function formatEscapeHelp(escapeChar: number, status: ConnectionStatus, detach = false): string {
   const e = describeEscapeChar(escapeChar);
   const lines = [
     '',
     'Supported escape sequences:',
     ` ${e}.   - terminate connection`,
+    ...(detach ? [` ${e}d   - detach, leaving the session running (tssh --attach to come back)`] : []),
     ` ${e}P   - renew the UDP path now (roam to the current network)`,
     ` ${e}^Z  - suspend tssh`,
     ` ${e}?   - this message`,

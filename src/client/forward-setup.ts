@@ -9,13 +9,15 @@
 import { describeTarget } from '../protocol/forward-messages.js';
 import type { ActiveForward, Forwarder } from './forwarder.js';
 import type { ForwardPlan } from './forward-plan.js';
-import type { ForwardSpec } from './forward-spec.js';
+import type { DynamicForwardSpec, ForwardSpec } from './forward-spec.js';
 
 /** What setting up the forwards came to. */
 export interface ForwardSetupResult {
   /** False when a forward failed and ExitOnForwardFailure is set: tssh must exit with 255. */
   ok: boolean;
   active: ActiveForward[];
+  /** The forwards in place with what asked for them (-L, -R, -D), for a control master's cancel. */
+  entries: Array<{ kind: 'L' | 'R' | 'D'; spec: ForwardSpec | DynamicForwardSpec; forward: ActiveForward }>;
 }
 
 /**
@@ -25,9 +27,12 @@ export interface ForwardSetupResult {
  */
 export async function setUpForwards(forwarder: Forwarder, plan: ForwardPlan, say: (line: string) => void, verbose: boolean): Promise<ForwardSetupResult> {
   const fatal = plan.exitOnForwardFailure;
-  const jobs: Array<{ settled: Promise<ActiveForward>; report: (result: PromiseSettledResult<ActiveForward>) => boolean }> = [];
-  const local = (settled: Promise<ActiveForward>): void => {
+  type Job = { kind: 'L' | 'R' | 'D'; spec: ForwardSpec | DynamicForwardSpec; settled: Promise<ActiveForward>; report: (result: PromiseSettledResult<ActiveForward>) => boolean };
+  const jobs: Job[] = [];
+  const local = (kind: 'L' | 'D', spec: ForwardSpec | DynamicForwardSpec, settled: Promise<ActiveForward>): void => {
     jobs.push({
+      kind,
+      spec,
       settled,
       report: (r) => {
         if (r.status === 'fulfilled') return true;
@@ -37,10 +42,12 @@ export async function setUpForwards(forwarder: Forwarder, plan: ForwardPlan, say
       },
     });
   };
-  for (const spec of plan.local) local(forwarder.localForward(spec));
-  for (const spec of plan.dynamic) local(forwarder.dynamicForward(spec));
+  for (const spec of plan.local) local('L', spec, forwarder.localForward(spec));
+  for (const spec of plan.dynamic) local('D', spec, forwarder.dynamicForward(spec));
   for (const spec of plan.remote) {
     jobs.push({
+      kind: 'R',
+      spec,
       settled: forwarder.remoteForward(spec),
       report: (r) => {
         if (r.status === 'fulfilled') {
@@ -58,11 +65,16 @@ export async function setUpForwards(forwarder: Forwarder, plan: ForwardPlan, say
   const results = await Promise.allSettled(jobs.map((j) => j.settled));
   let ok = true;
   const active: ActiveForward[] = [];
+  const entries: ForwardSetupResult['entries'] = [];
   results.forEach((r, i) => {
-    if (!jobs[i]!.report(r)) ok = false;
-    if (r.status === 'fulfilled') active.push(r.value);
+    const job = jobs[i]!;
+    if (!job.report(r)) ok = false;
+    if (r.status === 'fulfilled') {
+      active.push(r.value);
+      entries.push({ kind: job.kind, spec: job.spec, forward: r.value });
+    }
   });
-  return { ok: ok || !fatal, active };
+  return { ok: ok || !fatal, active, entries };
 }
 
 /** ssh's "port N" / "path P" (UDP forwards say so). */

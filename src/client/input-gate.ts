@@ -30,8 +30,14 @@ export class InputGate {
   private outage = false;
   private lastBellMs = -Infinity;
 
-  /** @param now clock in milliseconds, used only to space out bells. */
-  constructor(private readonly now: () => number = Date.now) {}
+  /**
+   * @param now clock in milliseconds, used only to space out bells.
+   * @param quitByte the key that quits during an outage (UdpReconnectExitKey; default Ctrl+D), or null for none.
+   */
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly quitByte: number | null = QUIT_BYTE,
+  ) {}
 
   /** True while input is being discarded. */
   get inOutage(): boolean {
@@ -50,7 +56,7 @@ export class InputGate {
       const forward = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
       return { forward: chunk.length > 0 ? forward : null, quit: false, discarded: 0, bell: false };
     }
-    if (chunk.includes(QUIT_BYTE)) return { forward: null, quit: true, discarded: chunk.length, bell: false };
+    if (this.quitByte !== null && chunk.includes(this.quitByte)) return { forward: null, quit: true, discarded: chunk.length, bell: false };
     let bell = false;
     if (chunk.length > 0) {
       const t = this.now();

@@ -18,7 +18,8 @@ import { oneLine } from '../protocol/config-syntax.js';
 import { LOGIN_FORCED_OPTIONS, shellQuote } from './bootstrap-over-ssh.js';
 import type { SshArgs } from './ssh-args.js';
 import { sshEffectiveConfig, type SshEffectiveConfig } from './ssh-effective-config.js';
-import type { UdpOptions } from './udp-options.js';
+import { UDP_OPTION_DEFAULTS, type UdpOptions } from './udp-options.js';
+import { tsshdSearchCommand } from './install-plan.js';
 import { expandProxyCommand } from './proxy-command.js';
 
 /** `#!! UdpJump`: through the hops when ProxyJump is set (auto, the default), always (yes) or never (no). */
@@ -122,7 +123,9 @@ export async function startHopRelays(p: HopRelayPlan): Promise<PendingHopRelays>
     if (p.tsshdPort !== undefined) words.push('--port', shellQuote(p.tsshdPort));
     words.push('--alive-timeout', String(p.aliveTimeoutSec), '--connect-timeout', String(Math.max(p.connectTimeoutSec, 30)));
     const through = p.hops.slice(0, i).map((h) => h.spec);
-    const args = [...p.sshOptions, ...(through.length > 0 ? ['-J', through.join(',')] : ['-o', 'ProxyJump=none']), hop.destination, words.join(' ')];
+    // The default TsshdPath also finds a tsshd that --install-tsshd put in ~/.local/bin on the hop.
+    const command = tsshdPath === UDP_OPTION_DEFAULTS.tsshdPath ? tsshdSearchCommand(words.slice(1)) : words.join(' ');
+    const args = [...p.sshOptions, ...(through.length > 0 ? ['-J', through.join(',')] : ['-o', 'ProxyJump=none']), hop.destination, command];
     return new RelayLogin(p.program, args, hop.spec);
   });
   const first = hostNames[0]!;

@@ -42,6 +42,8 @@ export interface NoticeInput extends OutageState {
   full: boolean;
   /** The escape character, for the quit hint; null when escapes are disabled. */
   escapeChar: number | null;
+  /** UdpReconnectExitKey (default Ctrl+D), or null for none; in attach mode it detaches. */
+  exitKey?: { key: number | null; detach: boolean };
 }
 
 /** `m:ss` below an hour, `h:mm:ss` from an hour up; negative durations show as 0:00. */
@@ -54,9 +56,13 @@ export function formatDuration(ms: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
 }
 
-/** How to quit, naming the escape only when escapes are enabled. */
-function quitHint(escapeChar: number | null): string {
-  return escapeChar === null ? 'Ctrl+D to quit' : `Ctrl+D or ${describeEscapeChar(escapeChar)}. to quit`;
+/** How to quit (or detach), naming the escape only when escapes are enabled. */
+function quitHint(escapeChar: number | null, exitKey: { key: number | null; detach: boolean } = { key: 0x04, detach: false }): string {
+  const key = exitKey.key === null ? null : `Ctrl+${String.fromCharCode(0x40 + exitKey.key)}`;
+  const escape = escapeChar === null ? null : `${describeEscapeChar(escapeChar)}.`;
+  if (exitKey.detach) return [key === null ? null : `${key} to detach`, escape === null ? null : `${escape} to quit`].filter((p) => p !== null).join(', ') || 'waiting';
+  const keys = [key, escape].filter((p) => p !== null);
+  return keys.length === 0 ? 'waiting' : `${keys.join(' or ')} to quit`;
 }
 
 /** Text from the network may hold control bytes; they must not reach the terminal. */
@@ -72,7 +78,7 @@ function printable(text: string): string {
 /** The notice's lines, without escape sequences: one line, or two in full mode. */
 export function renderNotice(input: NoticeInput): string[] {
   const lost = formatDuration(input.nowMs - input.lostSinceMs);
-  const quit = quitHint(input.escapeChar);
+  const quit = quitHint(input.escapeChar, input.exitKey);
   if (!input.full) return [`tssh: connection lost ${lost}, reconnecting... (${quit})`];
   const limited = input.aliveTimeoutMs > 0 && Number.isFinite(input.aliveTimeoutMs);
   const left = input.lostSinceMs + input.aliveTimeoutMs - input.nowMs;
@@ -135,6 +141,8 @@ export interface OutageNoticeOptions {
   /** Terminal width at the time of drawing (default 80). */
   columns?: () => number;
   timers?: NoticeTimers;
+  /** UdpReconnectExitKey and whether it detaches (default Ctrl+D, quits). */
+  exitKey?: { key: number | null; detach: boolean };
 }
 
 /** What the caller must do after hiding the notice. */
@@ -166,6 +174,7 @@ export class OutageNotice {
   private readonly escapeChar: number | null;
   private readonly columns: () => number;
   private readonly timers: NoticeTimers;
+  private readonly exitKey: { key: number | null; detach: boolean } | undefined;
   private state: OutageState | null = null;
   private timer: unknown = null;
   /** Number of lines currently drawn. */
@@ -179,6 +188,7 @@ export class OutageNotice {
     this.escapeChar = options.escapeChar === undefined ? 0x7e : options.escapeChar;
     this.columns = options.columns ?? (() => 80);
     this.timers = options.timers ?? DEFAULT_TIMERS;
+    this.exitKey = options.exitKey;
   }
 
   /** True while the notice is on screen. */
@@ -225,7 +235,7 @@ export class OutageNotice {
   private lines(nowMs: number): string[] {
     // Shown state is non-null here: callers check first.
     const state = this.state as OutageState;
-    return renderNotice({ ...state, nowMs, full: this.full, escapeChar: this.escapeChar });
+    return renderNotice({ ...state, nowMs, full: this.full, escapeChar: this.escapeChar, ...(this.exitKey !== undefined ? { exitKey: this.exitKey } : {}) });
   }
 
   private cols(): number {

@@ -29,6 +29,8 @@ export interface SessionOptions {
   agent?: boolean;
   /** Ask for X11 forwarding (-X/-Y) with this fake cookie; the streams are X11Forwarding's. */
   x11?: X11Request;
+  /** Take over the running session with this id (tssh --attach; needs `pty`, no command). */
+  attach?: number;
 }
 
 /** Where the session's bytes come from and go. stdout and stderr are never ended by the session. */
@@ -45,6 +47,8 @@ export interface SessionClientOptions {
   aliveTimeoutMs?: number;
   /** Heartbeat timeout in ms: the server reports contact lost after this long. */
   heartbeatTimeoutMs?: number;
+  /** UdpSessionName, for an attachable tsshd's list. */
+  sessionName?: string;
 }
 
 /** The server refused the session (session-error). */
@@ -103,6 +107,7 @@ export class SessionClient extends EventEmitter {
     const hello: HelloMessage = { type: 'hello', clientVersion };
     if (options.aliveTimeoutMs !== undefined) hello.aliveTimeoutMs = options.aliveTimeoutMs;
     if (options.heartbeatTimeoutMs !== undefined) hello.heartbeatTimeoutMs = options.heartbeatTimeoutMs;
+    if (options.sessionName !== undefined) hello.sessionName = options.sessionName;
     let frame: Buffer;
     try {
       // Checked locally first, so an out-of-range timeout fails here rather than at the server.
@@ -137,8 +142,9 @@ export class SessionClient extends EventEmitter {
   openSession(options: SessionOptions, stdio: SessionStdio): Promise<ExitStatus> {
     return new Promise<ExitStatus>((resolve, reject) => {
       if (this.closed) throw new SessionLostError('connection closed');
-      const id = this.allocateId();
-      const request = { type: 'session', id, env: options.env ?? {}, ...pick(options) };
+      const id = options.attach ?? this.allocateId();
+      if (this.sessions.has(id)) throw new RangeError(`session id ${id} is in use`);
+      const request = { type: 'session', id, env: options.env ?? {}, ...pick(options), ...(options.attach !== undefined ? { attach: true } : {}) };
       // Check and frame locally first, so a bad request fails here rather than at the server.
       const frame = encodeMessage(parseSessionRequest(request));
       const stream = this.conn.openStream(StreamKind.Session);
@@ -179,6 +185,11 @@ export class SessionClient extends EventEmitter {
     for (const s of this.sessions.values()) {
       if (s.terminal) this.sendBus({ type: 'redraw', session: s.id });
     }
+  }
+
+  /** Tell the server this client leaves on purpose and its sessions stay for a later attach (~d). */
+  detach(): void {
+    this.sendBus({ type: 'detach' });
   }
 
   /** Tell the server this client is leaving (it hangs up the sessions). */

@@ -4,10 +4,14 @@
  * then the remote command), with tssh's own long options taken out first so
  * the rest can be handed to `ssh` unchanged.
  */
+import { parsePortSpec } from '../path/port-spec.js';
 import { quoteValue, splitConfigLine } from '../protocol/config-syntax.js';
 
 /** ssh's getopt string (OpenSSH 9): a letter followed by ':' takes an argument. */
-export const SSH_GETOPT = '46AaCfGgKkMNnqsTtVvXxYyB:b:c:D:E:e:F:I:i:J:L:l:m:O:o:P:p:Q:R:S:W:w:';
+export const SSH_GETOPT = '1246AaCfGgKkMNnqsTtVvXxYyB:b:c:D:E:e:F:I:i:J:L:l:m:O:o:P:p:Q:R:S:W:w:';
+
+/** What OpenSSH 9 says, and exits 255, for -1 (it reads -2 and says nothing). */
+export const PROTOCOL_1_REFUSAL = 'SSH protocol v.1 is no longer supported';
 
 const FLAGS = new Set<string>();
 const WITH_ARG = new Set<string>();
@@ -28,8 +32,22 @@ export interface TsshOwnOptions {
   udpMode?: UdpModeSetting;
   tsshdPath?: string;
   tsshdPort?: string;
+  /** --attach: attach to a running session (UdpSessionAttach yes; implies --udp). */
+  attach?: boolean;
+  /** --predict=never|adaptive|always (PredictiveEcho). */
+  predict?: string;
   /** -h / --help was given. */
   help: boolean;
+  /** --version was given. */
+  version?: boolean;
+  /** --install-tsshd: install tsshd on the server instead of logging in (install-tsshd.ts). */
+  installTsshd?: boolean;
+  /** --install-path DIR on the server. */
+  installPath?: string;
+  /** --tsshd-bin-path FILE to upload. */
+  tsshdBinPath?: string;
+  /** --tsshd-version X (the reference's flag): must be the version this tssh carries. */
+  tsshdVersion?: string;
 }
 
 /** One `-o` option: key in lower case, value as written (quotes kept, for later splitting). */
@@ -97,18 +115,6 @@ export interface SshOptionUse {
 }
 
 const USAGE_HINT = 'run tssh --help for usage';
-
-/** Help text for tssh's own options (ssh's options are described in ssh(1)). */
-export const TSSH_USAGE = `usage: tssh [tssh options] [ssh options] destination [command [argument ...]]
-tssh options (all ssh options work too, see ssh(1)):
-  --udp                  log in with ssh, then continue over UDP (UdpMode yes)
-  --kcp                  continue over UDP with the KCP transport (UdpMode kcp)
-  --quic                 continue over UDP with the QUIC transport (UdpMode quic)
-  --tcp                  stay on plain ssh (UdpMode no)
-  --tsshd-path PATH      where tsshd is on the server (TsshdPath, default tsshd)
-  --tsshd-port SPEC      UDP ports tsshd may use, e.g. 61001-61999 (TsshdPort)
-  -h, --help             print this help
-`;
 
 /**
  * Parse tssh's argv (without node and script). Throws a one-line Error for an
@@ -196,7 +202,7 @@ export function parseSshArgs(argv: readonly string[]): SshArgs {
   }
   out.commandLine = out.command.join(' ');
   if (out.letters.some((l) => 'VQGO'.includes(l.letter))) out.passThrough = true;
-  if (out.destination === '' && !out.passThrough && !out.ourOptions.help) {
+  if (out.destination === '' && !out.passThrough && !out.ourOptions.help && out.ourOptions.version !== true) {
     throw new Error('tssh: missing destination; usage: tssh [options] [user@]host [command]');
   }
   out.ourOptions.udpMode = combineModes(modes);
@@ -205,11 +211,27 @@ export function parseSshArgs(argv: readonly string[]): SshArgs {
   return out;
 }
 
-const OWN_WITH_VALUE: Record<string, 'tsshdPath' | 'tsshdPort'> = {
+const OWN_WITH_VALUE: Record<string, 'tsshdPath' | 'tsshdPort' | 'predict' | 'installPath' | 'tsshdBinPath' | 'tsshdVersion'> = {
   '--tsshd-path': 'tsshdPath',
   '--tsshd-port': 'tsshdPort',
+  '--predict': 'predict',
+  '--install-path': 'installPath',
+  '--tsshd-bin-path': 'tsshdBinPath',
+  '--tsshd-version': 'tsshdVersion',
+};
+const OWN_VALUE_EXAMPLES: Record<string, string> = {
+  '--tsshd-path': '~/bin/tsshd',
+  '--tsshd-port': '61001-61999',
+  '--predict': 'adaptive',
+  '--install-path': '~/.local/bin',
+  '--tsshd-bin-path': './tsshd',
+  '--tsshd-version': '0.1.0',
 };
 const OWN_MODES: Record<string, UdpModeSetting> = { '--udp': 'yes', '--kcp': 'kcp', '--quic': 'quic', '--tcp': 'no' };
+const OWN_FLAGS: Record<string, 'help' | 'version' | 'installTsshd' | 'attach'> = { '--help': 'help', '--version': 'version', '--install-tsshd': 'installTsshd', '--attach': 'attach' };
+
+/** Every long option tssh takes itself (tssh-usage.ts documents each; a test holds them together). */
+export const TSSH_LONG_OPTIONS: readonly string[] = [...Object.keys(OWN_MODES), ...Object.keys(OWN_WITH_VALUE), ...Object.keys(OWN_FLAGS)];
 
 // Returns the index after the option (and its value); records the indexes to drop.
 function ownLongOption(argv: readonly string[], i: number, own: TsshOwnOptions, modes: Set<UdpModeSetting>, ours: Set<number>): number {
@@ -218,29 +240,35 @@ function ownLongOption(argv: readonly string[], i: number, own: TsshOwnOptions, 
   const name = eq >= 0 ? arg.slice(0, eq) : arg;
   ours.add(i);
   const mode = OWN_MODES[name];
-  if (mode !== undefined || name === '--help') {
+  const flag = OWN_FLAGS[name];
+  if (mode !== undefined || flag !== undefined) {
     if (eq >= 0) throw new Error(`tssh: ${name} takes no value (got ${quoteValue(arg)})`);
     if (mode !== undefined) modes.add(mode);
-    else own.help = true;
+    else own[flag!] = true;
     return i + 1;
   }
   const key = OWN_WITH_VALUE[name];
   if (key === undefined) {
-    throw new Error(
-      `tssh: unknown option ${quoteValue(name)}; tssh's own options are --udp, --kcp, --quic, --tcp, --tsshd-path, --tsshd-port and --help`,
-    );
+    throw new Error(`tssh: unknown option ${quoteValue(name)}; tssh's own options are ${TSSH_LONG_OPTIONS.join(', ')} (tssh --help)`);
   }
   let value: string;
   let next = i + 1;
   if (eq >= 0) value = arg.slice(eq + 1);
   else {
-    if (next >= argv.length) throw new Error(`tssh: ${name} needs a value, e.g. ${name === '--tsshd-path' ? '--tsshd-path ~/bin/tsshd' : '--tsshd-port 61001-61999'}`);
+    if (next >= argv.length) throw new Error(`tssh: ${name} needs a value, e.g. ${name} ${OWN_VALUE_EXAMPLES[name]}`);
     ours.add(next);
     value = argv[next++]!;
   }
   if (value === '') throw new Error(`tssh: ${name} needs a non-empty value`);
-  if (key === 'tsshdPort' && !(/^[0-9, -]+$/.test(value) && /[0-9]/.test(value))) {
-    throw new Error(`tssh: --tsshd-port must be ports or ranges like 61001-61999 (got ${quoteValue(value)})`);
+  if (key === 'tsshdPort') {
+    try {
+      parsePortSpec(value);
+    } catch (err) {
+      throw new Error(`tssh: --tsshd-port: ${(err as Error).message}`);
+    }
+  }
+  if (key === 'predict' && !['never', 'adaptive', 'always'].includes(value.toLowerCase())) {
+    throw new Error(`tssh: --predict must be never, adaptive or always (got ${quoteValue(value)})`);
   }
   own[key] = value;
   return next;
@@ -257,6 +285,8 @@ function sshOption(out: SshArgs, use: SshOptionUse): void {
   out.letters.push(use);
   const { letter, value } = use;
   switch (letter) {
+    case '1':
+      throw new Error(PROTOCOL_1_REFUSAL);
     case 't':
       out.tCount++;
       out.forceNoTty = false;

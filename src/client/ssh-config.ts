@@ -6,9 +6,11 @@
  * not the options: udp-options.ts gives them meaning.
  */
 import { spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readConfigFile, readIncludedFiles, type IncludeReader } from '../protocol/config-files.js';
 import { ConfigSyntaxError, matchPattern, matchPatternList, quoteValue, splitConfigLine } from '../protocol/config-syntax.js';
+import { resolveConfigFileArg } from './config-file-arg.js';
 
 /** OpenSSH's READCONF_MAX_DEPTH: Include nesting deeper than this is an error (and stops loops). */
 export const MAX_INCLUDE_DEPTH = 16;
@@ -376,11 +378,22 @@ export function commandLineConfig(pairs: ReadonlyArray<{ key: string; value: str
   return { path: '-o', display: '-o', entries };
 }
 
+function emptyIfSpecial(path: string): string | undefined {
+  try {
+    const st = statSync(path);
+    return st.isDirectory() || st.isCharacterDevice() ? '' : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Where to find the config files. */
 export interface LoadSshConfigOptions {
   home: string;
   /** -F file; `none` means no files at all. Replaces both the user and system files. */
   configFile?: string;
+  /** The -F file's text when the caller already read it (it may be a pipe, readable once). */
+  configFileText?: string;
   /** System file; defaults to /etc/ssh/ssh_config. */
   systemConfig?: string;
   readFile?: (path: string) => string | undefined;
@@ -394,7 +407,8 @@ export function loadSshConfigFiles(options: LoadSshConfigOptions): SshConfigFile
   if (options.configFile !== undefined) {
     if (options.configFile === 'none') return [];
     const path = resolveConfigFileArg(options.configFile, options.home);
-    const text = readFile(path);
+    // /dev/null or a directory: ssh reads them as empty (a pipe was read once by config-file-arg.ts and copied).
+    const text = options.configFileText ?? readFile(path) ?? (options.readFile === undefined ? emptyIfSpecial(path) : undefined);
     if (text === undefined) throw new Error(`tssh: cannot open -F file ${quoteValue(options.configFile)}: no such file; check the path`);
     return [parseSshConfig(text, { ...common, path })];
   }
@@ -408,7 +422,3 @@ export function loadSshConfigFiles(options: LoadSshConfigOptions): SshConfigFile
   return files;
 }
 
-function resolveConfigFileArg(path: string, home: string): string {
-  if (path === '~' || path.startsWith('~/')) return join(home, path.slice(1));
-  return path;
-}

@@ -45,6 +45,10 @@ export interface SshEffectiveConfig {
   sessionType: 'default' | 'none' | 'subsystem';
   /** ForkAfterAuthentication (-f from the config). */
   forkAfterAuthentication: boolean;
+  /** ControlMaster (-M is yes, -MM ask). */
+  controlMaster: 'no' | 'yes' | 'ask' | 'auto' | 'autoask';
+  /** ControlPath, expanded by ssh; undefined when none. */
+  controlPath?: string;
   /** ProxyJump hops, comma-separated as written; absent for none. */
   proxyJump?: string;
   /** ProxyCommand as written (tokens not expanded); absent for none. */
@@ -77,6 +81,7 @@ export function parseSshG(text: string): SshEffectiveConfig {
     streamLocalBindUnlink: false,
     sessionType: 'default',
     forkAfterAuthentication: false,
+    controlMaster: 'no',
   };
   const dynamic: string[] = [];
   const localToPath = new Set<string>();
@@ -170,6 +175,12 @@ export function parseSshG(text: string): SshEffectiveConfig {
       case 'forkafterauthentication':
         out.forkAfterAuthentication = yes(value);
         break;
+      case 'controlmaster':
+        out.controlMaster = value === 'true' || value === 'yes' ? 'yes' : value === 'ask' || value === 'auto' || value === 'autoask' ? value : 'no';
+        break;
+      case 'controlpath':
+        if (value !== 'none' && value !== '') out.controlPath = value;
+        break;
     }
   }
   // ssh -G (OpenSSH 9.x) also lists every LocalForward to a Unix socket as a "dynamicforward" of its listen address.
@@ -186,8 +197,9 @@ function yes(value: string): boolean {
 
 /**
  * Run `ssh -G args` (args: the login's ssh arguments without a remote command)
- * and parse what it prints. ssh's own errors (a bad config line) pass through
- * to stderr; then this throws a one-line Error.
+ * and parse what it prints. ssh's messages are kept, not shown: the login ssh
+ * reads the same config and says the same things (once is enough). When -G
+ * fails, the Error carries them, then one line of ours.
  */
 export function sshEffectiveConfig(program: string, args: readonly string[]): Promise<SshEffectiveConfig> {
   return new Promise((resolve, reject) => {
@@ -200,23 +212,21 @@ export function sshEffectiveConfig(program: string, args: readonly string[]): Pr
     });
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (s: string) => {
-      stderr += s;
-      // Pass ssh's messages on as whole lines, except the pty warning that -G prints when stdin is not a terminal.
-      let nl: number;
-      while ((nl = stderr.indexOf('\n')) >= 0) {
-        const line = stderr.slice(0, nl + 1);
-        stderr = stderr.slice(nl + 1);
-        if (line.trim() !== NO_PTY_WARNING) process.stderr.write(line);
-      }
+      if (stderr.length < MAX_OUTPUT) stderr += s;
     });
     child.once('error', (err: NodeJS.ErrnoException) => {
       const hint = err.code === 'ENOENT' ? 'install OpenSSH (the openssh-client package)' : 'check that it is executable';
       reject(new Error(`tssh: cannot run ${program}: ${err.message}; ${hint}`));
     });
     child.once('close', (code) => {
-      if (stderr !== '' && stderr.trim() !== NO_PTY_WARNING) process.stderr.write(stderr + '\n');
       if (code !== 0) {
-        reject(new Error(`tssh: ${program} -G could not read the configuration for this destination (exit status ${code ?? 'signal'}); see ssh's message above`));
+        // The pty warning that -G prints when stdin is not a terminal is no explanation.
+        const said = stderr
+          .split('\n')
+          .filter((line) => line.trim() !== '' && line.trim() !== NO_PTY_WARNING)
+          .map((line) => `${line}\n`)
+          .join('');
+        reject(new Error(`${said}tssh: ${program} -G could not read the configuration for this destination (exit status ${code ?? 'signal'})`));
         return;
       }
       try {

@@ -13,7 +13,11 @@ import { chooseProtocol, parseBootstrapReply, type BootstrapReply } from '../pro
 import { MAX_TERM_LENGTH, type PtyRequest } from '../protocol/messages.js';
 import { VERSION } from '../version.js';
 import { chooseAgentX11 } from './agent-x11-options.js';
+import { olderServerNote } from './install-plan.js';
 import { AGENT_X11_LETTERS, BootstrapError, bootstrapOverSsh, loginSshArgs, tsshdCommandLine } from './bootstrap-over-ssh.js';
+import { readConfigFileArg } from './config-file-arg.js';
+import { ForcedCommandError, withLoginMarker } from './login-marker.js';
+import { chooseAttachTarget, type AttachTarget } from './attach-picker.js';
 import { BACKGROUND_MARKER_ENV, runAsBackground, runInBackground, takeBackgroundRole } from './background.js';
 import { EXIT_FAILURE } from './exit-codes.js';
 import { forwardCount, forwardPlan, isUdpForwardSpec, udpForwardsWithoutUdpMode } from './forward-plan.js';
@@ -21,10 +25,13 @@ import { parseForwardSpec } from './forward-spec.js';
 import { runPlainSsh, sshProgram } from './plain-ssh.js';
 import type { SessionOptions } from './session-client.js';
 import type { SessionWork, UdpSessionOptions } from './udp-session.js';
-import { decidePty, parseSshArgs, TSSH_USAGE, type SshArgs } from './ssh-args.js';
+import type { ControlMasterChoice } from './session-control.js';
+import { decidePty, parseSshArgs, PROTOCOL_1_REFUSAL, type SshArgs } from './ssh-args.js';
 import { loadSshConfigFiles } from './ssh-config.js';
 import { sshEffectiveConfig, type SshEffectiveConfig } from './ssh-effective-config.js';
+import type { PredictMode } from './predict/mode.js';
 import { Terminal } from './terminal.js';
+import { tsshUsage } from './tssh-usage.js';
 import { chooseClientTransport } from './transport-choice.js';
 import { resolveUdpOptions, sshArgsWithoutTsshOptions, type UdpOptions } from './udp-options.js';
 import { prepareJump } from './jump-relay.js';
@@ -45,9 +52,10 @@ const DEFAULT_SEND_ENV = ['LANG', 'LC_*'];
 const DEFAULT_CONNECT_TIMEOUT_SEC = 10;
 
 /** Run tssh with `argv` (without node and script); resolves with the exit status. */
-export async function tsshMain(argv: readonly string[]): Promise<number> {
+export async function tsshMain(givenArgv: readonly string[]): Promise<number> {
+  let argv = givenArgv;
   // The background half of -f: everything arrives over IPC.
-  if (argv.length === 0 && process.env[BACKGROUND_MARKER_ENV] === '1' && takeBackgroundRole()) return runAsBackground();
+  if (process.env[BACKGROUND_MARKER_ENV] === '1' && takeBackgroundRole()) return runAsBackground();
   if (argv.length === 1 && argv[0] === '--version') {
     process.stdout.write(`tssh ${VERSION}\n`);
     return 0;
@@ -59,10 +67,16 @@ export async function tsshMain(argv: readonly string[]): Promise<number> {
     return fail((err as Error).message);
   }
   if (parsed.ourOptions.help) {
-    process.stdout.write(TSSH_USAGE);
+    process.stdout.write(tsshUsage());
+    return 0;
+  }
+  if (parsed.ourOptions.version === true && !parsed.passThrough) {
+    process.stdout.write(`tssh ${VERSION}\n`);
     return 0;
   }
   const program = sshProgram();
+  const install = installRequest(argv, parsed, program);
+  if (install !== null) return install;
   const sshArgs = sshArgsWithoutTsshOptions(argv, parsed);
   // -V, -Q, -G, -O: ssh does something other than log in.
   if (parsed.passThrough) {
@@ -71,20 +85,52 @@ export async function tsshMain(argv: readonly string[]): Promise<number> {
   }
   let udp: UdpOptions;
   try {
-    udp = resolveOptions(parsed);
+    // -F is read once: a pipe cannot be read again by ssh -G and the login.
+    const configFile = readConfigFileArg(argv, parsed, homedir());
+    if (configFile !== undefined && configFile.argv.some((word, i) => word !== argv[i])) {
+      argv = configFile.argv;
+      parsed = parseSshArgs(argv);
+    }
+    udp = resolveOptions(parsed, configFile?.text);
   } catch (err) {
     return fail(oneMessage(err));
   }
   if (udp.udpMode === 'no') {
     const refusal = udpForwardsWithoutUdpMode(parsed, udp);
     if (refusal !== undefined) return fail(refusal);
-    return runPlainSsh(sshArgs, program);
+    return runPlainSsh(sshArgsWithoutTsshOptions(argv, parsed), program);
   }
   try {
     return await runUdp(argv, parsed, udp, program);
   } catch (err) {
     return fail(oneMessage(err));
   }
+}
+
+/** --install-tsshd (install-tsshd.ts) as a promise of the exit status; null when not asked for. */
+function installRequest(argv: readonly string[], parsed: SshArgs, program: string): Promise<number> | null {
+  const own = parsed.ourOptions;
+  if (own.installTsshd !== true) {
+    const given = { '--install-path': own.installPath, '--tsshd-bin-path': own.tsshdBinPath, '--tsshd-version': own.tsshdVersion };
+    const stray = Object.entries(given).find(([, value]) => value !== undefined)?.[0];
+    return stray === undefined ? null : Promise.resolve(fail(`tssh: ${stray} goes with --install-tsshd (tssh --install-tsshd ${stray} ... host)`));
+  }
+  if (parsed.command.length > 0) return Promise.resolve(fail('tssh: --install-tsshd takes no remote command'));
+  if (own.tsshdVersion !== undefined && own.tsshdVersion.replace(/^v/, '') !== VERSION) {
+    return Promise.resolve(fail(`tssh: this tssh installs tsshd ${VERSION}, the one it carries (not ${own.tsshdVersion}); for another version use that version's tssh, or --tsshd-bin-path`));
+  }
+  return import('./install-tsshd.js')
+    .then(({ installTsshd }) =>
+      installTsshd({
+        program,
+        loginArgs: loginSshArgs(argv, parsed, AGENT_X11_LETTERS),
+        host: parsed.host,
+        quiet: parsed.quiet,
+        ...(own.installPath !== undefined ? { installPath: own.installPath } : {}),
+        ...(own.tsshdBinPath !== undefined ? { binPath: own.tsshdBinPath } : {}),
+      }),
+    )
+    .catch((err: unknown) => fail(oneMessage(err)));
 }
 
 /** A jump host's own TsshdPath, from its Host block (command-line options belong to the destination, as for ssh -J). */
@@ -94,14 +140,20 @@ function hopTsshdPath(parsed: SshArgs): (host: string) => string {
   return (host) => resolveUdpOptions({ configs, destinationHost: host, localUser: userInfo().username, home }).tsshdPath;
 }
 
-function resolveOptions(parsed: SshArgs): UdpOptions {
+function resolveOptions(parsed: SshArgs, configFileText: string | undefined): UdpOptions {
   const home = homedir();
-  const configs = loadSshConfigFiles({ home, ...(parsed.configFile !== undefined ? { configFile: parsed.configFile } : {}) });
+  const configs = loadSshConfigFiles({
+    home,
+    ...(parsed.configFile !== undefined ? { configFile: parsed.configFile } : {}),
+    ...(configFileText !== undefined ? { configFileText } : {}),
+  });
   const cli: NonNullable<Parameters<typeof resolveUdpOptions>[0]['cliOptions']> = { options: parsed.options };
   if (parsed.ourOptions.udpMode !== undefined) cli.udpMode = parsed.ourOptions.udpMode;
   if (parsed.ourOptions.tsshdPath !== undefined) cli.tsshdPath = parsed.ourOptions.tsshdPath;
   if (parsed.ourOptions.tsshdPort !== undefined) cli.tsshdPort = parsed.ourOptions.tsshdPort;
+  if (parsed.ourOptions.predict !== undefined) cli.predict = parsed.ourOptions.predict.toLowerCase() as PredictMode;
   if (parsed.escapeChar !== undefined) cli.escapeChar = parsed.escapeChar;
+  if (parsed.ourOptions.attach === true) cli.attach = true;
   return resolveUdpOptions({
     configs,
     destinationHost: parsed.host,
@@ -128,17 +180,27 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   // `ssh -G` runs beside the login: only the UDP target and the session need its answer.
   const effectiveConfig = sshEffectiveConfig(program, login);
   effectiveConfig.catch(() => undefined);
+  // --attach: a first login lists the sessions; the bootstrap login then attaches one or starts an attachable one.
+  const attachTarget = udp.udpSessionAttach ? await chooseTarget(program, loginSshArgs(argv, parsed, AGENT_X11_LETTERS), parsed, udp) : null;
+  if (attachTarget !== null && parsed.commandLine !== '') return fail('tssh: --attach attaches a terminal session and takes no command; drop the command or UdpSessionAttach');
   const startTsshd = (mode: BootstrapMode): Promise<BootstrapReply> =>
     bootstrapOverSsh({
       program,
-      args: loginSshArgs(argv, parsed, AGENT_X11_LETTERS),
-      remoteCommand: tsshdCommandLine({
-        tsshdPath: udp.tsshdPath,
-        ...(udp.tsshdPort !== undefined ? { tsshdPort: udp.tsshdPort } : {}),
-        ...(fixedMtu ? { mtu: udp.udpMtu } : {}),
-        tcp: udp.udpProxyMode === 'tcp',
-        transport: mode,
-      }),
+      // The login is never a control master: its socket would go with it (tssh serves the ControlPath itself).
+      args: ['-o', 'ControlMaster=no', ...loginSshArgs(argv, parsed, `${AGENT_X11_LETTERS}M`)],
+      remoteCommand: withLoginMarker(
+        attachCommandLine(
+          tsshdCommandLine({
+            tsshdPath: udp.tsshdPath,
+            ...(udp.tsshdPort !== undefined ? { tsshdPort: udp.tsshdPort } : {}),
+            ...(fixedMtu ? { mtu: udp.udpMtu } : {}),
+            tcp: udp.udpProxyMode === 'tcp',
+            transport: mode,
+          }),
+          udp.udpSessionAttach,
+          attachTarget,
+        ),
+      ),
       host: parsed.host,
       tsshdPath: udp.tsshdPath,
     }, parseBootstrapReply);
@@ -153,6 +215,12 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   try {
     reply = await startTsshd(transport.mode);
   } catch (err) {
+    // The server runs something else for this login: be ssh.
+    if (err instanceof ForcedCommandError) {
+      void jumpSetup.then((j) => j?.cancel(), () => undefined);
+      if (!parsed.quiet) process.stderr.write(`${err.message}\n`);
+      return runPlainSsh(sshArgsWithoutTsshOptions(argv, parsed), program);
+    }
     // tsshd cannot run QUIC there (no engine for that machine, or a tsshd without QUIC): log in again for KCP.
     if (transport.mode !== 'quic' || !(err instanceof BootstrapError) || !/quic/i.test(err.tsshdSaid ?? '')) {
       void jumpSetup.then((j) => j?.cancel(), () => undefined);
@@ -178,6 +246,8 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
     return fail(`tssh: ${(err as Error).message}`);
   }
   const bootstrap = chosen.info;
+  const older = olderServerNote(bootstrap.serverVersion, VERSION, parsed.host, udp.tsshdPath);
+  if (older !== null && !parsed.quiet) process.stderr.write(`${older}\n`);
   const effective = await effectiveConfig;
   const jump = await (await jumpSetup)?.complete(bootstrap.port);
   const target = jump?.target ?? (await udpTarget(effective, bootstrap.port));
@@ -207,11 +277,22 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
   });
   const session: SessionOptions = { env: sessionEnv(effective) };
   // The background half of -f has no terminal.
-  if (wantPty && !background) session.pty = ptyRequest();
+  if (wantPty && !background) {
+    session.pty = ptyRequest();
+    // Asked for explicitly: the session is refused rather than run without one, as ssh gives up then.
+    if (parsed.tCount > 0 || effective.requestTty === 'yes' || effective.requestTty === 'force') session.pty.required = true;
+  }
   if (parsed.subsystem) session.subsystem = parsed.commandLine;
   else if (parsed.commandLine !== '') session.command = parsed.commandLine;
   if (agentX11.agentSocket !== undefined) session.agent = true;
   if (agentX11.x11 !== undefined) session.x11 = agentX11.x11.request;
+  if (attachTarget !== null) {
+    if (session.pty === undefined) {
+      await jump?.end();
+      return fail('tssh: attaching a session needs a terminal; run tssh --attach from one (or force one with -t)');
+    }
+    session.attach = attachTarget.session;
+  }
 
   const common = {
     work,
@@ -231,7 +312,13 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
     largeOnLoopback: !fixedMtu,
     showNotificationOnTop: udp.showNotificationOnTop,
     showFullNotifications: udp.showFullNotifications,
+    predict: udp.predictiveEcho,
     agentX11,
+    exitKey: udp.udpReconnectExitKey,
+    ...(udp.udpSessionAttach
+      ? { attachMode: { name: attachTarget?.name || udp.udpSessionName || '', hostArg: parsed.destination } }
+      : {}),
+    ...(udp.udpSessionName !== undefined ? { sessionName: udp.udpSessionName } : {}),
     ...(jump?.tcpProxyCommand !== undefined ? { tcpProxyCommand: jump.tcpProxyCommand } : {}),
   };
   if (chosen.kind === 'reference') {
@@ -242,11 +329,41 @@ async function runUdp(argv: readonly string[], parsed: SshArgs, udp: UdpOptions,
     return status;
   }
   const options: UdpSessionOptions = { ...common, bootstrap: chosen.info };
+  const control = controlMasterChoice(effective, background);
+  if (control !== undefined) options.controlMaster = control;
+
   if (background) return runInBackground(options);
   const { runUdpSession } = await sessionModule;
   const status = await runUdpSession(options);
   await jump?.end();
   return status;
+}
+
+/**
+ * Whether this tssh serves ssh's control protocol at ControlPath: a -f tssh
+ * whenever ControlMaster is on (yes, ask, auto, autoask), a foreground one
+ * only for yes/ask (-M): with `auto` in a Host * block every interactive
+ * tssh would otherwise take the path that plain ssh then finds refusing sessions.
+ */
+function controlMasterChoice(effective: SshEffectiveConfig, background: boolean): ControlMasterChoice | undefined {
+  const mode = effective.controlMaster;
+  if (effective.controlPath === undefined || mode === 'no') return undefined;
+  const auto = mode === 'auto' || mode === 'autoask';
+  if (!background && auto) return undefined;
+  return { path: effective.controlPath, auto };
+}
+
+/** Which session to attach (null: start a new attachable one); see attach-picker.ts. */
+async function chooseTarget(program: string, args: string[], parsed: SshArgs, udp: UdpOptions): Promise<AttachTarget | null> {
+  // tsshdCommandLine quotes TsshdPath for the remote shell; only the path is wanted here.
+  const tsshdCommand = tsshdCommandLine({ tsshdPath: udp.tsshdPath, tcp: false, transport: 'kcp' }).replace(/ --kcp$/, '');
+  return chooseAttachTarget({ program, args, tsshdCommand, host: parsed.host, ...(udp.udpSessionName !== undefined ? { sessionName: udp.udpSessionName } : {}) });
+}
+
+/** The bootstrap's remote command in attach mode: attach the target, or start an attachable tsshd. */
+function attachCommandLine(base: string, attachMode: boolean, target: AttachTarget | null): string {
+  if (target !== null) return `${base} --attach ${target.pid}`;
+  return attachMode ? `${base} --attachable --socket` : base;
 }
 
 /** -W host:port (or [v6]:port), as ssh reads it. */
@@ -298,7 +415,8 @@ function ptyRequest(): PtyRequest {
 function oneMessage(err: unknown): string {
   if (err instanceof BootstrapError) return err.message;
   const message = err instanceof Error ? err.message : String(err);
-  return message.startsWith('tssh') ? message : `tssh: ${message}`;
+  // ssh's own words (-1) and ssh's messages followed by ours stay as they are.
+  return message.startsWith('tssh') || message === PROTOCOL_1_REFUSAL || message.includes('\ntssh: ') ? message : `tssh: ${message}`;
 }
 
 function fail(message: string): number {

@@ -6,7 +6,10 @@
  */
 import type { IncludeReader } from '../protocol/config-files.js';
 import { closestName, parseTimeInterval, quoteValue } from '../protocol/config-syntax.js';
+import { parsePortSpec } from '../path/port-spec.js';
+import { SESSION_NAME_PATTERN } from '../protocol/messages.js';
 import { parseForwardSpec, type ForwardSpec } from './forward-spec.js';
+import { PREDICT_MODES, type PredictMode } from './predict/mode.js';
 import {
   parseEscapeChar,
   parseOptionPair,
@@ -54,6 +57,12 @@ export interface UdpOptions {
   udpRemoteForwards: ForwardSpec[];
   /** EscapeChar; '~' (126) by default. */
   escapeChar: EscapeChar;
+  /** UdpSessionAttach (or --attach): attach to a running session, or start an attachable one. */
+  udpSessionAttach: boolean;
+  /** UdpSessionName: the session to attach by name, and the name a new attachable session gets. */
+  udpSessionName?: string;
+  /** UdpReconnectExitKey: the byte that quits (or detaches, in attach mode) while the connection is lost; null for none. */
+  udpReconnectExitKey: number | null;
   /** LocalForward values from config and -o, joined into -L syntax. */
   localForwards: string[];
   remoteForwards: string[];
@@ -61,6 +70,8 @@ export interface UdpOptions {
   clearAllForwardings: boolean;
   exitOnForwardFailure: boolean;
   gatewayPorts: boolean;
+  /** PredictiveEcho / --predict: local echo prediction for pty sessions. */
+  predictiveEcho: PredictMode;
   /** Non-fatal notes, e.g. Match criteria tssh does not evaluate. */
   warnings: string[];
 }
@@ -84,9 +95,12 @@ export const UDP_OPTION_DEFAULTS: Readonly<Omit<UdpOptions, 'warnings' | 'udpLoc
   udpMtuSet: false,
   forwardUdpTimeout: 300,
   escapeChar: 126,
+  udpSessionAttach: false,
+  udpReconnectExitKey: 0x04,
   clearAllForwardings: false,
   exitOnForwardFailure: false,
   gatewayPorts: false,
+  predictiveEcho: 'never',
 };
 
 type Check = (args: readonly string[], where: string, name: string) => unknown;
@@ -133,7 +147,11 @@ const TSSH_OPTIONS: Record<string, { name: string; check: Check }> = {
     name: 'TsshdPort',
     check: (args, where, name) => {
       const v = args.join(' ');
-      if (!(/^[0-9, -]+$/.test(v) && /[0-9]/.test(v))) throw bad(where, name, 'ports or ranges like 61001-61999', v);
+      try {
+        parsePortSpec(v);
+      } catch (err) {
+        throw new Error(`${where}: ${name}: ${(err as Error).message}`);
+      }
       return v;
     },
   },
@@ -185,9 +203,44 @@ const TSSH_OPTIONS: Record<string, { name: string; check: Check }> = {
       return n;
     },
   },
+  udpsessionattach: { name: 'UdpSessionAttach', check: yesNo },
+  udpsessionname: {
+    name: 'UdpSessionName',
+    check: (args, where, name) => {
+      const v = one(args, where, name, 'NAME');
+      if (!SESSION_NAME_PATTERN.test(v)) throw bad(where, name, '1 to 64 of the characters A-Z a-z 0-9 . _ @ + -', v);
+      return v;
+    },
+  },
+  udpreconnectexitkey: {
+    name: 'UdpReconnectExitKey',
+    check: (args, where, name) => {
+      const v = one(args, where, name, 'ctrl+LETTER|^LETTER|none');
+      const key = parseExitKey(v);
+      if (key === undefined) throw bad(where, name, 'ctrl+LETTER, ^LETTER (not A) or none', v);
+      return key;
+    },
+  },
+  predictiveecho: {
+    name: 'PredictiveEcho',
+    check: (args, where, name) => {
+      const v = one(args, where, name, 'never|adaptive|always').toLowerCase();
+      if (!(PREDICT_MODES as readonly string[]).includes(v)) throw bad(where, name, 'never, adaptive or always', args[0]!);
+      return v as PredictMode;
+    },
+  },
   udplocalforward: { name: 'UdpLocalForward', check: forward('L') },
   udpremoteforward: { name: 'UdpRemoteForward', check: forward('R') },
 };
+
+/** UdpReconnectExitKey: a control key (ctrl+d, ^D; Ctrl+A is the notice's own key) or none (null); undefined when invalid. */
+export function parseExitKey(value: string): number | null | undefined {
+  const v = value.trim().toLowerCase();
+  if (v === 'none') return null;
+  const m = /^(?:ctrl\+|\^)([a-z])$/.exec(v);
+  if (!m || m[1] === 'a') return undefined;
+  return m[1]!.charCodeAt(0) - 0x60;
+}
 
 const joinForward = (min: number): Check => (args, where, name) => {
   if (args.length < min || args.length > 2) throw new Error(`${where}: ${name} takes [bind_address:]port host:hostport`);
@@ -265,6 +318,9 @@ export interface ResolveUdpOptionsInput extends Omit<SshConfigContext, 'host'> {
     tsshdPath?: string;
     tsshdPort?: string;
     escapeChar?: EscapeChar;
+    /** --attach. */
+    attach?: boolean;
+    predict?: PredictMode;
   };
 }
 
@@ -286,7 +342,11 @@ export function resolveUdpOptions(input: ResolveUdpOptionsInput): UdpOptions {
   };
   const allOf = <T>(keyword: string): T[] => effective.all(keyword).map((v) => checked(v) as T);
 
-  const mode = input.cliOptions?.udpMode ?? firstOf<UdpModeSetting>('udpmode') ?? 'no';
+  const attach = input.cliOptions?.attach === true || (firstOf<boolean>('udpsessionattach') ?? UDP_OPTION_DEFAULTS.udpSessionAttach);
+  // Attaching is over UDP: --attach and UdpSessionAttach imply UdpMode yes unless a transport is chosen.
+  if (attach && input.cliOptions?.udpMode === 'no') throw new Error('tssh: --attach works over UDP and cannot be combined with --tcp');
+  const configuredMode = input.cliOptions?.udpMode ?? firstOf<UdpModeSetting>('udpmode') ?? 'no';
+  const mode = attach && configuredMode === 'no' ? 'yes' : configuredMode;
   const d = UDP_OPTION_DEFAULTS;
   const options: UdpOptions = {
     udpMode: mode === 'yes' ? 'kcp' : mode,
@@ -305,16 +365,22 @@ export function resolveUdpOptions(input: ResolveUdpOptionsInput): UdpOptions {
     udpLocalForwards: allOf<ForwardSpec>('udplocalforward'),
     udpRemoteForwards: allOf<ForwardSpec>('udpremoteforward'),
     escapeChar: input.cliOptions?.escapeChar ?? firstOf<EscapeChar>('escapechar') ?? d.escapeChar,
+    udpSessionAttach: attach,
+    // `none` is null, which ?? would replace with the default.
+    udpReconnectExitKey: effective.first('udpreconnectexitkey') === undefined ? d.udpReconnectExitKey : firstOf<number | null>('udpreconnectexitkey')!,
     localForwards: allOf<string>('localforward'),
     remoteForwards: allOf<string>('remoteforward'),
     dynamicForwards: allOf<string>('dynamicforward'),
     clearAllForwardings: firstOf<boolean>('clearallforwardings') ?? d.clearAllForwardings,
     exitOnForwardFailure: firstOf<boolean>('exitonforwardfailure') ?? d.exitOnForwardFailure,
     gatewayPorts: firstOf<boolean>('gatewayports') ?? d.gatewayPorts,
+    predictiveEcho: input.cliOptions?.predict ?? firstOf<PredictMode>('predictiveecho') ?? d.predictiveEcho,
     warnings: effective.warnings,
   };
   const port = input.cliOptions?.tsshdPort ?? firstOf<string>('tsshdport');
   if (port !== undefined) options.tsshdPort = port;
+  const sessionName = firstOf<string>('udpsessionname');
+  if (sessionName !== undefined) options.udpSessionName = sessionName;
   return options;
 }
 

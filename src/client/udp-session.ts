@@ -10,21 +10,24 @@ import { proxyCommandStream } from './proxy-command.js';
 import { PassThrough, type Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { ClientPath } from '../path/client-path.js';
+import { oneLine } from '../protocol/config-syntax.js';
 import type { Connection } from '../transport/connection.js';
 import { decodeBootstrapSecret, type BootstrapInfo } from '../protocol/bootstrap.js';
 import { MAX_LIVENESS_TIMEOUT_MS, type ExitStatus } from '../protocol/messages.js';
 import { VERSION } from '../version.js';
 import { AgentForwarding } from './agent-forward.js';
 import type { AgentX11Choice } from './agent-x11-options.js';
-import { formatEscapeHelp, type EscapeKind } from './escape-keys.js';
-import { EXIT_FAILURE, EXIT_GAVE_UP, EXIT_QUIT_DURING_OUTAGE, exitCodeOf } from './exit-codes.js';
+import { EscapeFilter, formatEscapeHelp, type EscapeKind } from './escape-keys.js';
+import { EXIT_DETACHED, EXIT_FAILURE, EXIT_GAVE_UP, EXIT_QUIT_DURING_OUTAGE, exitCodeOf } from './exit-codes.js';
 import type { ForwardPlan } from './forward-plan.js';
-import { setUpForwards } from './forward-setup.js';
+import { setUpForwards, type ForwardSetupResult } from './forward-setup.js';
 import { Forwarder } from './forwarder.js';
-import type { InputGate } from './input-gate.js';
-import { NOTICE_REFRESH_MS, formatDuration, type OutageNotice } from './outage-notice.js';
-import { makeOutageNotice, SessionInput } from './session-input.js';
+import { InputGate } from './input-gate.js';
+import { NOTICE_REFRESH_MS, OutageNotice, formatDuration } from './outage-notice.js';
+import { serveControlMaster, type ControlMasterChoice } from './session-control.js';
 import { SessionClient, SessionLostError, SessionRefusedError, type SessionOptions } from './session-client.js';
+import type { PredictMode } from './predict/mode.js';
+import { startPredictiveEcho, type PredictiveEcho } from './predict/session-hook.js';
 import type { EscapeChar } from './ssh-args.js';
 import { FATAL_SIGNALS, Terminal } from './terminal.js';
 import { createClientTransport, type ClientTransport } from './transport-factory.js';
@@ -65,8 +68,26 @@ export interface UdpSessionOptions {
   largeOnLoopback?: boolean;
   showNotificationOnTop: boolean;
   showFullNotifications: boolean;
+  /** PredictiveEcho (pty sessions only; default never). */
+  predict?: PredictMode;
   /** Agent and X11 forwarding to serve (the session request asks for them in `session`). */
   agentX11?: AgentX11Choice;
+  /** Serve ssh's control protocol at this ControlPath (-M / ControlMaster). */
+  controlMaster?: ControlMasterChoice;
+  /** UdpReconnectExitKey: quits during an outage (detaches in attach mode); default Ctrl+D, null for none. */
+  exitKey?: number | null;
+  /** tssh --attach (UdpSessionAttach): `~d` and the exit key detach, and tssh says how to come back. */
+  attachMode?: AttachMode;
+  /** UdpSessionName, for the server's session list. */
+  sessionName?: string;
+}
+
+/** How a detached session is found again. */
+export interface AttachMode {
+  /** The session's name ('' for none). */
+  name: string;
+  /** The destination as typed, for the "attach again with" line. */
+  hostArg: string;
 }
 
 /** Grace for the goodbye and the last acknowledgements when the session ends. */
@@ -99,6 +120,9 @@ export async function runUdpSession(o: UdpSessionOptions, hooks: UdpSessionHooks
   } catch (err) {
     process.stderr.write(`tssh: cannot open the UDP path to ${o.address}:${o.port}: ${(err as Error).message}\n`);
     return EXIT_FAILURE;
+  } finally {
+    // The path derived its keys (and wiped its own copy): the raw secret is not needed again.
+    secret.fill(0);
   }
   let transport: ClientTransport;
   try {
@@ -125,15 +149,20 @@ class UdpSession {
   private readonly terminal: Terminal;
   private readonly pty: boolean;
   private readonly serverAddress: string;
-  private readonly keys: SessionInput;
+  private readonly filter: EscapeFilter | null;
   private readonly gate: InputGate;
   private readonly notice: OutageNotice | null;
-  private readonly input: PassThrough;
+  private readonly input = new PassThrough();
   private readonly work: SessionWork;
   private forwarder: Forwarder | null = null;
+  private echo: PredictiveEcho | null = null;
   private readonly cleanups: Array<() => void> = [];
   private outageTimer: NodeJS.Timeout | null = null;
   private finishing = false;
+  /** ~d: leave without goodbye, the session stays on the server. */
+  private detaching = false;
+  /** Why the server said goodbye (e.g. another client attached this session). */
+  private serverGoodbye: string | null = null;
   private resolveRun: (code: number) => void = () => undefined;
 
   constructor(
@@ -150,31 +179,21 @@ class UdpSession {
     this.client = new SessionClient(this.conn, VERSION, {
       aliveTimeoutMs: toMs(o.aliveTimeoutSec),
       heartbeatTimeoutMs: toMs(o.heartbeatTimeoutSec),
+      ...(o.sessionName !== undefined ? { sessionName: o.sessionName } : {}),
     });
     this.client.on('protocol-error', () => undefined);
+    this.client.on('goodbye', (reason: string) => (this.serverGoodbye = oneLine(reason).replace(/[\u0080-\u009f]/g, ' ').slice(0, 300)));
+    this.gate = new InputGate(Date.now, o.exitKey === undefined ? 0x04 : o.exitKey);
     this.startAgentX11();
     this.terminal = new Terminal({ onSignal: (signal) => this.onFatalSignal(signal) });
-    this.keys = new SessionInput({
-      pty: this.pty,
-      escapeChar: o.escapeChar,
-      stdinNull: o.stdinNull,
-      onEscape: (kind) => this.escape(kind),
-      onQuitDuringOutage: () => void this.finish(EXIT_QUIT_DURING_OUTAGE, `tssh: quit while the connection to ${o.host} was lost`),
-      finishing: () => this.finishing,
-    });
-    this.gate = this.keys.gate;
-    this.input = this.keys.input;
-    // One timer drives the refresh: watchOutage's tick redraws the notice.
-    this.notice = makeOutageNotice(
-      { pty: this.pty, escapeChar: this.keys.filter !== null ? (o.escapeChar as number) : null, full: o.showFullNotifications, onTop: o.showNotificationOnTop },
-      this.terminal,
-    );
+    this.filter = this.pty && o.escapeChar !== 'none' ? new EscapeFilter(o.escapeChar, { detach: o.attachMode !== undefined }) : null;
+    this.notice = this.makeNotice();
   }
 
   /** Serve the Agent and X11 streams tsshd opens; report a refusal as ssh does (not with -q). */
   private startAgentX11(): void {
     const choice = this.o.agentX11;
-    const log = (line: string): void => void process.stderr.write(`${line}\n`);
+    const log = (line: string): void => this.toTerminal(`${line}\n`, process.stderr);
     if (choice?.agentSocket !== undefined) {
       const agent = new AgentForwarding(this.conn, { socketPath: choice.agentSocket, log });
       this.cleanups.push(() => agent.close());
@@ -239,7 +258,7 @@ class UdpSession {
       const off = this.terminal.onResize((cols, rows) => this.resize(cols, rows));
       this.cleanups.push(off);
     }
-    if (this.work.kind !== 'none') this.cleanups.push(this.keys.readStdin());
+    if (this.work.kind !== 'none') this.readStdin();
     // A closed stdout (`tssh ... | head`) ends tssh quietly, as SIGPIPE ends ssh.
     const onStdoutError = (): void => void this.finish(EXIT_FAILURE);
     process.stdout.on('error', onStdoutError);
@@ -262,21 +281,8 @@ class UdpSession {
   private async startWork(): Promise<void> {
     const o = this.o;
     const plan = o.forwards;
-    if ((plan !== undefined && (plan.local.length + plan.remote.length + plan.dynamic.length > 0)) || this.work.kind === 'stdio') {
-      this.forwarder = new Forwarder(this.conn, {
-        log: (line) => {
-          if (!o.quiet) this.say(line);
-        },
-        ...(plan !== undefined
-          ? {
-              gatewayPorts: plan.gatewayPorts,
-              streamLocalBindMask: plan.streamLocalBindMask,
-              streamLocalBindUnlink: plan.streamLocalBindUnlink,
-              udpTimeoutMs: plan.udpTimeoutMs,
-            }
-          : {}),
-      });
-    }
+    if ((plan !== undefined && (plan.local.length + plan.remote.length + plan.dynamic.length > 0)) || this.work.kind === 'stdio') this.ensureForwarder();
+    let initial: ForwardSetupResult['entries'] = [];
     if (plan !== undefined && this.forwarder !== null) {
       const result = await setUpForwards(this.forwarder, plan, (line) => this.say(line), !o.quiet);
       if (this.finishing) return;
@@ -284,21 +290,40 @@ class UdpSession {
         void this.finish(EXIT_FAILURE);
         return;
       }
+      initial = result.entries;
+    }
+    if (o.controlMaster !== undefined) {
+      const stop = await serveControlMaster({
+        choice: o.controlMaster,
+        forwarder: () => this.ensureForwarder(),
+        initial,
+        say: (line) => this.say(line),
+        terminate: () => void this.finish(0),
+      });
+      this.cleanups.push(stop);
+      if (this.finishing) stop();
     }
     this.hooks.onReady?.();
     if (this.work.kind === 'none') return;
+    if (this.pty) this.echo = await startPredictiveEcho(o.predict, this.terminal.size(), () => this.path.srttMs);
+    if (this.finishing) return;
     if (this.work.kind === 'stdio') {
       void this.startStdioForward(this.forwarder!, this.work.host, this.work.port);
       return;
     }
     this.client
-      .openSession(o.session, { stdin: this.input, stdout: process.stdout, stderr: process.stderr })
+      .openSession(o.session, { stdin: this.input, stdout: this.echo?.output ?? process.stdout, stderr: process.stderr })
       .then(
         (status: ExitStatus) => {
           const message = this.pty && !o.quiet ? `Connection to ${o.host} closed.` : undefined;
           void this.afterSession(exitCodeOf(status), message);
         },
         (err: Error) => {
+          // The server said why it let go (another client attached): that is the message.
+          if (this.serverGoodbye !== null && err instanceof SessionLostError) {
+            void this.finish(EXIT_FAILURE, `tssh: ${this.serverGoodbye}; this tssh ends`, false);
+            return;
+          }
           const what =
             err instanceof SessionRefusedError
               ? `the server refused the session: ${err.reason}`
@@ -308,6 +333,27 @@ class UdpSession {
           void this.finish(EXIT_FAILURE, `tssh: ${what}`);
         },
       );
+  }
+
+  /** The session's Forwarder, made on first use (forwards at the start, -W, or a control client's -O forward). */
+  private ensureForwarder(): Forwarder {
+    if (this.forwarder !== null) return this.forwarder;
+    const o = this.o;
+    const plan = o.forwards;
+    this.forwarder = new Forwarder(this.conn, {
+      log: (line) => {
+        if (!o.quiet) this.say(line);
+      },
+      ...(plan !== undefined
+        ? {
+            gatewayPorts: plan.gatewayPorts,
+            streamLocalBindMask: plan.streamLocalBindMask,
+            streamLocalBindUnlink: plan.streamLocalBindUnlink,
+            udpTimeoutMs: plan.udpTimeoutMs,
+          }
+        : {}),
+    });
+    return this.forwarder;
   }
 
   /**
@@ -356,7 +402,79 @@ class UdpSession {
 
   /** One line on stderr, as ssh writes it (CR LF while the terminal is raw). */
   private say(line: string): void {
-    process.stderr.write(this.pty ? `${line}\r\n` : `${line}\n`);
+    this.toTerminal(this.pty ? `${line}\r\n` : `${line}\n`, process.stderr);
+  }
+
+  /** tssh's own bytes for the terminal; with predictive echo they pass through its screen model. */
+  private toTerminal(text: string, stream: NodeJS.WriteStream = process.stdout): void {
+    if (this.echo !== null) this.echo.local(text, (s) => stream.write(s));
+    else stream.write(text);
+  }
+
+  private readStdin(): void {
+    if (this.o.stdinNull) {
+      this.input.end();
+      return;
+    }
+    const stdin = process.stdin;
+    const onData = (chunk: Buffer): void => this.onInput(chunk);
+    // stdin EOF is the session's stdin EOF (half-close), as in ssh.
+    const onEnd = (): void => {
+      if (!this.input.writableEnded) this.input.end();
+    };
+    stdin.on('data', onData);
+    // Explicitly resumed: a 'data' listener alone does not undo an earlier pause (the attach picker's question).
+    stdin.resume();
+    stdin.once('end', onEnd);
+    stdin.on('error', onEnd);
+    this.cleanups.push(() => {
+      stdin.off('data', onData);
+      stdin.off('end', onEnd);
+      stdin.off('error', onEnd);
+      stdin.pause();
+    });
+  }
+
+  /** Typed input: escapes first (so `~.` works during an outage), then the outage gate, then the session. */
+  private onInput(chunk: Buffer): void {
+    if (this.finishing) return;
+    if (this.filter === null) {
+      this.deliver(chunk);
+      return;
+    }
+    const { data, actions } = this.filter.push(chunk);
+    let at = 0;
+    for (const action of actions) {
+      this.deliver(data.subarray(at, action.at));
+      at = action.at;
+      this.escape(action.kind);
+      if (this.finishing) return;
+    }
+    this.deliver(data.subarray(at));
+  }
+
+  private deliver(data: Buffer): void {
+    if (data.length === 0 || this.finishing) return;
+    let forward: Buffer | null = data;
+    if (this.pty) {
+      const gated = this.gate.push(data);
+      if (gated.quit) {
+        if (this.o.attachMode !== undefined) this.detach();
+        else void this.finish(EXIT_QUIT_DURING_OUTAGE, `tssh: quit while the connection to ${this.o.host} was lost`);
+        return;
+      }
+      if (gated.bell) this.toTerminal('\x07');
+      forward = gated.forward;
+    }
+    if (forward === null || this.input.writableEnded) return;
+    this.echo?.typed(forward);
+    // Backpressure: stop reading the keyboard (or pipe) until the session takes more.
+    if (!this.input.write(forward)) {
+      process.stdin.pause();
+      this.input.once('drain', () => {
+        if (!this.finishing) process.stdin.resume();
+      });
+    }
   }
 
   private escape(kind: EscapeKind): void {
@@ -372,8 +490,8 @@ class UdpSession {
           ...(Number.isFinite(rtt) ? { rttMs: rtt } : {}),
           sinceLastContactMs: performance.now() - this.path.lastContactMs,
           protocol: 'native',
-        });
-        process.stderr.write(help);
+        }, this.o.attachMode !== undefined);
+        this.toTerminal(help, process.stderr);
         return;
       }
       case 'suspend':
@@ -382,18 +500,53 @@ class UdpSession {
           this.resize(cols, rows);
         });
         return;
-      case 'renew-path':
-        void this.path.renew();
+      case 'renew-path': {
+        const before = this.path.stats().localPort;
+        void this.path.renew().then(() => {
+          if (this.finishing) return;
+          const now = this.path.stats().localPort;
+          // ssh answers its own escapes with a line (~# lists, ~R says "rekeying"): so does ~P.
+          this.say(now > 0 ? `tssh: new UDP path from local port ${now} (was ${before}) to ${this.serverAddress}` : 'tssh: could not open a new UDP path now; retrying');
+        });
+        return;
+      }
+      case 'detach':
+        this.detach();
         return;
     }
   }
 
+  /** Leave the session running on the server and say how to come back (attach mode). */
+  private detach(): void {
+    const mode = this.o.attachMode;
+    if (mode === undefined || this.finishing) return;
+    this.detaching = true;
+    if (!this.path.isClosed) this.client.detach();
+    const named = mode.name !== '' ? ` ${mode.name}` : '';
+    const how = mode.name !== '' ? `tssh --attach -o UdpSessionName=${mode.name} ${mode.hostArg}` : `tssh --attach ${mode.hostArg}`;
+    void this.finish(EXIT_DETACHED, `Detached from session${named} on ${this.o.host}; it keeps running. Attach again with: ${how}`, !this.gate.inOutage);
+  }
+
   private resize(cols: number, rows: number): void {
+    this.echo?.resize(cols, rows);
     try {
       this.client.resize(cols, rows);
     } catch {
       // A size out of the protocol's range (a broken terminal report) is not worth ending the session for.
     }
+  }
+
+  private makeNotice(): OutageNotice | null {
+    const o = this.o;
+    const escapeChar = this.filter !== null ? (o.escapeChar as number) : null;
+    // One timer drives the refresh: watchOutage's tick redraws the notice, so the notice's own timer is a no-op.
+    const timers = { setInterval: () => null, clearInterval: () => undefined };
+    const exitKey = { key: o.exitKey === undefined ? 0x04 : o.exitKey, detach: o.attachMode !== undefined };
+    const common = { now: () => performance.now(), full: o.showFullNotifications, escapeChar, timers, columns: () => this.terminal.size().cols, exitKey };
+    if (this.pty) return new OutageNotice({ ...common, onTop: o.showNotificationOnTop, write: (s) => this.toTerminal(s) });
+    // Without a pty stdout is data: the notice goes to stderr, and only when a person is watching it.
+    if (process.stderr.isTTY) return new OutageNotice({ ...common, onTop: false, write: (s) => process.stderr.write(s) });
+    return null;
   }
 
   /** Contact lost: check once a second until UdpReconnectTimeout has passed, then show the notice and gate input. */
@@ -437,12 +590,14 @@ class UdpSession {
     this.outageTimer = null;
     // Without redraw: the session is over.
     this.notice?.hide();
+    this.echo?.close();
     this.terminal.restore();
     if (message !== undefined) process.stderr.write(`${message}\n`);
     if (!this.input.writableEnded) this.input.end();
     await this.forwarder?.close();
     if (graceful && !this.path.isClosed) {
-      this.client.goodbye(code === EXIT_FAILURE ? 'client disconnected' : 'session ended');
+      // A detach was said already: the server keeps the session.
+      if (!this.detaching) this.client.goodbye(code === EXIT_FAILURE ? 'client disconnected' : 'session ended');
       let timer: NodeJS.Timeout | undefined;
       const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)));
       await Promise.race([this.conn.close().catch(() => undefined), grace]);

@@ -8,10 +8,11 @@ import {
   type ClientCarrier,
   type ClientCarrierSink,
 } from './client-carrier.js';
-import { DatagramType } from './datagram-format.js';
+import { DatagramType, PATH_OVERHEAD_BYTES } from './datagram-format.js';
 import { localAddressFingerprint } from './local-addresses.js';
 import { largestMtu, mtuForPeer } from './loopback-mtu.js';
 import { PathEnd } from './path-end.js';
+import { silenceThresholdMs } from './silence.js';
 import { PATH_DEFAULTS, resolveCommonPathConfig, type CommonPathConfig, type ProxyMode, type RekeyConfig } from './path-options.js';
 import type { ClientPathStats } from './path-stats.js';
 
@@ -46,13 +47,15 @@ export interface ClientPathOptions {
   rekey?: Partial<RekeyConfig>;
 }
 
+
 /**
- * The silence probe: after data stops arriving, one keepalive goes out once nothing was received for this long
- * (or 3 smoothed RTTs, if longer) and nothing sent for half of it. A NAT that took a new mapping drops everything
- * the server sends to the old one, and the client hears nothing; the probe goes out through the new mapping, so
- * the server follows within a fraction of a second instead of at the next regular keepalive.
+ * The keepalive a new socket sends first, and the silence probe, are padded to this many sealed bytes (at most
+ * the MTU): they are what a server sees first from a new address, and it may answer an address it has not yet
+ * validated with at most 3x what it received from there (address-validation.ts), so a padded first datagram
+ * lets the server's replies (and the transport's replay) reach the new address at once instead of one round
+ * trip later. The server ignores a keepalive's payload.
  */
-const SILENCE_PROBE_MS = 250;
+const ADDRESS_PROBE_BYTES = 1200;
 
 /** Automatic renewals (send errors, TCP reconnects) are at least this far apart, so a dead network cannot spin them. */
 const MAX_RENEWAL_INTERVAL_FLOOR_MS = 1000;
@@ -73,7 +76,10 @@ function errorCode(err: Error | null): string {
  * Keepalives go out when nothing was sent for heartbeatTimeoutMs/3, and also
  * when nothing was received for that long (so a client that only uploads
  * still hears from the server). The server answers each one. One more, the
- * silence probe, goes out shortly after data stops arriving (SILENCE_PROBE_MS).
+ * silence probe, goes out once data stopped arriving for silenceThresholdMs() (silence.ts) and nothing
+ * was sent for half of that: a NAT that took a new mapping drops everything the server sends to the old one,
+ * and the probe goes out through the new mapping, so the server follows within a fraction of a second
+ * instead of at the next regular keepalive.
  *
  * Events: 'renewed' (reason); 'contact-lost' (sinceMs); 'contact-restored' ();
  * 'gave-up' (reason); 'close' (reason?: string).
@@ -97,6 +103,9 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
   private lastDataAt = -Infinity;
   private silenceProbePending = false;
   private renewals = 0;
+  private challengesAnswered = 0;
+  /** Zero bytes that pad an address probe (kept: it is sealed by copy). */
+  private padding: Buffer | null = null;
   private renewalFailures = 0;
   private lastRenewalReason: string | null = null;
 
@@ -171,6 +180,7 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
       renewals: this.renewals,
       renewalFailures: this.renewalFailures,
       lastRenewalReason: this.lastRenewalReason,
+      challengesAnswered: this.challengesAnswered,
     };
   }
 
@@ -228,6 +238,12 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
     this.carrierFailed(carrier, null);
   }
 
+  private addressProbePadding(): Buffer {
+    const bytes = Math.min(ADDRESS_PROBE_BYTES, this.config.mtu) - PATH_OVERHEAD_BYTES;
+    if (this.padding === null || this.padding.length !== bytes) this.padding = Buffer.alloc(bytes);
+    return this.padding;
+  }
+
   protected transmit(type: DatagramType, payload: Uint8Array | null, now: number): void {
     const carrier = this.carrier;
     if (carrier === null) {
@@ -254,8 +270,15 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
     }
   }
 
-  private sendKeepalive(now: number): void {
-    this.transmit(DatagramType.Keepalive, null, now);
+  /** Answer at once, through the current socket: the answer arriving from our address is what validates it. */
+  protected override challengeReceived(challenge: Buffer, now: number): void {
+    this.challengesAnswered++;
+    this.transmit(DatagramType.PathResponse, challenge, now);
+  }
+
+  /** `padded`: this keepalive may be the first the server sees from a new address (ADDRESS_PROBE_BYTES). */
+  private sendKeepalive(now: number, padded = false): void {
+    this.transmit(DatagramType.Keepalive, padded ? this.addressProbePadding() : null, now);
     // Even an unsent keepalive counts as an attempt, so a missing socket does not make the timer spin.
     this.lastKeepaliveAt = now;
   }
@@ -308,7 +331,7 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
     old?.close();
     const now = performance.now();
     // The first datagram from the new socket tells the server where we are now: no extra round trip.
-    this.sendKeepalive(now);
+    this.sendKeepalive(now, true);
     this.armTimer(now);
     if (initial) return;
     this.renewals++;
@@ -317,7 +340,7 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
   }
 
   private silenceProbeDelayMs(): number {
-    return Math.min(this.keepaliveIntervalMs, Math.max(SILENCE_PROBE_MS, 3 * this.codec.rtt.srttMs));
+    return Math.min(this.keepaliveIntervalMs, silenceThresholdMs(this.codec.rtt.srttMs));
   }
 
   /**
@@ -331,7 +354,7 @@ export class ClientPath extends PathEnd implements ClientCarrierSink {
     // Data stopping is also when a lost address shows: look now rather than at the next poll (our socket is
     // connected, so its source address stays the old one until a renewal).
     if (this.interfacePollMs > 0) this.pollInterfaces(now);
-    if (now - this.lastSendAt >= delay / 2) this.sendKeepalive(now);
+    if (now - this.lastSendAt >= delay / 2) this.sendKeepalive(now, true);
   }
 
   /** Compare the local addresses with the last look; a change renews the socket. */

@@ -5,6 +5,7 @@ import {
   DatagramType,
   INNER_HEADER_AT,
   INNER_HEADER_BYTES,
+  LAST_DATAGRAM_TYPE,
   NO_TIMESTAMP,
   PATH_OVERHEAD_BYTES,
   timestamp16,
@@ -156,7 +157,7 @@ export class DatagramCodec {
       return null;
     }
     const type = plaintext[4];
-    if (type > DatagramType.RekeyConfirm) {
+    if (type > LAST_DATAGRAM_TYPE) {
       this.drops.malformed++;
       return null;
     }

@@ -21,8 +21,14 @@ export const DatagramType = {
   RekeyReply: 4,
   /** Payload: u32 new key epoch; sealed under the new epoch, tells the responder to switch. */
   RekeyConfirm: 5,
+  /** Server to client, payload: 8 random bytes; sent to an address not yet validated (address-validation.ts). */
+  PathChallenge: 6,
+  /** Client to server, payload: the 8 bytes of a PathChallenge, answered at once; validates the address it comes from. */
+  PathResponse: 7,
 } as const;
 export type DatagramType = (typeof DatagramType)[keyof typeof DatagramType];
+/** The highest DatagramType; a higher type byte is malformed. */
+export const LAST_DATAGRAM_TYPE = DatagramType.PathResponse;
 
 /** Timestamp, echo and type before the payload. */
 export const INNER_HEADER_BYTES = 5;

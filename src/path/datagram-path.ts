@@ -4,12 +4,17 @@ import type { EventEmitter } from 'node:events';
  * What the transport layer sees of the path: an unreliable datagram pipe to a
  * peer that never moves. Roaming, sealing, replay protection, rekeying and
  * renewal all happen below this interface (ServerPath, ClientPath), so KCP
- * and QUIC never learn that an address or a key changed.
+ * and QUIC never learn that an address or a key changed: they only hear that
+ * the path changed ('renewed', 'peer-moved') and restart their estimates, and
+ * every burst of resends that follows is capped (an initial window) or paced.
  *
  * Events (for liveness-aware layers above):
  *  - 'contact-lost'     (sinceMs: number)  no authenticated datagram for a while
  *  - 'contact-restored' ()                 an authenticated datagram arrived again
- *  - 'renewed'          (reason: string)   the path switched socket/address (probe at once)
+ *  - 'renewed'          (reason: string)   client: the path switched socket (a new path: forget its estimates, probe)
+ *  - 'peer-moved'       (address, port)    server: a new peer address was validated (address-validation.ts);
+ *                                          the one "path changed" signal, as 'renewed' is the client's. An
+ *                                          unvalidated address ('peer-candidate') is never announced as a move.
  *  - 'gave-up'          (reason: string)   UdpAliveTimeout passed; the path is closed
  *  - 'close'            (reason?: string)  closed locally, by the peer's goodbye, or after giving up
  *  - 'payload-budget'   (budget: number)   payloadBudget grew (a server whose first peer is on loopback)

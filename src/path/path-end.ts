@@ -47,6 +47,8 @@ export abstract class PathEnd extends EventEmitter implements DatagramPath {
     super();
     this.budget = config.mtu - PATH_OVERHEAD_BYTES;
     this.codec = new DatagramCodec(config.secret, side, this.drops);
+    // The keys are derived: the raw session secret is not needed again (docs/REKEY.md, wipe discipline).
+    config.secret.fill(0);
     this.timer = new DeadlineTimer(this.onDue);
     const codec = this.codec;
     const host: RekeyHost = {
@@ -135,6 +137,11 @@ export abstract class PathEnd extends EventEmitter implements DatagramPath {
     return true;
   }
 
+  /** A PathChallenge arrived; the client answers it (address-validation.ts), the server never gets one. */
+  protected challengeReceived(_challenge: Buffer, _now: number): void {
+    // Nothing by default.
+  }
+
   /** A keepalive arrived (already counted); the server answers it, the client needs nothing more. */
   protected keepaliveReceived(_now: number): void {
     // Nothing by default.
@@ -207,6 +214,12 @@ export abstract class PathEnd extends EventEmitter implements DatagramPath {
         return;
       case DatagramType.Goodbye:
         this.stop(payload.toString('utf8'), false);
+        return;
+      case DatagramType.PathChallenge:
+        this.challengeReceived(payload, now);
+        return;
+      case DatagramType.PathResponse:
+        // The server checked it against its candidate before this (address-validation.ts).
         return;
       default:
         this.rekeyer.receive(this.codec.type, payload, now);

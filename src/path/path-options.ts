@@ -85,7 +85,8 @@ export function resolveCommonPathConfig(options: {
   const largeOnLoopback = options.largeOnLoopback ?? false;
   if (typeof largeOnLoopback !== 'boolean') throw new TypeError(`largeOnLoopback must be true or false, got ${String(largeOnLoopback)}`);
   return {
-    secret: options.secret,
+    // The path's own copy: PathEnd wipes it as soon as epoch 0's keys are derived.
+    secret: Uint8Array.from(options.secret),
     mtu,
     largeOnLoopback,
     heartbeatTimeoutMs: positive('heartbeatTimeoutMs', options.heartbeatTimeoutMs ?? PATH_DEFAULTS.heartbeatTimeoutMs),

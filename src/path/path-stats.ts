@@ -10,6 +10,8 @@ export interface PathDrops {
   replay: number;
   /** Sent (server): no authenticated peer yet. */
   noPeer: number;
+  /** Sent (server): only an address not yet validated to send to, and its amplification budget spent. */
+  unvalidated: number;
   /** Sent (client): no open socket at that moment (during a renewal or TCP reconnect). */
   noSocket: number;
   /** Sent: the operating system refused the send. */
@@ -20,7 +22,7 @@ export interface PathDrops {
 
 /** A fresh all-zero PathDrops. */
 export function emptyDrops(): PathDrops {
-  return { malformed: 0, auth: 0, replay: 0, noPeer: 0, noSocket: 0, sendError: 0, congested: 0 };
+  return { malformed: 0, auth: 0, replay: 0, noPeer: 0, unvalidated: 0, noSocket: 0, sendError: 0, congested: 0 };
 }
 
 /** What both kinds of path report. */
@@ -48,10 +50,16 @@ export interface PathStats {
 export interface ServerPathStats extends PathStats {
   /** The port the server listens on. */
   port: number;
-  /** Source of the newest authenticated datagram, null before the first. */
+  /** The validated peer address, null before the first validation. */
   peer: { address: string; port: number } | null;
-  /** Times the peer address changed. */
+  /** The address being validated (it sent the newest authenticated datagram), or null. */
+  candidate: { address: string; port: number } | null;
+  /** Times the peer address changed (each after validation). */
   peerMoves: number;
+  /** PathChallenge datagrams sent. */
+  challengesSent: number;
+  /** TCP connections open (UdpProxyMode TCP), authenticated or not. */
+  tcpConnections: number;
 }
 
 /** Stats of a ClientPath. */
@@ -63,4 +71,6 @@ export interface ClientPathStats extends PathStats {
   /** Renewals that could not open a new socket (retried later). */
   renewalFailures: number;
   lastRenewalReason: string | null;
+  /** PathChallenge datagrams answered. */
+  challengesAnswered: number;
 }

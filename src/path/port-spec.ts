@@ -15,8 +15,8 @@ function parsePort(text: string, spec: string): number {
 }
 
 /**
- * Parse a TsshdPort spec: comma-separated ports and inclusive ranges, spaces
- * allowed anywhere (`61001-61999`, `6022,7022`, `8010-8020, 9020-9030`).
+ * Parse a TsshdPort spec: ports and inclusive ranges apart by commas or spaces
+ * (`61001-61999`, `6022,7022`, `8010-8020, 9020-9030`, `7000 - 7010 7020`).
  * Overlapping entries are merged; ranges come back sorted. Throws an Error
  * whose one-line message names the problem and the fix.
  */
@@ -24,7 +24,9 @@ export function parsePortSpec(spec: string): PortRange[] {
   const shown = spec.trim();
   if (shown === '') throw new Error(`empty port spec; ${EXAMPLE}`);
   const ranges: PortRange[] = [];
-  for (const rawEntry of shown.split(',')) {
+  // As the reference reads it: entries apart by commas or spaces, a range's '-' with or without spaces around it.
+  const entries = shown.replace(/\s*-\s*/g, '-').replace(/\s*,\s*/g, ',').replace(/\s+/g, ',');
+  for (const rawEntry of entries.split(',')) {
     const entry = rawEntry.trim();
     if (entry === '') throw new Error(`port spec '${shown}' has an empty entry between commas; ${EXAMPLE}`);
     const dash = entry.indexOf('-');

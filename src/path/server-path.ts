@@ -2,7 +2,8 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { enlargeUdpBuffers, TCP_WRITE_LIMIT_BYTES } from './client-carrier.js';
-import { DatagramType, MIN_PATH_DATAGRAM_BYTES } from './datagram-format.js';
+import { Candidate, sameAddress, type PathAddress } from './address-validation.js';
+import { DatagramType, MIN_PATH_DATAGRAM_BYTES, PATH_OVERHEAD_BYTES } from './datagram-format.js';
 import { largestMtu, mtuForPeer } from './loopback-mtu.js';
 import { PathEnd } from './path-end.js';
 import { resolveCommonPathConfig, type CommonPathConfig, type ProxyMode, type RekeyConfig } from './path-options.js';
@@ -66,8 +67,12 @@ export interface ForeignDatagramReceiver {
 const FOREIGN_MIN_FRAME = 17;
 const FOREIGN_MAX_FRAME = 0xffff;
 
-/** TCP connections kept at once; a new one evicts the oldest that is not the peer's. */
+/** TCP connections kept at once; a new one evicts the oldest that is neither the peer's nor the candidate's. */
 const MAX_TCP_CONNECTIONS = 16;
+/** TCP connections that have not yet carried an authenticated datagram, at once; a new one evicts the oldest of them. */
+const MAX_UNAUTHENTICATED_TCP = 8;
+/** A TCP connection that carried no authenticated datagram this long after it was accepted is closed. */
+export const UNAUTHENTICATED_TCP_MS = 5000;
 
 function bindUdp(host: string, port: number): Promise<dgram.Socket> {
   return new Promise((resolve, reject) => {
@@ -101,23 +106,36 @@ function listenTcp(host: string, port: number): Promise<net.Server> {
 
 /**
  * The server end of the secure roaming path. It listens on one port drawn
- * from TsshdPort, authenticates every datagram, and sends to the source of
- * the newest authenticated datagram: a client that roams is followed on its
- * first datagram from the new address, while a replayed or reordered older
- * datagram never moves it. It answers client keepalives and watches liveness.
+ * from TsshdPort, authenticates every datagram and answers client keepalives.
  *
- * Events: 'peer' (address, port) on first contact; 'peer-moved' (address,
- * port); 'contact-lost' (sinceMs); 'contact-restored' (); 'gave-up' (reason);
+ * Roaming with address validation (address-validation.ts): the peer is the
+ * last *validated* address. An authenticated datagram with the highest packet
+ * number so far from another address makes that address the candidate: it is
+ * challenged at once and gets replies (at most 3x the bytes it sent) until it
+ * answers from there, when it becomes the peer ('peer-moved', the one "path
+ * changed" signal for the transport above); the old peer gets what does not
+ * fit meanwhile. A newer datagram from the peer itself ends the candidacy (a
+ * raced copy loses as soon as the real client speaks again). A replayed or
+ * older datagram never starts one. In UDP-over-TCP mode an address is a
+ * connection: a new one replaces the peer's only once validated, and a
+ * connection that carries nothing authentic is closed after UNAUTHENTICATED_TCP_MS.
+ *
+ * Events: 'peer' (address, port) when the first address is validated;
+ * 'peer-candidate' (address, port) when a new address starts getting replies
+ * before validation; 'peer-moved' (address, port) once it is validated;
+ * 'contact-lost' (sinceMs); 'contact-restored' (); 'gave-up' (reason);
  * 'close' (reason?: string) (after a local close(), a peer's goodbye or giving up);
  * 'diverted' () when another protocol family claimed the port (setForeignReceiver).
  */
 export class ServerPath extends PathEnd {
   private readonly headroom: number;
-  private readonly connections = new Set<net.Socket>();
-  private peerAddress: string | null = null;
-  private peerPort = 0;
-  private peerConnection: net.Socket | null = null;
+  /** TCP connections, each with whether it has carried an authenticated datagram, in accept order. */
+  private readonly connections = new Map<net.Socket, boolean>();
+  /** The validated peer, and the address being validated. */
+  private peer: PathAddress | null = null;
+  private candidate: Candidate | null = null;
   private peerMoves = 0;
+  private challengesSent = 0;
   private foreign: ForeignDatagramReceiver | null = null;
   private diverted = false;
 
@@ -165,11 +183,15 @@ export class ServerPath extends PathEnd {
   }
 
   stats(): ServerPathStats {
+    const { peer, candidate } = this;
     return {
       ...this.pathStats(),
       port: this.port,
-      peer: this.peerAddress === null ? null : { address: this.peerAddress, port: this.peerPort },
+      peer: peer === null ? null : { address: peer.address, port: peer.port },
+      candidate: candidate === null ? null : { address: candidate.address, port: candidate.port },
       peerMoves: this.peerMoves,
+      challengesSent: this.challengesSent,
+      tcpConnections: this.connections.size,
     };
   }
 
@@ -231,7 +253,8 @@ export class ServerPath extends PathEnd {
   }
 
   protected closeSockets(goodbyeReason: string | null): void {
-    const goodbye = goodbyeReason === null || this.peerAddress === null ? null : this.sealGoodbye(goodbyeReason, this.headroom);
+    const peer = this.peer;
+    const goodbye = goodbyeReason === null || peer === null ? null : this.sealGoodbye(goodbyeReason, this.headroom);
     const udp = this.udp;
     if (udp) {
       udp.off('message', this.onUdpMessage);
@@ -242,9 +265,9 @@ export class ServerPath extends PathEnd {
           // Already closed.
         }
       };
-      if (goodbye !== null) {
+      if (goodbye !== null && peer !== null) {
         try {
-          udp.send(goodbye, this.peerPort, this.peerAddress ?? undefined, closeSocket);
+          udp.send(goodbye, peer.port, peer.address, closeSocket);
           return;
         } catch {
           // Fall through to closing at once.
@@ -254,8 +277,8 @@ export class ServerPath extends PathEnd {
       return;
     }
     this.tcp?.close();
-    for (const conn of this.connections) {
-      if (goodbye !== null && conn === this.peerConnection && conn.writable) {
+    for (const conn of this.connections.keys()) {
+      if (goodbye !== null && conn === peer?.conn && conn.writable) {
         writeFrameHeader(goodbye);
         conn.end(goodbye, () => conn.destroy());
       } else {
@@ -264,22 +287,41 @@ export class ServerPath extends PathEnd {
     }
   }
 
+  /**
+   * Send to the candidate while its amplification budget allows (it is where the newest datagram came
+   * from), else to the validated peer; with neither, count the drop.
+   */
   protected transmit(type: DatagramType, payload: Uint8Array | null, now: number): void {
-    const address = this.peerAddress;
-    if (address === null) {
+    const candidate = this.candidate;
+    let target = this.peer;
+    if (candidate !== null) {
+      const size = PATH_OVERHEAD_BYTES + (payload === null ? 0 : payload.length);
+      if (candidate.mayReceive(size)) {
+        candidate.sentBytes(size);
+        target = candidate;
+      } else if (target === null) {
+        this.drops.unvalidated++;
+        return;
+      }
+    }
+    if (target === null) {
       this.drops.noPeer++;
       return;
     }
+    this.transmitTo(target, type, payload, now);
+  }
+
+  private transmitTo(target: PathAddress, type: DatagramType, payload: Uint8Array | null, now: number): void {
     if (this.udp) {
       const datagram = this.codec.seal(type, payload, 0, now);
       try {
-        this.udp.send(datagram, this.peerPort, address, this.onSendDone);
+        this.udp.send(datagram, target.port, target.address, this.onSendDone);
       } catch {
         this.drops.sendError++;
         return;
       }
     } else {
-      const conn = this.peerConnection;
+      const conn = target.conn;
       if (!this.tcpWritable(conn)) return;
       const frame = this.codec.seal(type, payload, FRAME_HEADER_BYTES, now);
       writeFrameHeader(frame);
@@ -288,7 +330,7 @@ export class ServerPath extends PathEnd {
     this.countSent(type);
   }
 
-  /** Authenticate, maybe move the peer, then act on the datagram. */
+  /** Authenticate, follow or validate a new address (address-validation.ts), then act on the datagram. */
   private receive(datagram: Buffer, address: string, port: number, conn: net.Socket | null): void {
     if (this.diverted) {
       this.foreign!.receive(datagram, { address, port, conn });
@@ -297,17 +339,41 @@ export class ServerPath extends PathEnd {
     const now = performance.now();
     const payload = this.authenticate(datagram, now);
     if (payload === null) {
-      if (this.foreign !== null && this.peerAddress === null && !this.closed && this.foreign.offer(datagram, { address, port, conn })) {
+      if (this.foreign !== null && this.peer === null && this.candidate === null && !this.closed && this.foreign.offer(datagram, { address, port, conn })) {
         this.diverted = true;
+        // The other family authenticated this connection: it is no stranger to close or evict first.
+        if (conn !== null) this.connections.set(conn, true);
         this.timer.stop();
         this.emit('diverted');
       }
       return;
     }
-    if (this.codec.newest && (port !== this.peerPort || address !== this.peerAddress || conn !== this.peerConnection)) {
-      this.movePeer(address, port, conn);
-      if (this.closed) return;
+    if (payload === null) return;
+    if (conn !== null) this.connections.set(conn, true);
+    const newest = this.codec.newest;
+    if (!sameAddress(this.peer, address, port, conn)) {
+      let candidate = this.candidate;
+      let fresh = false;
+      if (!sameAddress(candidate, address, port, conn)) {
+        fresh = newest;
+        candidate = fresh ? this.startCandidate(address, port, conn) : null;
+      }
+      if (candidate !== null) {
+        candidate.receivedBytes(datagram.length);
+        if (this.codec.type === DatagramType.PathResponse) {
+          if (candidate.answeredBy(payload)) this.validate(candidate);
+        } else if (newest && candidate.challengeDue(now, this.codec.rtt.srttMs)) {
+          this.challenge(candidate, now);
+        }
+        // Announced once its budget and challenge are in place, so a listener's sends already reach it.
+        if (fresh) this.emit('peer-candidate', address, port);
+        if (this.closed) return;
+      }
+    } else if (newest && this.candidate !== null) {
+      // The real client spoke again from the peer's address, later than whoever was the candidate.
+      this.dropCandidate();
     }
+    if (this.closed) return;
     this.deliver(payload, now);
   }
 
@@ -316,28 +382,55 @@ export class ServerPath extends PathEnd {
     this.transmit(DatagramType.Keepalive, null, now);
   }
 
-  private movePeer(address: string, port: number, conn: net.Socket | null): void {
-    const first = this.peerAddress === null;
-    const previousConnection = this.peerConnection;
-    this.peerAddress = address;
-    this.peerPort = port;
-    this.peerConnection = conn;
-    // The client keeps one TCP connection: once it speaks on a new one, the old one is dead weight.
-    if (previousConnection !== null && previousConnection !== conn) previousConnection.destroy();
-    if (first) {
-      // The client sends to one fixed server address, so the route back never leaves lo once it came over lo (docs/PROTOCOL.md).
-      this.growMtu(mtuForPeer(this.config.mtu, this.config.largeOnLoopback, address));
+  private startCandidate(address: string, port: number, conn: net.Socket | null): Candidate {
+    const first = this.peer === null && this.candidate === null;
+    if (this.candidate !== null) this.dropCandidate();
+    const candidate = new Candidate(address, port, conn);
+    this.candidate = candidate;
+    // The client sends to one fixed server address, so the route back never leaves lo once it came over lo (docs/PROTOCOL.md).
+    if (first) this.growMtu(mtuForPeer(this.config.mtu, this.config.largeOnLoopback, address));
+    return candidate;
+  }
+
+  /** Challenge the candidate (only ever sent to the candidate, and within its budget). */
+  private challenge(candidate: Candidate, now: number): void {
+    if (!candidate.mayReceive(PATH_OVERHEAD_BYTES + candidate.challenge.length)) return;
+    candidate.sentBytes(PATH_OVERHEAD_BYTES + candidate.challenge.length);
+    candidate.challengedAt = now;
+    this.challengesSent++;
+    this.transmitTo(candidate, DatagramType.PathChallenge, candidate.challenge, now);
+  }
+
+  /** The candidate answered from its address: it is the peer now. */
+  private validate(candidate: Candidate): void {
+    const previous = this.peer;
+    this.candidate = null;
+    this.peer = { address: candidate.address, port: candidate.port, conn: candidate.conn };
+    // The client keeps one TCP connection: once it answered on a new one, the old one is dead weight.
+    if (previous?.conn && previous.conn !== candidate.conn) this.closeConnection(previous.conn);
+    if (previous === null) {
       this.armTimer();
-      this.emit('peer', address, port);
+      this.emit('peer', candidate.address, candidate.port);
     } else {
       this.peerMoves++;
-      this.emit('peer-moved', address, port);
+      this.emit('peer-moved', candidate.address, candidate.port);
     }
+  }
+
+  private dropCandidate(): void {
+    const conn = this.candidate?.conn ?? null;
+    this.candidate = null;
+    if (conn !== null && conn !== this.peer?.conn) this.closeConnection(conn);
+  }
+
+  private closeConnection(conn: net.Socket): void {
+    conn.destroy();
+    this.connections.delete(conn);
   }
 
   /** Contact can only be lost once there is a peer. */
   protected override hasPeer(): boolean {
-    return this.peerAddress !== null;
+    return this.peer !== null;
   }
 
   protected armTimer(): void {
@@ -363,21 +456,30 @@ export class ServerPath extends PathEnd {
     this.drops.sendError++;
   };
 
+  /** Make room for one more TCP connection: bounded in all, and fewer still that never authenticated. */
+  private evictTcp(): void {
+    let unauthenticated = 0;
+    for (const authenticated of this.connections.values()) if (!authenticated) unauthenticated++;
+    const keep = (c: net.Socket): boolean => c === this.peer?.conn || c === this.candidate?.conn;
+    if (unauthenticated >= MAX_UNAUTHENTICATED_TCP) {
+      for (const [old, authenticated] of this.connections) {
+        if (!authenticated) return this.closeConnection(old);
+      }
+    }
+    if (this.connections.size >= MAX_TCP_CONNECTIONS) {
+      for (const old of this.connections.keys()) {
+        if (!keep(old)) return this.closeConnection(old);
+      }
+    }
+  }
+
   private readonly onTcpConnection = (conn: net.Socket): void => {
     if (this.closed) {
       conn.destroy();
       return;
     }
-    if (this.connections.size >= MAX_TCP_CONNECTIONS) {
-      for (const old of this.connections) {
-        if (old !== this.peerConnection) {
-          old.destroy();
-          this.connections.delete(old);
-          break;
-        }
-      }
-    }
-    this.connections.add(conn);
+    this.evictTcp();
+    this.connections.set(conn, false);
     conn.setNoDelay(true);
     const address = conn.remoteAddress ?? '';
     const port = conn.remotePort ?? 0;
@@ -387,6 +489,11 @@ export class ServerPath extends PathEnd {
       foreign ? FOREIGN_MAX_FRAME : largestMtu(this.config.mtu, this.config.largeOnLoopback),
       (datagram) => this.receive(datagram, address, port, conn),
     );
+    // Whoever cannot authenticate within a few seconds is not our client: no lingering connections.
+    const deadline = setTimeout(() => {
+      if (!this.diverted && this.connections.get(conn) === false) this.closeConnection(conn);
+    }, UNAUTHENTICATED_TCP_MS);
+    deadline.unref();
     conn.on('data', (chunk: Buffer) => {
       if (this.closed) return;
       if (!decoder.push(chunk)) {
@@ -398,8 +505,8 @@ export class ServerPath extends PathEnd {
       // 'close' follows.
     });
     conn.on('close', () => {
+      clearTimeout(deadline);
       this.connections.delete(conn);
-      if (this.peerConnection === conn) this.peerConnection = null;
       if (this.diverted) this.foreign!.connectionClosed?.(conn);
     });
   };

@@ -8,8 +8,9 @@
  */
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
-import { chmod, lstat, unlink } from 'node:fs/promises';
+import { lstat, unlink } from 'node:fs/promises';
 import { createServer, isIP, type Server, type Socket } from 'node:net';
+import { bindSocketFile } from './socket-file.js';
 
 /** Which addresses a listener binds. */
 export type BindPlan = { kind: 'loopback' } | { kind: 'wildcard' } | { kind: 'address'; host: string };
@@ -145,28 +146,16 @@ export async function listenUnix(path: string, onConnection: (socket: Socket) =>
   }
   const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, onConnection);
   if (maxConnections !== undefined) server.maxConnections = maxConnections;
-  // Bind with the mask as umask so the socket is never more open than asked (bind is synchronous for paths).
-  let oldMask: number | null = null;
-  try {
-    oldMask = process.umask(mask);
-  } catch {
-    oldMask = null; // worker threads cannot change umask: the chmod below still applies the mask
-  }
-  let listening: Promise<void>;
-  try {
-    listening = listenOn(server, path);
-  } finally {
-    if (oldMask !== null) process.umask(oldMask);
-  }
-  try {
-    await listening;
-    await chmod(path, 0o777 & ~mask);
-  } catch (err) {
-    server.close();
-    throw err;
-  }
+  // Created with the mode asked for from the start, without the process-wide umask (socket-file.ts).
+  const file = await bindSocketFile(path, mask, (at) => listenOn(server, at), () => server.close());
   server.on('error', () => undefined);
-  return { port: undefined, close: () => server.close() };
+  return {
+    port: undefined,
+    close: () => {
+      server.close();
+      file.remove();
+    },
+  };
 }
 
 /**

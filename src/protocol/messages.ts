@@ -54,6 +54,8 @@ export interface HelloMessage {
   aliveTimeoutMs?: number;
   /** The client's heartbeat timeout in ms: the server reports contact lost after this long. */
   heartbeatTimeoutMs?: number;
+  /** UdpSessionName: the name an attachable tsshd lists this session under (tsshd --list, tssh --attach). */
+  sessionName?: string;
 }
 
 /** Client -> server: a pty session's window changed size. */
@@ -89,8 +91,20 @@ export interface RedrawMessage {
   session: number;
 }
 
+/**
+ * Client -> server: the client leaves on purpose (`~d`) but the sessions stay:
+ * an attachable tsshd keeps its terminal sessions for a later attach (a tsshd
+ * that is not attachable treats it as a goodbye).
+ */
+export interface DetachMessage {
+  type: 'detach';
+}
+
 /** Anything that travels on the bus. */
-export type BusMessage = HelloMessage | ResizeMessage | ExitMessage | GoodbyeMessage | RedrawMessage;
+export type BusMessage = HelloMessage | ResizeMessage | ExitMessage | GoodbyeMessage | RedrawMessage | DetachMessage;
+
+/** Longest session name (UdpSessionName). */
+export const MAX_SESSION_NAME_LENGTH = 64;
 
 // ---------------------------------------------------------------------------
 // Session stream (StreamKind.Session) and stderr stream (StreamKind.Stderr)
@@ -100,6 +114,12 @@ export interface PtyRequest {
   term: string;
   cols: number;
   rows: number;
+  /**
+   * The user asked for the pty explicitly (-t, -tt, RequestTTY yes/force): if
+   * the login may not have one, the session is refused, as ssh then gives up;
+   * otherwise it runs without a pty, as ssh's default does.
+   */
+  required?: boolean;
 }
 
 /**
@@ -135,6 +155,12 @@ export interface SessionRequest {
   subsystem?: string;
   agent?: boolean;
   x11?: X11Request;
+  /**
+   * Take over the running session `id` of an attachable tsshd instead of
+   * starting one (tssh --attach); `pty` gives the new client's terminal size.
+   * Only pty sessions can be attached; command and subsystem are not allowed.
+   */
+  attach?: boolean;
 }
 
 /**
@@ -146,6 +172,8 @@ export interface SessionOkMessage {
   type: 'session-ok';
   agentRefused?: string;
   x11Refused?: string;
+  /** The request was an attach and the session is now this client's. */
+  attached?: boolean;
 }
 
 /** Server -> client: the session was refused; the server ends the stream. */
@@ -213,6 +241,15 @@ function sessionId(o: Fields, key: string): number {
   return integer(o, key, 0, MAX_SESSION_ID);
 }
 
+/** A session name: printable, no spaces or quotes, so it lists and passes through shells and configs as it is. */
+export const SESSION_NAME_PATTERN = /^[A-Za-z0-9._@+-]{1,64}$/;
+
+function sessionName(o: Fields, key: string): string {
+  const v = text(o, key, MAX_SESSION_NAME_LENGTH);
+  if (!SESSION_NAME_PATTERN.test(v)) throw bad(`${key} must be 1 to 64 of A-Z a-z 0-9 . _ @ + -`);
+  return v;
+}
+
 function dimension(o: Fields, key: string): number {
   return integer(o, key, 1, MAX_TERMINAL_DIMENSION);
 }
@@ -230,7 +267,9 @@ function parsePty(value: unknown): PtyRequest {
   const o = asFields(value, 'pty');
   const term = text(o, 'term', MAX_TERM_LENGTH);
   if (!TERM_NAME.test(term)) throw bad('pty.term is not printable ASCII without spaces');
-  return { term, cols: dimension(o, 'cols'), rows: dimension(o, 'rows') };
+  const pty: PtyRequest = { term, cols: dimension(o, 'cols'), rows: dimension(o, 'rows') };
+  if (o.required === true) pty.required = true;
+  return pty;
 }
 
 const X11_PROTOCOL_NAME = /^[\x21-\x7e]+$/;
@@ -274,6 +313,7 @@ export function parseBusMessage(value: unknown): BusMessage {
       const m: HelloMessage = { type, clientVersion: text(o, 'clientVersion') };
       if (has(o, 'aliveTimeoutMs')) m.aliveTimeoutMs = integer(o, 'aliveTimeoutMs', 1, MAX_LIVENESS_TIMEOUT_MS);
       if (has(o, 'heartbeatTimeoutMs')) m.heartbeatTimeoutMs = integer(o, 'heartbeatTimeoutMs', 1, MAX_LIVENESS_TIMEOUT_MS);
+      if (has(o, 'sessionName')) m.sessionName = sessionName(o, 'sessionName');
       return m;
     }
     case 'resize':
@@ -293,6 +333,8 @@ export function parseBusMessage(value: unknown): BusMessage {
       return { type, reason: text(o, 'reason') };
     case 'redraw':
       return { type, session: sessionId(o, 'session') };
+    case 'detach':
+      return { type };
     default:
       throw new ProtocolError('unknown-type', `no bus message of type ${JSON.stringify(type.slice(0, 64))}`);
   }
@@ -314,6 +356,11 @@ export function parseSessionRequest(value: unknown): SessionRequest {
   if (request.command !== undefined && request.subsystem !== undefined) throw bad('command and subsystem both given');
   if (has(o, 'agent') && boolean(o, 'agent')) request.agent = true;
   if (has(o, 'x11')) request.x11 = parseX11Request(o.x11);
+  if (has(o, 'attach') && boolean(o, 'attach')) {
+    if (request.pty === undefined) throw bad('attach needs a pty');
+    if (request.command !== undefined || request.subsystem !== undefined) throw bad('attach takes no command or subsystem');
+    request.attach = true;
+  }
   return request;
 }
 
@@ -325,6 +372,7 @@ export function parseSessionReply(value: unknown): SessionReply {
     const reply: SessionOkMessage = { type };
     if (has(o, 'agentRefused')) reply.agentRefused = text(o, 'agentRefused');
     if (has(o, 'x11Refused')) reply.x11Refused = text(o, 'x11Refused');
+    if (has(o, 'attached') && boolean(o, 'attached')) reply.attached = true;
     return reply;
   }
   if (type === 'session-error') return { type, message: text(o, 'message') };

@@ -11,10 +11,11 @@
  * unconnected AF_UNIX datagram socket never has one.
  */
 import { rmSync, unlinkSync } from 'node:fs';
-import { chmod, lstat, mkdtemp, unlink } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { lstat, mkdtemp, unlink } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { requireNative } from '../native-addons.js';
+import { bindSocketFile } from './socket-file.js';
 
 /** Longest socket path the kernel takes (sun_path is 108 bytes with the final NUL on Linux). */
 export const MAX_UNIX_DGRAM_PATH = 107;
@@ -41,7 +42,7 @@ let missing = '';
 function load(): NativeModule | null {
   if (native !== undefined) return native;
   try {
-    native = createRequire(import.meta.url)('unix-dgram') as NativeModule;
+    native = requireNative('unix-dgram') as NativeModule;
   } catch (err) {
     native = null;
     missing = err instanceof Error ? err.message.split('\n')[0]! : String(err);
@@ -58,8 +59,9 @@ export function unixDatagramUnavailable(): string | null {
 /** The text of a unix-dgram error (its code is a negative errno), as strerror would say it. */
 export function describeUnixDatagramError(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'number') {
-    const name = Object.entries(constants.errno).find(([, n]) => n === -code)?.[0];
+  if (typeof code === 'number' || typeof code === 'string') {
+    // The native module reports negative errno numbers; file system calls report names.
+    const name = typeof code === 'string' ? code : Object.entries(constants.errno).find(([, n]) => n === -code)?.[0];
     switch (name) {
       case 'ENOENT':
         return 'no such file or directory';
@@ -141,25 +143,23 @@ export async function bindUnixDatagram(path: string, onMessage: (msg: Buffer, fr
     if (info?.isSocket()) await unlink(path).catch(() => undefined);
   }
   const socket = mod.createSocket('unix_dgram');
-  let bindError: Error | undefined;
-  socket.once('error', (err) => (bindError = err));
-  // The socket file is created with the mask as umask, so it is never more open than asked (bind is synchronous).
-  let oldMask: number | null = null;
-  try {
-    oldMask = process.umask(mask);
-  } catch {
-    oldMask = null; // worker threads cannot change umask: the chmod below still applies the mask
-  }
-  try {
-    socket.bind(path);
-  } finally {
-    if (oldMask !== null) process.umask(oldMask);
-  }
-  socket.removeAllListeners('error');
-  if (bindError) {
-    socket.close();
-    throw bindError;
-  }
+  // Created with the mode asked for from the start, without the process-wide umask (socket-file.ts).
+  const file = await bindSocketFile(
+    path,
+    mask,
+    async (at) => {
+      let bindError: Error | undefined;
+      socket.once('error', (err) => (bindError = err));
+      socket.bind(at); // synchronous: failures are emitted before it returns
+      socket.removeAllListeners('error');
+      if (bindError) {
+        socket.close();
+        throw bindError;
+      }
+    },
+    () => socket.close(),
+    true,
+  );
   boundPaths.add(path);
   removeAtExit();
   let closed = false;
@@ -171,20 +171,8 @@ export async function bindUnixDatagram(path: string, onMessage: (msg: Buffer, fr
     } catch {
       // close(2) failed: the descriptor is gone either way
     }
-    if (boundPaths.delete(path)) {
-      try {
-        unlinkSync(path);
-      } catch {
-        // removed by someone else
-      }
-    }
+    if (boundPaths.delete(path)) file.remove();
   };
-  try {
-    await chmod(path, 0o777 & ~mask);
-  } catch (err) {
-    close();
-    throw err;
-  }
   socket.on('error', () => undefined);
   socket.on('message', (msg, rinfo) => onMessage(msg, rinfo.path));
   return {

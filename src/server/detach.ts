@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
+import { singleExecutable } from '../native-addons.js';
 
 /**
  * Detaching from the SSH login. Node cannot fork, so the tsshd that ssh
@@ -56,8 +57,9 @@ function isReport(value: unknown): value is DaemonReport {
  * started, dies, or stays silent for `timeoutMs`; then it is killed by PID.
  */
 export function spawnDaemon(args: readonly string[], timeoutMs = DAEMON_READY_TIMEOUT_MS): Promise<DaemonReport> {
-  const script = resolve(process.argv[1] ?? '');
-  const child = spawn(process.execPath, [script, ...args], {
+  // A single executable is its own script.
+  const argv = singleExecutable ? [...args] : [resolve(process.argv[1] ?? ''), ...args];
+  const child = spawn(process.execPath, argv, {
     detached: true,
     stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
     cwd: workingDirectory(),

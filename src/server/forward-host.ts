@@ -28,6 +28,7 @@ import { DEFAULT_RELAY_LIMITS, RelaySet, type RelayLimits } from '../protocol/re
 import { StreamKind } from '../protocol/stream-kind.js';
 import type { Connection, Stream } from '../transport/connection.js';
 import { refuseListen, refuseOpen, serverBindPlan, type ForwardPolicy } from './forward-policy.js';
+import { channelTimeoutMs, channelTimeoutsOf, closeWhenIdle } from './channel-timeout.js';
 import { DEFAULT_MAX_LISTENERS, RemoteListeners } from './remote-listeners.js';
 import { DEFAULT_UDP_HOST_LIMITS, UdpForwardHost, type UdpHostLimits, type UdpHostStats } from './udp-forward-host.js';
 
@@ -187,6 +188,7 @@ export class ForwardHost {
       slot.ready();
       this.counters.opened++;
       carrier.ok();
+      closeWhenIdle(socket, channelTimeoutMs(channelTimeoutsOf(this.policy), ['path' in target ? 'direct-streamlocal@openssh.com' : 'direct-tcpip']));
       spliceSocket(socket, stream);
     });
   }
@@ -240,6 +242,9 @@ export class ForwardHost {
         if (!settle()) return;
         this.relays.track(stream);
         doneWhenBothClose(socket, stream, slot);
+        // ChannelTimeout, as for our own family's remote forwards (remote-listeners.ts).
+        const channelType = socket.remoteAddress === undefined ? 'forwarded-streamlocal@openssh.com' : 'forwarded-tcpip';
+        closeWhenIdle(socket, channelTimeoutMs(channelTimeoutsOf(this.policy), [channelType]));
         spliceSocket(socket, stream);
       },
       drop: () => {

@@ -6,6 +6,7 @@
 import { matchPattern } from '../protocol/config-syntax.js';
 import { describeTarget, type ForwardTarget, type ListenBind } from '../protocol/forward-messages.js';
 import type { BindPlan } from '../protocol/forward-listeners.js';
+import { loginExpired } from './login-restrictions.js';
 import type { SshdPolicy } from './sshd-config.js';
 
 /** The part of SshdPolicy that forwarding reads. */
@@ -19,6 +20,7 @@ export type ForwardPolicy = Pick<
   | 'gatewayPorts'
   | 'streamLocalBindMask'
   | 'streamLocalBindUnlink'
+  | 'login'
 >;
 
 /** TCP and UDP forwards are both governed by the TCP options (sshd has no UDP forwarding of its own). */
@@ -40,6 +42,10 @@ function parsePermitEntry(entry: string): PermitEntry | null {
 
 function disabledReason(policy: ForwardPolicy, unix: boolean, direction: 'local' | 'remote'): string | null {
   if (policy.disableForwarding) return 'forwarding is disabled (DisableForwarding yes)';
+  // The login's key or certificate (no-port-forwarding, restrict, ...) covers Unix sockets too, as in sshd.
+  if (policy.login.forwarding !== null) return policy.login.forwarding;
+  const expired = loginExpired(policy.login);
+  if (expired !== null) return expired;
   const option = unix ? 'AllowStreamLocalForwarding' : 'AllowTcpForwarding';
   const permission = unix ? policy.allowStreamLocalForwarding : policy.allowTcpForwarding;
   if (permission === 'no') return `${unix ? 'Unix socket' : 'TCP'} forwarding is disabled (${option} no)`;
@@ -63,17 +69,24 @@ export function refuseOpen(policy: ForwardPolicy, target: ForwardTarget, proto: 
   if (unix && proto === 'udp') return disabledUnixUdp(policy, 'local');
   const disabled = disabledReason(policy, unix, 'local');
   if (disabled || unix) return disabled; // PermitOpen covers TCP targets only, as in sshd
-  const list = policy.permitOpen;
-  if (list.length === 1 && list[0] === 'any') return null;
   const denied = `${describeTarget(target)} is not permitted by PermitOpen`;
+  const list = policy.permitOpen;
   if (list.length === 1 && list[0] === 'none') return `${denied} (PermitOpen none)`;
+  if (!(list.length === 1 && list[0] === 'any') && !openPermitted(list, target)) return denied;
+  // The key's permitopen= options must allow it too.
+  const keyList = policy.login.permitOpen;
+  if (keyList !== null && !openPermitted(keyList, target)) return `${describeTarget(target)} is not permitted by the key's permitopen`;
+  return null;
+}
+
+function openPermitted(list: readonly string[], target: { host: string; port: number }): boolean {
   for (const raw of list) {
     const entry = parsePermitEntry(raw);
     if (!entry || (entry.port !== null && entry.port !== target.port)) continue;
     // sshd compares the requested name as written; DNS names ignore case.
-    if (entry.host === '*' || entry.host.toLowerCase() === target.host.toLowerCase()) return null;
+    if (entry.host === '*' || entry.host.toLowerCase() === target.host.toLowerCase()) return true;
   }
-  return denied;
+  return false;
 }
 
 /** The host a listen request names: ssh sends "localhost" when the user gave none. */
@@ -87,17 +100,23 @@ export function refuseListen(policy: ForwardPolicy, bind: ListenBind, proto: For
   if (unix && proto === 'udp') return disabledUnixUdp(policy, 'remote');
   const disabled = disabledReason(policy, unix, 'remote');
   if (disabled || unix) return disabled; // PermitListen covers TCP listeners only, as in sshd
-  const list = policy.permitListen;
-  if (list.length === 1 && list[0] === 'any') return null;
   const denied = `listening on ${describeTarget(bind)} is not permitted by PermitListen`;
+  const list = policy.permitListen;
   if (list.length === 1 && list[0] === 'none') return `${denied} (PermitListen none)`;
+  if (!(list.length === 1 && list[0] === 'any') && !listenPermitted(list, bind)) return denied;
+  const keyList = policy.login.permitListen;
+  if (keyList !== null && !listenPermitted(keyList, bind)) return `listening on ${describeTarget(bind)} is not permitted by the key's permitlisten`;
+  return null;
+}
+
+function listenPermitted(list: readonly string[], bind: { host?: string; port: number }): boolean {
   const host = requestedListenHost(bind).toLowerCase();
   for (const raw of list) {
     const entry = parsePermitEntry(raw);
     if (!entry || (entry.port !== null && entry.port !== bind.port)) continue;
-    if (matchPattern(host, entry.host.toLowerCase())) return null;
+    if (matchPattern(host, entry.host.toLowerCase())) return true;
   }
-  return denied;
+  return false;
 }
 
 /**

@@ -12,6 +12,7 @@ import { bindPortFromSpec } from '../path/port-binding.js';
 import { parsePortSpec } from '../path/port-spec.js';
 import { quoteValue } from '../protocol/config-syntax.js';
 import { encodeRelayBootstrap } from '../protocol/relay-wire.js';
+import { columns, flagRows, type FlagDoc } from '../usage-text.js';
 import { VERSION } from '../version.js';
 import { DebugLog } from './debug-log.js';
 import { reportToParent, spawnDaemon, takeDaemonRole } from './detach.js';
@@ -32,10 +33,14 @@ export interface RelayOptions {
   debug: boolean;
 }
 
+/** The relay's own flags, for `tsshd --help` and the man page (src/cli/manual.ts). */
+export const RELAY_FLAGS: readonly FlagDoc[] = [
+  { names: ['--relay'], value: 'HOST:PORT', text: "run as a jump host's datagram relay to HOST:PORT (tssh starts it for ProxyJump)" },
+  { names: ['--alive-timeout'], value: 'S', text: `with --relay: seconds to live while the target is silent (default ${DEFAULT_RELAY_ALIVE_TIMEOUT})` },
+];
+
 /** Usage lines for `tsshd --help`. */
-export const RELAY_USAGE = `  --relay HOST:PORT      run as a jump host's datagram relay to HOST:PORT (tssh starts it for ProxyJump)
-  --alive-timeout S      with --relay: seconds to live while the target is silent (default ${DEFAULT_RELAY_ALIVE_TIMEOUT})
-`;
+export const RELAY_USAGE = columns(flagRows(RELAY_FLAGS));
 
 /** Whether argv asks for a relay. */
 export function isRelayCommand(argv: readonly string[]): boolean {

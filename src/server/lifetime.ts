@@ -9,7 +9,8 @@ import type { SessionRequest } from '../protocol/messages.js';
  *  - after the last session ended and its output was delivered ('idle'; a
  *    client that never opens one, as `tssh -N`, is served until it leaves)
  *    and, as sshd, the forwarded connections still open then have closed,
- *  - when the client says goodbye (bus or path) or its connection closes,
+ *  - when the client says goodbye (bus or path), detaches, or its connection closes,
+ *  - when another client attached its sessions (handOver; attach-server.ts),
  *  - when no client authenticated within --connect-timeout,
  *  - after UdpAliveTimeout without contact (the path's 'gave-up'),
  *  - on SIGTERM, SIGHUP or SIGINT (the client is told why).
@@ -84,7 +85,8 @@ export class ServerLifetime {
       this.clearConnectTimer();
       log.log(`client authenticated from ${address} port ${port}`);
     });
-    path.on('peer-moved', (address: string, port: number) => log.log(`client moved to ${address} port ${port}`));
+    path.on('peer-candidate', (address: string, port: number) => log.log(`new client address ${address} port ${port}: answered (at most 3x what it sent) until validated`));
+    path.on('peer-moved', (address: string, port: number) => log.log(`client moved to ${address} port ${port} (validated)`));
     path.on('contact-lost', (sinceMs: number) => log.log(`no contact for ${Math.round(sinceMs)} ms`));
     path.on('contact-restored', () => log.log('contact restored'));
     path.once('gave-up', (reason: string) => void this.shutdown(`gave up on the client: ${reason}`, 1, { connectionLost: true }));
@@ -97,6 +99,7 @@ export class ServerLifetime {
     host.on('redraw', (id: number) => log.log(`session ${id}: redraw (SIGWINCH)`));
     host.on('protocol-error', (err: Error) => log.log(`client protocol error: ${err.message}`));
     host.on('goodbye', (reason: string) => void this.shutdown(`the client said goodbye: ${reason.slice(0, 200)}`, 0, {}));
+    host.on('detach', () => void this.shutdown('the client detached', 0, {}));
     host.on('idle', () => void this.idle());
     for (const signal of ENDING_SIGNALS) process.on(signal, this.onSignal);
   }
@@ -152,6 +155,11 @@ export class ServerLifetime {
   /** End now without waiting for a client: hang up, destroy the connection. */
   abort(reason: string): void {
     void this.shutdown(reason, 1, { connectionLost: true });
+  }
+
+  /** Another client took this one's sessions over: tell it why, then wind this connection down. */
+  handOver(reason: string): void {
+    void this.shutdown(reason, 0, { goodbye: reason });
   }
 
   private hello(version: string, liveness: ClientLiveness): void {

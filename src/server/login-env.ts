@@ -69,19 +69,22 @@ const SERVER_OWNED = new Set(['SSH_CLIENT', 'SSH_CONNECTION', 'SSH_TTY', 'SSH_AU
 /**
  * One session's environment: the login base, then the client's variables that
  * `envAccepted` lets through (as sshd applies AcceptEnv after its own
- * defaults), then SSH_CONNECTION / SSH_CLIENT again, then TERM from the pty
- * request (always, like sshd).
+ * defaults), then what sshd imposed on the login (PermitUserEnvironment's and
+ * SetEnv's variables, which beat the client's, as in sshd), then
+ * SSH_CONNECTION / SSH_CLIENT again, then TERM from the pty request (always, like sshd).
  */
 export function sessionEnv(
   base: Readonly<Record<string, string>>,
   clientEnv: Readonly<Record<string, string>>,
   envAccepted: (name: string) => boolean,
   term?: string,
+  imposed: Readonly<Record<string, string>> = {},
 ): Record<string, string> {
   const entries: [string, string][] = Object.entries(base);
   for (const [name, value] of Object.entries(clientEnv)) {
     if (!SERVER_OWNED.has(name) && envAccepted(name)) entries.push([name, value]);
   }
+  for (const [name, value] of Object.entries(imposed)) if (!SERVER_OWNED.has(name)) entries.push([name, value]);
   for (const name of SERVER_OWNED) {
     const value = base[name];
     if (value !== undefined) entries.push([name, value]);

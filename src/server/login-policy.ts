@@ -2,6 +2,10 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { SessionPolicy } from './session-host.js';
 import { buildLoginEnv, currentLogin } from './login-env.js';
+import { loginExpired, readLoginRestrictions } from './login-restrictions.js';
+import { systemCommand } from './system-command.js';
+import { imposedEnv } from './imposed-env.js';
+import { channelTimeoutMs } from './channel-timeout.js';
 import {
   effectiveConfig,
   envAccepted,
@@ -51,7 +55,7 @@ export function connectionFromEnv(env: Readonly<Record<string, string | undefine
 /** The current process's group names (`id -Gn`); empty if they cannot be found (Match Group then matches nothing). */
 export function currentGroups(): Promise<string[]> {
   return new Promise((resolve) => {
-    execFile('id', ['-Gn'], { timeout: 5000 }, (err, stdout) => {
+    execFile(systemCommand('id'), ['-Gn'], { timeout: 5000 }, (err, stdout) => {
       resolve(err ? [] : stdout.trim().split(/\s+/).filter((g) => g.length > 0));
     });
   });
@@ -63,6 +67,16 @@ function subsystemCommand(command: string, exists: (path: string) => boolean): s
   if (program !== 'internal-sftp') return command;
   const server = SFTP_SERVER_CANDIDATES.find(exists);
   return server === undefined ? command : [server, ...rest].join(' ');
+}
+
+/**
+ * ChannelTimeout for a session channel: the first entry whose type pattern
+ * matches its OpenSSH 9.2 name (session:shell, session:command,
+ * session:subsystem:NAME) or the later plain "session"; 0 turns it off.
+ */
+function sessionIdleTimeout(sshd: SshdPolicy): { sessionIdleTimeoutMs?: (channelType: string) => number | undefined } {
+  if (sshd.channelTimeouts.length === 0) return {};
+  return { sessionIdleTimeoutMs: (channelType) => channelTimeoutMs(sshd.channelTimeouts, [channelType, 'session']) };
 }
 
 /**
@@ -79,13 +93,26 @@ export async function loadLoginPolicy(
   // `id -Gn` costs a process start: run it only when a Match tests Group.
   const groups = usesMatchGroup(parsed) ? await currentGroups() : [];
   const sshd = effectiveConfig(parsed, { user: identity.user, groups, ...connectionFromEnv(env) });
+  sshd.login = readLoginRestrictions(env, {
+    authorizedKeysFiles: sshd.authorizedKeysFiles,
+    onlyAuthorizedKeys: sshd.onlyAuthorizedKeys,
+    user: { name: identity.user, home: identity.home, uid: identity.uid },
+  });
+  const login = sshd.login;
   const subsystems = new Map<string, string>();
   for (const [name, command] of sshd.subsystems) subsystems.set(name, subsystemCommand(command, exists));
+  const loginEnv = buildLoginEnv(identity);
+  // environment= options reach the sessions as they reached the login: only where sshd set them (PermitUserEnvironment).
+  for (const [name, value] of Object.entries(login.environment)) if (env[name] === value) loginEnv[name] = value;
   return {
     session: {
       envAccepted: (name) => envAccepted(name, sshd.acceptEnv),
       subsystems,
-      loginEnv: buildLoginEnv(identity),
+      loginEnv,
+      imposedEnv: imposedEnv(sshd, identity, env),
+      ...sessionIdleTimeout(sshd),
+      ptyRefused: sshd.permitTTY ? login.pty : 'pty allocation is disabled (PermitTTY no)',
+      loginRefusal: () => loginExpired(login),
     },
     sshd,
     configPath,

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { systemCommand } from './system-command.js';
 
 /**
  * Making a pty's foreground program repaint its screen (the bus message
@@ -22,7 +23,7 @@ function tpgidFromStat(stat: string): number | undefined {
 
 function tpgidFromPs(pid: number): Promise<number | undefined> {
   return new Promise((resolve) => {
-    execFile('ps', ['-o', 'tpgid=', '-p', String(pid)], { timeout: 5000 }, (err, stdout) => {
+    execFile(systemCommand('ps'), ['-o', 'tpgid=', '-p', String(pid)], { timeout: 5000 }, (err, stdout) => {
       const tpgid = err ? NaN : Number(stdout.trim());
       resolve(Number.isInteger(tpgid) && tpgid > 0 ? tpgid : undefined);
     });

@@ -21,6 +21,7 @@ import type { RelaySet } from '../protocol/relay-set.js';
 import { StreamKind } from '../protocol/stream-kind.js';
 import type { Connection, Stream } from '../transport/connection.js';
 import { refuseListen, serverBindPlan, type ForwardPolicy } from './forward-policy.js';
+import { channelTimeoutMs, channelTimeoutsOf, closeWhenIdle } from './channel-timeout.js';
 
 /** Default for the most listeners one control stream may hold. */
 export const DEFAULT_MAX_LISTENERS = 256;
@@ -157,6 +158,8 @@ export class RemoteListeners {
           socket.off('close', abandon);
           slot.ready();
           if (reply.type === 'forward-ok') {
+            const channelType = socket.remoteAddress === undefined ? 'forwarded-streamlocal@openssh.com' : 'forwarded-tcpip';
+            closeWhenIdle(socket, channelTimeoutMs(channelTimeoutsOf(this.ctx.policy), [channelType]));
             spliceSocket(socket, stream);
             return;
           }

@@ -12,13 +12,14 @@ import type { Connection } from '../transport/connection.js';
 /** What agent and X11 forwarding need of a connection: a stream per forwarded connection. */
 export type StreamOpener = Pick<Connection, 'openStream'>;
 import { openAgentSocket, type AgentSocket } from './agent-socket.js';
+import { loginExpired } from './login-restrictions.js';
 import type { SshdPolicy } from './sshd-config.js';
 import { openX11Display, X11SetupError, xauthUsable, type X11Display } from './x11-display.js';
 
 /** The part of SshdPolicy agent and X11 forwarding read. */
 export type AgentX11Policy = Pick<
   SshdPolicy,
-  'disableForwarding' | 'allowAgentForwarding' | 'x11Forwarding' | 'x11DisplayOffset' | 'x11UseLocalhost' | 'xauthLocation'
+  'disableForwarding' | 'allowAgentForwarding' | 'x11Forwarding' | 'x11DisplayOffset' | 'x11UseLocalhost' | 'xauthLocation' | 'login'
 >;
 
 /** What setup() arranged for one session. */
@@ -36,14 +37,14 @@ export interface SessionForwardingSetup {
 export function refuseAgent(policy: AgentX11Policy): string | null {
   if (policy.disableForwarding) return 'agent forwarding is disabled (DisableForwarding yes)';
   if (!policy.allowAgentForwarding) return 'agent forwarding is disabled (AllowAgentForwarding no)';
-  return null;
+  return policy.login.agent ?? loginExpired(policy.login);
 }
 
 /** Why X11 forwarding is refused by the configuration, or null. */
 export function refuseX11(policy: AgentX11Policy): string | null {
   if (policy.disableForwarding) return 'X11 forwarding is disabled (DisableForwarding yes)';
   if (!policy.x11Forwarding) return 'X11 forwarding is disabled (X11Forwarding no)';
-  return null;
+  return policy.login.x11 ?? loginExpired(policy.login);
 }
 
 /** The server's agent and X11 forwarding, one per tsshd. */

@@ -1,5 +1,5 @@
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, readSync } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { basename } from 'node:path';
@@ -191,9 +191,13 @@ class PtySession extends SessionProcess {
   private waitingForDrain = false;
   private gone = false;
 
+  /** What was still in the pty when node-pty gave up on it (see keepPtyTail). */
+  private readonly tail: Buffer[] = [];
+
   constructor(private readonly term: pty.IPty) {
     super();
     this.pid = term.pid;
+    keepPtyTail(term, (chunk) => this.tail.push(chunk));
     // Hold output until attach(); node-pty starts reading at once.
     term.pause();
     term.onExit(({ exitCode, signal }) => {
@@ -226,7 +230,8 @@ class PtySession extends SessionProcess {
       input.off('data', onInput);
       // Keep consuming input so the client's writes never stall; there is nowhere to put it.
       input.resume();
-      // node-pty reports exit only after the pty's output was read to the end.
+      // node-pty reports exit only after the pty's output was read to the end, or was cut off (kept in tail).
+      for (const chunk of this.tail.splice(0)) if (!output.destroyed) output.write(chunk);
       output.end();
     });
     term.resume();
@@ -242,6 +247,52 @@ class PtySession extends SessionProcess {
       return false; // the pty closed between exit and its report
     }
   }
+}
+
+/** Most a pty can hold unread (the kernel's buffer is far smaller): bounds the drain below. */
+const MAX_PTY_TAIL = 1024 * 1024;
+
+/**
+ * node-pty reports a process's exit once the pty's reader closes, but it also
+ * destroys the reader 200 ms after the exit whatever is still unread: while
+ * output is held (before attach, or paused for flow control) or the event
+ * loop is late (a loaded machine), the last output (a shell's "logout" line)
+ * was lost. Before that destroy, take what the reader buffered and what the
+ * pty still holds (the master is non-blocking: EAGAIN or EIO when empty).
+ */
+function keepPtyTail(term: pty.IPty, keep: (chunk: Buffer) => void): void {
+  const inner = term as unknown as { _socket?: Readable; _fd?: number };
+  const socket = inner._socket;
+  const fd = inner._fd;
+  if (socket === undefined || typeof fd !== 'number') return;
+  const destroy = socket.destroy.bind(socket);
+  socket.destroy = ((err?: Error) => {
+    if (!socket.destroyed) {
+      let kept = 0;
+      // read() would also emit 'data' to node-pty (and so to a session already attached): take it quietly.
+      const listeners = socket.listeners('data') as Array<(chunk: unknown) => void>;
+      socket.removeAllListeners('data');
+      for (let chunk = socket.read() as Buffer | string | null; chunk !== null; chunk = socket.read() as Buffer | string | null) {
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        kept += bytes.length;
+        keep(bytes);
+      }
+      for (const listener of listeners) socket.on('data', listener);
+      const buffer = Buffer.allocUnsafe(64 * 1024);
+      while (kept < MAX_PTY_TAIL) {
+        let n: number;
+        try {
+          n = readSync(fd, buffer, 0, buffer.length, null);
+        } catch {
+          break; // EAGAIN (nothing more now) or EIO (the other side is closed)
+        }
+        if (n <= 0) break;
+        kept += n;
+        keep(Buffer.from(buffer.subarray(0, n)));
+      }
+    }
+    return destroy(err);
+  }) as typeof socket.destroy;
 }
 
 /** A process on pipes, in its own process group (detached) so a hang-up reaches its children. */

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Duplex, Writable, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 
@@ -157,7 +158,10 @@ export class StreamSession extends Duplex implements Session {
   private opened = false;
   private errorOutput: Writable | undefined;
   private inputWired = false;
+  /** performance.now() of the last byte in or out (sshd's ChannelTimeout counts traffic either way). */
+  lastActivity = performance.now();
   private readonly onInput = (chunk: Buffer): void => {
+    this.lastActivity = performance.now();
     if (!this.push(chunk)) this.options.input.pause();
   };
   private exited = false;
@@ -180,6 +184,7 @@ export class StreamSession extends Duplex implements Session {
       autoDestroy: false,
       write: (chunk: Buffer, _encoding, callback) => {
         this.open();
+        this.lastActivity = performance.now();
         if (this.errorOutput === undefined) {
           if (this.writable) this.write(chunk);
           callback();
@@ -292,6 +297,7 @@ export class StreamSession extends Duplex implements Session {
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.open();
+    this.lastActivity = performance.now();
     writeWithBackpressure(this.options.output, chunk, callback);
   }
 

@@ -9,7 +9,9 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { readConfigFile, readIncludedFiles, type IncludeReader } from '../protocol/config-files.js';
-import { ConfigSyntaxError, matchPattern, matchPatternList, quoteValue, splitConfigLine } from '../protocol/config-syntax.js';
+import { ConfigSyntaxError, matchPattern, matchPatternList, parseTimeInterval, quoteValue, splitConfigLine } from '../protocol/config-syntax.js';
+import { unrestrictedLogin, type LoginRestrictions } from './login-restrictions.js';
+import { runningSshdConfig } from './running-sshd.js';
 
 /** OpenSSH's SERVCONF_MAX_DEPTH for nested Include. */
 export const MAX_SSHD_INCLUDE_DEPTH = 16;
@@ -70,6 +72,25 @@ export interface SshdPolicy {
   x11DisplayOffset: number;
   x11UseLocalhost: boolean;
   xauthLocation: string;
+  /** PermitTTY. */
+  permitTTY: boolean;
+  /** AuthorizedKeysFile patterns (%h, %u, %U; relative to the home directory): where the login's key options are read. */
+  authorizedKeysFiles: string[];
+  /** What the login's key or certificate allowed (login-restrictions.ts); filled in by loadLoginPolicy. */
+  login: LoginRestrictions;
+  /**
+   * Whether every login must have used a key listed in AuthorizedKeysFile
+   * (AuthenticationMethods requires publickey in every list, or no other
+   * method is on; and neither TrustedUserCAKeys nor AuthorizedKeysCommand is
+   * set): then what all those lines forbid, the login was forbidden too.
+   */
+  onlyAuthorizedKeys: boolean;
+  /** SetEnv names (the values come from the login's environment, imposed-env.ts). */
+  setEnv: string[];
+  /** PermitUserEnvironment: no, yes or a pattern list. */
+  permitUserEnvironment: 'no' | 'yes' | string[];
+  /** ChannelTimeout: channel type pattern -> seconds without traffic before the channel is closed. */
+  channelTimeouts: Array<{ type: string; seconds: number }>;
 }
 
 /** OpenSSH's defaults (except AcceptEnv, see {@link SshdPolicy.acceptEnv}). */
@@ -90,6 +111,13 @@ export function defaultSshdPolicy(): SshdPolicy {
     x11DisplayOffset: 10,
     x11UseLocalhost: true,
     xauthLocation: '/usr/bin/xauth',
+    permitTTY: true,
+    authorizedKeysFiles: ['.ssh/authorized_keys', '.ssh/authorized_keys2'],
+    login: unrestrictedLogin(),
+    onlyAuthorizedKeys: false,
+    setEnv: [],
+    permitUserEnvironment: 'no',
+    channelTimeouts: [],
   };
 }
 
@@ -155,6 +183,16 @@ const PARSERS: Record<string, { name: string; parse: Parser }> = {
     },
   },
   x11uselocalhost: { name: 'X11UseLocalhost', parse: yesNo },
+  permittty: { name: 'PermitTTY', parse: yesNo },
+  // Read only to know whether a login can have used anything but an authorized key; any value but "no" counts as on.
+  passwordauthentication: { name: 'PasswordAuthentication', parse: (args) => args[0]?.toLowerCase() !== 'no' },
+  kbdinteractiveauthentication: { name: 'KbdInteractiveAuthentication', parse: (args) => args[0]?.toLowerCase() !== 'no' },
+  challengeresponseauthentication: { name: 'ChallengeResponseAuthentication', parse: (args) => args[0]?.toLowerCase() !== 'no' },
+  hostbasedauthentication: { name: 'HostbasedAuthentication', parse: (args) => args[0]?.toLowerCase() === 'yes' },
+  gssapiauthentication: { name: 'GSSAPIAuthentication', parse: (args) => args[0]?.toLowerCase() === 'yes' },
+  trustedusercakeys: { name: 'TrustedUserCAKeys', parse: (args) => args[0]?.toLowerCase() !== 'none' },
+  authorizedkeyscommand: { name: 'AuthorizedKeysCommand', parse: (args) => args[0]?.toLowerCase() !== 'none' },
+  authenticationmethods: { name: 'AuthenticationMethods', parse: (args) => [...args] },
   xauthlocation: { name: 'XAuthLocation', parse: (args, where, name) => single(args, where, name) },
   acceptenv: {
     name: 'AcceptEnv',
@@ -174,6 +212,41 @@ const PARSERS: Record<string, { name: string; parse: Parser }> = {
     },
   },
 };
+
+const nonEmpty = (args: readonly string[], where: string, name: string): string[] => {
+  if (args.length === 0) throw new Error(`${where}: ${name} is missing its value`);
+  return [...args];
+};
+
+/** Keywords about a session's environment and channels (imposed-env.ts, channel timeouts). */
+const SESSION_PARSERS: Record<string, { name: string; parse: Parser }> = {
+  setenv: { name: 'SetEnv', parse: (args, where, name) => nonEmpty(args, where, name).map((a) => a.split('=')[0]!).filter((n) => n !== '') },
+  permituserenvironment: {
+    name: 'PermitUserEnvironment',
+    parse: (args, where, name) => {
+      const v = single(args, where, name);
+      const lower = v.toLowerCase();
+      return lower === 'yes' || lower === 'no' ? lower : v.split(',').filter((p) => p !== '');
+    },
+  },
+  authorizedkeysfile: {
+    name: 'AuthorizedKeysFile',
+    parse: (args, where, name) => (args.length === 1 && args[0]!.toLowerCase() === 'none' ? [] : nonEmpty(args, where, name)),
+  },
+  channeltimeout: {
+    name: 'ChannelTimeout',
+    parse: (args, where, name) => {
+      if (args.length === 1 && args[0]!.toLowerCase() === 'none') return [];
+      return nonEmpty(args, where, name).map((arg) => {
+        const eq = arg.indexOf('=');
+        const seconds = eq > 0 ? parseTimeInterval(arg.slice(eq + 1)) : null;
+        if (seconds === null) throw new Error(`${where}: ${name} entries are type=interval, e.g. session=30m (got ${quoteValue(arg)})`);
+        return { type: arg.slice(0, eq), seconds };
+      });
+    },
+  },
+};
+Object.assign(PARSERS, SESSION_PARSERS);
 
 const CRITERIA = new Set(['all', 'user', 'group', 'host', 'localaddress', 'localport', 'address', 'rdomain']);
 
@@ -327,6 +400,19 @@ export function effectiveConfig(parsed: SshdConfigFile | undefined, connection: 
   policy.x11DisplayOffset = pick('x11displayoffset') ?? policy.x11DisplayOffset;
   policy.x11UseLocalhost = pick('x11uselocalhost') ?? policy.x11UseLocalhost;
   policy.xauthLocation = pick('xauthlocation') ?? policy.xauthLocation;
+  policy.permitTTY = pick('permittty') ?? policy.permitTTY;
+  policy.authorizedKeysFiles = pick('authorizedkeysfile') ?? policy.authorizedKeysFiles;
+  const methods = pick<string[]>('authenticationmethods');
+  const publickeyRequired = methods !== undefined && methods[0] !== 'any' && methods.every((list) => list.split(',').includes('publickey'));
+  const otherMethods =
+    (pick<boolean>('passwordauthentication') ?? true) ||
+    (pick<boolean>('kbdinteractiveauthentication') ?? pick<boolean>('challengeresponseauthentication') ?? true) ||
+    (pick<boolean>('hostbasedauthentication') ?? false) ||
+    (pick<boolean>('gssapiauthentication') ?? false);
+  policy.onlyAuthorizedKeys = (publickeyRequired || !otherMethods) && !(pick<boolean>('trustedusercakeys') ?? false) && !(pick<boolean>('authorizedkeyscommand') ?? false);
+  policy.setEnv = pick('setenv') ?? policy.setEnv;
+  policy.permitUserEnvironment = pick('permituserenvironment') ?? policy.permitUserEnvironment;
+  policy.channelTimeouts = pick('channeltimeout') ?? policy.channelTimeouts;
   // AcceptEnv accumulates over lines; a matching Match block's list replaces the global one.
   const env = (matched.get('acceptenv') ?? global.get('acceptenv')) as string[][] | undefined;
   if (env) policy.acceptEnv = env.flat();
@@ -487,17 +573,22 @@ export function envAccepted(name: string, patterns: readonly string[]): boolean 
 
 /**
  * Which sshd_config tsshd reads: `$XDG_CONFIG_HOME/tsshd/sshd_config` (default
- * `~/.config/tsshd/sshd_config`) if it exists, even if empty, else the system
- * file if it exists, else none (defaults apply).
+ * `~/.config/tsshd/sshd_config`) if it exists, even if empty; else the file
+ * the running sshd that let this login in was started with (`sshd -f FILE`,
+ * found by running-sshd.ts) if it exists; else the system file if it exists;
+ * else none (defaults apply).
  */
 export function locateSshdConfig(
   env: Readonly<Record<string, string | undefined>>,
   exists: (path: string) => boolean = existsSync,
+  running: () => string | undefined = () => runningSshdConfig(SYSTEM_SSHD_CONFIG),
 ): string | undefined {
   const xdg = env.XDG_CONFIG_HOME;
   const base = xdg && isAbsolute(xdg) ? xdg : join(env.HOME || homedir(), '.config');
   const ours = join(base, 'tsshd', 'sshd_config');
   if (exists(ours)) return ours;
+  const sshds = running();
+  if (sshds !== undefined && exists(sshds)) return sshds;
   if (exists(SYSTEM_SSHD_CONFIG)) return SYSTEM_SSHD_CONFIG;
   return undefined;
 }

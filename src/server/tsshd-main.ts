@@ -76,14 +76,22 @@ export async function tsshdMain(
     await writeAll(io.stdout, `tsshd ${VERSION}${more}\n`);
     return 0;
   }
-  if (command.action === 'list') {
-    // The reference tssh's UdpSessionAttach lists attachable sessions first; there are none, so it starts a new one.
-    await writeAll(io.stdout, '[]\n');
-    return 0;
-  }
   if (command.action === 'help') {
     await writeAll(io.stdout, `${command.usage}\nAs a jump host's relay (started by tssh for ProxyJump):\n${RELAY_USAGE}`);
     return 0;
+  }
+  if (command.action === 'list' || command.action === 'view' || command.action === 'attach') {
+    const attach = await import('./attach-commands.js');
+    try {
+      if (command.action === 'list') await attach.runList(io.stdout);
+      else if (command.action === 'view') await attach.runView(command.pid, command.session, io.stdout);
+      else await attach.runAttach(command.pid, command.options, io.stdout);
+      return 0;
+    } catch (err) {
+      await writeAll(io.stderr, `${attach.commandFailure(`--${command.action}`, err)}
+`);
+      return EXIT_FAILURE;
+    }
   }
   const options = command.options;
   try {

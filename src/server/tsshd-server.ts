@@ -7,8 +7,10 @@ import { drawReferenceSecrets, referenceServerInfo, serveReferenceFamily } from 
 import { PROTOCOL_VERSION, VERSION } from '../version.js';
 import type { DebugLog } from './debug-log.js';
 import { ForwardHost } from './forward-host.js';
-import { ServerLifetime } from './lifetime.js';
-import { loadLoginPolicy } from './login-policy.js';
+import { ServerLifetime, type Ending } from './lifetime.js';
+import { loadLoginPolicy, type LoginPolicy } from './login-policy.js';
+import type { AttachableSessions } from './attach-sessions.js';
+import type { Connection } from '../transport/connection.js';
 import { compose, type Handler, type Middleware } from './session.js';
 import { SessionForwarding } from './session-forwarding.js';
 import { SessionHost } from './session-host.js';
@@ -29,6 +31,16 @@ export interface StartedServer {
   /** BEL + JSON + newline, for the SSH login's stdout. Holds the secret: print it there and nowhere else. */
   readonly bootstrapLine: string;
   readonly port: number;
+  /** Hangs up every session (last words of a crashing daemon). */
+  readonly host: { hangup(): void };
+  /** When the daemon ends; abort() ends it now. */
+  readonly lifetime: { readonly ended: Promise<Ending>; abort(reason: string): void };
+}
+
+/** One client's connection: its path, transport, sessions, forwards and lifetime. */
+export interface ServerLink extends StartedServer {
+  readonly path: ServerPath;
+  readonly conn: Connection;
   readonly host: SessionHost;
   /** Port forwarding (-L -R -D -W, UDP) under the sshd_config policy. */
   readonly forwards: ForwardHost;
@@ -76,17 +88,8 @@ function referencePort(env: Readonly<Record<string, string | undefined>>, port: 
   return Number.isInteger(seam) && seam >= 1 && seam <= 65535 ? seam : port;
 }
 
-/**
- * Start serving: read the policy, bind the port, wire connection, sessions
- * and lifetime. Throws a one-line Error starting with "tsshd:" for anything
- * that stops it (a bad sshd_config, no free port, a bind error).
- */
-export async function startServer(
-  options: TsshdOptions,
-  env: Readonly<Record<string, string | undefined>>,
-  log: DebugLog,
-  serve: ServeOptions = {},
-): Promise<StartedServer> {
+/** sshd_config's policy for this login, or a one-line Error starting with "tsshd:". */
+export async function loadPolicy(env: Readonly<Record<string, string | undefined>>, log: DebugLog): Promise<LoginPolicy> {
   let policy;
   try {
     policy = await loadLoginPolicy(env);
@@ -94,6 +97,44 @@ export async function startServer(
     throw new Error(`tsshd: ${(err as Error).message.split('\n')[0]}`);
   }
   log.log(`sshd_config: ${policy.configPath ?? 'none (defaults)'}; AcceptEnv ${policy.sshd.acceptEnv.join(' ')}; subsystems ${[...policy.session.subsystems.keys()].join(' ') || 'none'}`);
+  const login = policy.sshd.login;
+  const limits = [login.pty, login.forwarding, login.agent, login.x11].filter((v) => v !== null);
+  if (login.permitOpen !== null) limits.push(`permitopen ${login.permitOpen.join(' ')}`);
+  if (login.permitListen !== null) limits.push(`permitlisten ${login.permitListen.join(' ')}`);
+  if (login.expiresAt !== null) limits.push(`valid until ${new Date(login.expiresAt).toISOString()}`);
+  log.log(`login restrictions from ${login.source}: ${limits.join('; ') || 'none'}`);
+  return policy;
+}
+
+/**
+ * Start serving: read the policy, bind the port, wire connection, sessions
+ * and lifetime. Throws a one-line Error starting with "tsshd:" for anything
+ * that stops it (a bad sshd_config, no free port, a bind error). With
+ * --attachable the sessions outlive their client (attach-server.ts).
+ */
+export async function startServer(
+  options: TsshdOptions,
+  env: Readonly<Record<string, string | undefined>>,
+  log: DebugLog,
+  serve: ServeOptions = {},
+): Promise<StartedServer> {
+  const policy = await loadPolicy(env, log);
+  if (options.attachable) {
+    const { startAttachableServer } = await import('./attach-server.js');
+    return startAttachableServer(options, policy, log, serve);
+  }
+  return openLink(options, policy, log, serve, undefined, env);
+}
+
+/** One client's connection with a fresh secret on a port from --port; `attachable` gives its terminal sessions to that registry. */
+export async function openLink(
+  options: TsshdOptions,
+  policy: LoginPolicy,
+  log: DebugLog,
+  serve: ServeOptions,
+  attachable?: AttachableSessions,
+  env: Readonly<Record<string, string | undefined>> = {},
+): Promise<ServerLink> {
   const secret = generateSessionSecret();
   const path = await listen(options, secret);
   let transport;
@@ -107,7 +148,11 @@ export async function startServer(
   // A library server that turns forwarding off gets sshd's DisableForwarding (port, agent and X11 forwarding alike).
   const sshd = serve.forwarding === false ? { ...policy.sshd, disableForwarding: true } : policy.sshd;
   const handler = compose(serve.middleware ?? [], serve.handler ?? shellHandler({ subsystems: policy.session.subsystems, loginEnv: policy.session.loginEnv }));
-  const host = new SessionHost(conn, { ...policy.session, forwarding: new SessionForwarding(sshd, (line) => log.log(line)) }, { handler, peer: () => path.stats().peer });
+  const host = new SessionHost(conn, { ...policy.session, forwarding: new SessionForwarding(sshd, (line) => log.log(line)) }, {
+    handler,
+    peer: () => path.stats().peer,
+    ...(attachable !== undefined ? { attachable } : {}),
+  });
   const forwards = new ForwardHost(conn, sshd, { log: (line) => log.log(line) });
   const lifetime = new ServerLifetime(path, conn, host, log, options.connectTimeout * 1000, forwards);
   void lifetime.ended.then(() => forwards.close());
@@ -138,6 +183,8 @@ export async function startServer(
     }),
     native: native as unknown as Record<string, unknown>,
   });
+  // The line holds it now, and the path its own keys: wipe our copy.
+  secret.fill(0);
   log.log(`listening on ${options.proxyMode === 'tcp' ? 'TCP' : 'UDP'} port ${path.port} (mtu ${options.mtu}, ${transport.description})`);
-  return { bootstrapLine, port: path.port, host, forwards, lifetime };
+  return { bootstrapLine, port: path.port, path, conn, host, forwards, lifetime };
 }

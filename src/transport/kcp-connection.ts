@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { DatagramPath } from '../path/datagram-path.js';
 import { DatagramTooLargeError, type Connection, type Stream, type TransportStats } from './connection.js';
 import { Kcp, type KcpOptions } from './kcp/kcp.js';
-import { drainThenDestroy } from './mux/drain.js';
+import { drainThenDestroy } from './drain.js';
 import { Mux, type MuxOptions } from './mux/mux.js';
 import type { MuxStream } from './mux/stream.js';
 

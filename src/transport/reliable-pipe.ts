@@ -1,6 +1,8 @@
 /**
- * A reliable, ordered byte pipe with backpressure both ways: what KCP offers
- * the multiplexer (and what the multiplexer's unit tests fake in memory).
+ * A reliable, ordered byte pipe with backpressure on the sending side: what
+ * KCP offers the multiplexer (and what the multiplexer's unit tests fake in
+ * memory). The receiving side is never paused: the multiplexer bounds what it
+ * receives with credit, so control frames always get through.
  */
 export interface ReliablePipe {
   /**
@@ -18,7 +20,4 @@ export interface ReliablePipe {
   drainThreshold: number;
   /** Receiver of in-order bytes. Chunks may be split or merged arbitrarily relative to writes. */
   onData: ((chunk: Buffer) => void) | null;
-  /** Stop delivering onData (the peer is throttled through the receive window) until resumeReceive(). */
-  pauseReceive(): void;
-  resumeReceive(): void;
 }

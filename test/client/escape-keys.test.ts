@@ -211,3 +211,14 @@ test('fuzz: input without the escape character passes through byte for byte', ()
     { seed: 7, numRuns: 500 },
   );
 });
+
+test('~d detaches only when the session can be attached again; otherwise it is two ordinary bytes, as in ssh', () => {
+  const attach = new EscapeFilter(0x7e, { detach: true }).push(Buffer.from('ls\r~d'));
+  assert.equal(attach.data.toString(), 'ls\r');
+  assert.deepEqual(attach.actions, [{ kind: 'detach', at: 3 }]);
+  const plain = new EscapeFilter(0x7e).push(Buffer.from('ls\r~d'));
+  assert.equal(plain.data.toString(), 'ls\r~d');
+  assert.deepEqual(plain.actions, []);
+  assert.match(formatEscapeHelp(0x7e, { transport: 'KCP', serverAddress: 'h:1' }, true), /~d {3}- detach, leaving the session running/);
+  assert.doesNotMatch(formatEscapeHelp(0x7e, { transport: 'KCP', serverAddress: 'h:1' }), /~d/);
+});

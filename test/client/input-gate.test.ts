@@ -61,3 +61,13 @@ test('an empty chunk forwards nothing and does not ring', () => {
   assert.equal(r.bell, false);
   assert.equal(r.discarded, 0);
 });
+
+test('UdpReconnectExitKey: another key quits instead of Ctrl+D, and none means no key quits', () => {
+  const ctrlX = new InputGate(() => 0, 0x18);
+  ctrlX.setOutage(true);
+  assert.equal(ctrlX.push(Buffer.from([QUIT_BYTE])).quit, false);
+  assert.equal(ctrlX.push(Buffer.from([0x18])).quit, true);
+  const none = new InputGate(() => 0, null);
+  none.setOutage(true);
+  assert.equal(none.push(Buffer.from([QUIT_BYTE, 0x18])).quit, false);
+});

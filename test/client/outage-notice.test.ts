@@ -252,3 +252,10 @@ test('OutageNotice at the cursor, one line: each refresh stays on the same line'
   assert.deepEqual(rows(term).slice(0, 3), ['', 'tssh: connection lost 0:03, reconnecting... (Ctrl+D or ~. to quit)', '']);
   notice.hide();
 });
+
+test('the quit hint follows UdpReconnectExitKey and says detach in attach mode', () => {
+  const input = { ...STATE, nowMs: STATE.lostSinceMs + 23_000, full: false, escapeChar: 0x7e };
+  assert.match(renderNotice({ ...input, exitKey: { key: 0x18, detach: false } })[0]!, /\(Ctrl\+X or ~\. to quit\)$/);
+  assert.match(renderNotice({ ...input, exitKey: { key: 0x04, detach: true } })[0]!, /\(Ctrl\+D to detach, ~\. to quit\)$/);
+  assert.match(renderNotice({ ...input, exitKey: { key: null, detach: false } })[0]!, /\(~\. to quit\)$/);
+});

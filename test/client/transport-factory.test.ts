@@ -8,10 +8,11 @@ import { StreamKind } from '../../src/protocol/stream-kind.js';
 import { createServerTransport } from '../../src/server/transport-factory.js';
 import type { Stream } from '../../src/transport/connection.js';
 import { createMemoryPathPair } from '../support/memory-path.js';
+import { PROTOCOL_VERSION } from '../../src/version.js';
 
 const BASE: BootstrapInfo = {
   serverVersion: '0.0.0',
-  protocolVersion: 1,
+  protocolVersion: PROTOCOL_VERSION,
   port: 61001,
   mode: 'kcp',
   secret: 'A'.repeat(43),

@@ -4,13 +4,15 @@ import { encodeBootstrap, type BootstrapInfo } from '../../src/protocol/bootstra
 import { AGENT_X11_LETTERS, BootstrapError, interpret, loginSshArgs, LOGIN_FORCED_OPTIONS, shellQuote, tsshdCommandLine } from '../../src/client/bootstrap-over-ssh.js';
 import { EXIT_FAILURE, exitCodeOf } from '../../src/client/exit-codes.js';
 import { parseSshArgs } from '../../src/client/ssh-args.js';
+import { afterMarker, ForcedCommandError, LOGIN_MARKER, markerLine, splitLoginMarker, withLoginMarker } from '../../src/client/login-marker.js';
 import { parseSshG } from '../../src/client/ssh-effective-config.js';
+import { PROTOCOL_VERSION } from '../../src/version.js';
 
 // The pure parts of tssh's login: the remote command, the ssh arguments, reading ssh -G and the login's outcome.
 
 const INFO: BootstrapInfo = {
   serverVersion: '0.1.0',
-  protocolVersion: 1,
+  protocolVersion: PROTOCOL_VERSION,
   port: 61001,
   mode: 'kcp',
   secret: 'A'.repeat(43),
@@ -18,27 +20,30 @@ const INFO: BootstrapInfo = {
   mtu: 1400,
 };
 const WHO = { host: 'example.org', tsshdPath: 'tsshd' };
+/** The login's outcome when our command line ran: the marker line first. */
 const result = (over: Partial<Parameters<typeof interpret>[1]>): Parameters<typeof interpret>[1] => ({
-  stdout: '',
   tooMuch: false,
   stderr: '',
   code: 0,
   signal: null,
   ...over,
+  stdout: `${LOGIN_MARKER}\n${over.stdout ?? ''}`,
 });
 
 test('tsshdCommandLine quotes for the remote shell but leaves ~/ to expand there', () => {
-  assert.equal(tsshdCommandLine({ tsshdPath: 'tsshd', mtu: 1400, tcp: false }), 'tsshd --kcp --mtu 1400');
+  // The default TsshdPath also looks in ~/.local/bin, where --install-tsshd puts tsshd.
+  const search = `exec sh -c 'if [ -x "$HOME"/.local/bin/tsshd ]; then exec "$HOME"/.local/bin/tsshd "$@"; fi; exec tsshd "$@"' sh`;
+  assert.equal(tsshdCommandLine({ tsshdPath: 'tsshd', mtu: 1400, tcp: false }), `${search} --kcp --mtu 1400`);
   // UdpMTU unset: no --mtu, so tsshd may use the loopback size for a client on loopback.
-  assert.equal(tsshdCommandLine({ tsshdPath: 'tsshd', tcp: false }), 'tsshd --kcp');
+  assert.equal(tsshdCommandLine({ tsshdPath: 'tsshd', tcp: false }), `${search} --kcp`);
   assert.equal(
     tsshdCommandLine({ tsshdPath: '~/my bin/tsshd', tsshdPort: '7000,7002-7010', mtu: 1200, tcp: true }),
     "~/'my bin/tsshd' --kcp --port 7000,7002-7010 --mtu 1200 --tcp",
   );
   assert.equal(shellQuote("it's; rm -rf /"), `'it'\\''s; rm -rf /'`);
   assert.equal(tsshdCommandLine({ tsshdPath: '/opt/$(x)/tsshd', mtu: 1400, tcp: false }), "'/opt/$(x)/tsshd' --kcp --mtu 1400");
-  assert.equal(tsshdCommandLine({ tsshdPath: 'tsshd', mtu: 1400, tcp: false, transport: 'kcp' }), 'tsshd --kcp --mtu 1400');
-  assert.equal(tsshdCommandLine({ tsshdPath: 'tsshd', mtu: 1400, tcp: true, transport: 'quic' }), 'tsshd --quic --mtu 1400 --tcp');
+  assert.equal(tsshdCommandLine({ tsshdPath: 'tsshd', mtu: 1400, tcp: false, transport: 'kcp' }), `${search} --kcp --mtu 1400`);
+  assert.equal(tsshdCommandLine({ tsshdPath: '/usr/bin/tsshd', mtu: 1400, tcp: true, transport: 'quic' }), '/usr/bin/tsshd --quic --mtu 1400 --tcp');
 });
 
 test('loginSshArgs keeps options and destination, drops tssh options, pty/-N/-f/-s/-W letters and the command', () => {
@@ -98,7 +103,7 @@ test('interpret: a bootstrap line after shell noise is parsed', () => {
 
 test('interpret: each failure is one line naming the problem and the fix', () => {
   const cases: Array<[Partial<Parameters<typeof interpret>[1]>, RegExp]> = [
-    [{ code: 127, stderr: 'bash: line 1: tsshd: command not found\n' }, /^tssh: tsshd was not found on example\.org \(TsshdPath "tsshd"\); install it there \(npm i -g tsshd\) or set TsshdPath$/],
+    [{ code: 127, stderr: 'bash: line 1: tsshd: command not found\n' }, /^tssh: tsshd was not found on example\.org \(TsshdPath "tsshd"\); install it with tssh --install-tsshd example\.org, or set TsshdPath$/],
     [{ code: 126 }, /^tssh: TsshdPath "tsshd" on example\.org is not executable; /],
     [{ code: 255, stderr: 'ssh: connect to host example.org port 22: Connection refused\n' }, /^tssh: the ssh login to example\.org failed \(exit status 255\); see ssh's message above$/],
     [{ code: null, signal: 'SIGTERM' }, /^tssh: the ssh login to example\.org was ended by SIGTERM; /],
@@ -154,4 +159,26 @@ test('the login that starts tsshd forwards no agent and no X11; ssh -G still see
   assert.deepEqual(loginSshArgs(argv, parsed), ['-A', '-Y', '-p', '22', 'h']);
   assert.ok(LOGIN_FORCED_OPTIONS.includes('ForwardAgent=no'));
   assert.ok(LOGIN_FORCED_OPTIONS.includes('ForwardX11=no'));
+});
+
+test('a login whose stdout lacks the marker ran a forced command, whatever its status; ssh failures stay ssh failures', () => {
+  const forced = (over: Partial<Parameters<typeof interpret>[1]>): Parameters<typeof interpret>[1] => ({ ...result({}), stdout: '', ...over });
+  for (const over of [{ code: 0, stdout: 'This account is for backups only\n' }, { code: 0 }, { code: 128, stderr: "fatal: unrecognized command 'echo'\n" }, { code: 127 }]) {
+    assert.throws(() => interpret(WHO, forced(over)), (err: Error) => err instanceof ForcedCommandError && /continuing as plain ssh$/.test(err.message));
+  }
+  assert.throws(() => interpret(WHO, forced({ code: 255 })), (err: Error) => !(err instanceof ForcedCommandError));
+  assert.throws(() => interpret(WHO, forced({ code: null, signal: 'SIGTERM' })), (err: Error) => !(err instanceof ForcedCommandError));
+});
+
+test('the marker is a whole line: LocalCommand output before it is the client\'s, text after it the remote side\'s', () => {
+  assert.equal(withLoginMarker('tsshd --kcp'), `echo ${LOGIN_MARKER}; tsshd --kcp`);
+  assert.equal(markerLine(`local\n${LOGIN_MARKER}`), null, 'not complete yet');
+  assert.deepEqual(markerLine(`local\n${LOGIN_MARKER}\nrest`), { start: 6, end: 6 + LOGIN_MARKER.length + 1 });
+  assert.equal(markerLine(`say ${LOGIN_MARKER}\n`), null, 'only at a line start');
+  assert.equal(afterMarker(`x\n${LOGIN_MARKER}\r\nnoise\n`), 'noise\n');
+});
+
+test('splitLoginMarker: a server running tsshd itself takes the prefix off', () => {
+  assert.deepEqual(splitLoginMarker(withLoginMarker('tsshd --kcp')), { marked: true, command: 'tsshd --kcp' });
+  assert.deepEqual(splitLoginMarker('tsshd --kcp'), { marked: false, command: 'tsshd --kcp' });
 });

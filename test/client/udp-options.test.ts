@@ -142,7 +142,7 @@ test('values are checked with file and line, even in blocks that do not apply', 
     ['#!! ShowFullNotifications 1\n', /ShowFullNotifications must be yes or no/],
     ['#!! UdpProxyMode quic\n', '~/.ssh/config line 1: UdpProxyMode must be UDP or TCP (got "quic")'],
     ['#!! ForwardUdpTimeout 5x\n', '~/.ssh/config line 1: ForwardUdpTimeout must be a time like 300, 5m or 1h30m (got "5x")'],
-    ['#!! TsshdPort abc\n', '~/.ssh/config line 1: TsshdPort must be ports or ranges like 61001-61999 (got "abc")'],
+    ['#!! TsshdPort abc\n', "~/.ssh/config line 1: TsshdPort: port spec 'abc': 'abc' is not a port number; write it like 61001-61999, 6022,7022 or 8010-8020,9020-9030"],
     ['#!! TsshdPath\n', '~/.ssh/config line 1: TsshdPath takes one value: TsshdPath PATH'],
     ['#!! UdpMode yes no\n', /UdpMode takes one value: UdpMode yes\|kcp\|quic\|no/],
     ['#!! UdpLocalForward nonsense\n', /^Error: ~\/\.ssh\/config line 1: bad UdpLocalForward specification "nonsense": expected/],
@@ -188,7 +188,7 @@ test('isTsshOption and the option name list', () => {
   assert.ok(isTsshOption('UDPMODE'));
   assert.ok(!isTsshOption('Port'));
   assert.ok(!isTsshOption('constructor'));
-  for (const name of ['UdpMode', 'TsshdPath', 'UdpJump']) assert.ok(TSSH_OPTION_NAMES.includes(name), name);
+  for (const name of ['UdpMode', 'TsshdPath', 'UdpJump', 'UdpSessionAttach', 'UdpSessionName', 'UdpReconnectExitKey', 'PredictiveEcho']) assert.ok(TSSH_OPTION_NAMES.includes(name), name);
 });
 
 test('property: random option lines resolve or throw a one-line Error', () => {
@@ -217,4 +217,24 @@ test('sshArgsWithoutTsshOptions removes -o pairs that only tssh understands', ()
 test('ssh flags accept true/false as well as yes/no', () => {
   assert.equal(resolve('ExitOnForwardFailure true\n').exitOnForwardFailure, true);
   assert.equal(resolve('#!! ShowFullNotifications false\n').showFullNotifications, false);
+});
+
+test('attach options: --attach and UdpSessionAttach imply UDP; UdpSessionName and UdpReconnectExitKey are checked', () => {
+  const resolve = (texts: string[], cli: Parameters<typeof resolveUdpOptions>[0]['cliOptions'] = {}) =>
+    resolveUdpOptions({ configTexts: texts, destinationHost: 'h', localUser: 'u', home: '/home/u', cliOptions: cli });
+  const viaFlag = resolve([], { attach: true });
+  assert.equal(viaFlag.udpSessionAttach, true);
+  assert.equal(viaFlag.udpMode, 'kcp');
+  const viaConfig = resolve(['#!! UdpSessionAttach yes\n#!! UdpMode quic\n#!! UdpSessionName work-1\n#!! UdpReconnectExitKey ctrl+x\n']);
+  assert.equal(viaConfig.udpSessionAttach, true);
+  assert.equal(viaConfig.udpMode, 'quic');
+  assert.equal(viaConfig.udpSessionName, 'work-1');
+  assert.equal(viaConfig.udpReconnectExitKey, 0x18);
+  assert.equal(resolve([]).udpReconnectExitKey, 0x04);
+  assert.equal(resolve(['#!! UdpReconnectExitKey none\n']).udpReconnectExitKey, null);
+  assert.equal(resolve(['#!! UdpReconnectExitKey ^Q\n']).udpReconnectExitKey, 0x11);
+  assert.throws(() => resolve(['#!! UdpReconnectExitKey ctrl+a\n']), /UdpReconnectExitKey must be ctrl\+LETTER, \^LETTER \(not A\) or none \(got "ctrl\+a"\)/);
+  assert.throws(() => resolve(['#!! UdpSessionName a/b\n']), /UdpSessionName must be 1 to 64 of the characters A-Z a-z 0-9 \. _ @ \+ - \(got "a\/b"\)/);
+  assert.throws(() => resolve([], { attach: true, udpMode: 'no' }), /^Error: tssh: --attach works over UDP and cannot be combined with --tcp$/);
+  assert.equal(parseSshArgs(['--attach', 'host']).ourOptions.attach, true);
 });

@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { TSSH_LONG_OPTIONS } from '../../src/client/ssh-args.js';
 import { SshdFixture } from '../support/sshd.js';
 import { killLeftovers, runTssh } from './harness.js';
 
@@ -22,7 +23,7 @@ test('an unknown option is named, with where to look', async () => {
   const long = await runTssh([...sshd.configArgs, '--bogus', sshd.host]);
   assert.equal(long.status, 255);
   assert.deepEqual(tsshLines(long.stderr), [
-    `tssh: unknown option "--bogus"; tssh's own options are --udp, --kcp, --quic, --tcp, --tsshd-path, --tsshd-port and --help`,
+    `tssh: unknown option "--bogus"; tssh's own options are ${TSSH_LONG_OPTIONS.join(', ')} (tssh --help)`,
   ]);
   const short = await runTssh([...sshd.configArgs, '-7', sshd.host]);
   assert.equal(short.status, 255);
@@ -42,7 +43,7 @@ test('tsshd missing on the server: says so and how to install it', async () => {
   const r = await runTssh([...sshd.configArgs, '--udp', '-o', 'TsshdPath=/nonexistent/tsshd', sshd.host, 'true']);
   assert.equal(r.status, 255);
   assert.deepEqual(tsshLines(r.stderr), [
-    `tssh: tsshd was not found on ${sshd.host} (TsshdPath "/nonexistent/tsshd"); install it there (npm i -g tsshd) or set TsshdPath`,
+    `tssh: tsshd was not found on ${sshd.host} (TsshdPath "/nonexistent/tsshd"); install it with tssh --install-tsshd ${sshd.host}, or set TsshdPath`,
   ]);
 });
 

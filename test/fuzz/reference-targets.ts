@@ -16,7 +16,7 @@ import { ReferenceKcpCipher } from '../../src/transport/reference/kcp-cipher.js'
 import { encodeShard, ReferenceKcpFraming } from '../../src/transport/reference/kcp-framing.js';
 import { encodeSmuxFrame, SmuxFrameDecoder } from '../../src/transport/reference/smux-frame.js';
 import { SmuxSession } from '../../src/transport/reference/smux.js';
-import type { ReliablePipe } from '../../src/transport/reliable-pipe.js';
+import type { PausablePipe } from '../../src/transport/reference/smux.js';
 import { bytes, chunks, count, mutate, mutation, onlyThrows, timed, type FuzzTarget } from './targets.js';
 
 const KEY = Buffer.alloc(32, 3);
@@ -154,7 +154,7 @@ const kcpFraming: FuzzTarget = {
 };
 
 /** A pipe that records what the session writes and feeds nothing back on its own. */
-function sinkPipe(): ReliablePipe & { written: number } {
+function sinkPipe(): PausablePipe & { written: number } {
   return { written: 0, queuedBytes: 0, onDrain: null, drainThreshold: 0, onData: null, pauseReceive() {}, resumeReceive() {}, write(c: Buffer) { this.written += c.length; } };
 }
 

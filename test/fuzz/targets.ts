@@ -44,6 +44,7 @@ import { parseDynamicForwardSpec, parseForwardSpec } from '../../src/client/forw
 import { evaluateSshConfig, parseSshConfig } from '../../src/client/ssh-config.js';
 import { resolveUdpOptions, TSSH_OPTION_NAMES } from '../../src/client/udp-options.js';
 import { effectiveConfig, parseSshdConfig } from '../../src/server/sshd-config.js';
+import { PROTOCOL_VERSION } from '../../src/version.js';
 import { REFERENCE_FUZZ_TARGETS } from './reference-targets.js';
 
 /** One case may take this long on a loaded 2-core machine; a hang or a backtracking blow-up takes far longer. */
@@ -457,7 +458,7 @@ const messageCodec: FuzzTarget = {
 
 const validBootstrap = encodeBootstrap({
   serverVersion: '0.1.0',
-  protocolVersion: 1,
+  protocolVersion: PROTOCOL_VERSION,
   port: 61001,
   mode: 'kcp',
   secret: encodeBootstrapSecret(Buffer.alloc(32, 7)),

@@ -91,7 +91,7 @@ test('codec counts refusals by reason and never throws', () => {
 
 test('codec: an authentic datagram with an unknown type is malformed', () => {
   const { client, server, serverDrops } = codecs();
-  const odd = client.seal(7 as DatagramType, Buffer.from('?'), 0, 0);
+  const odd = client.seal(8 as DatagramType, Buffer.from('?'), 0, 0);
   assert.equal(server.open(odd, 0), null);
   assert.equal(serverDrops.malformed, 1);
 });

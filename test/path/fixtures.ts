@@ -50,6 +50,19 @@ export async function startPair(
   };
 }
 
+/** startPair() with the client sending through a UdpRelay (so datagrams can be dropped, held and copied; the server sees the relay's outbound address). */
+export async function pairThroughRelay(options: Omit<Parameters<typeof startPair>[0], 'clientPort'> = {}): Promise<{ pair: PathPair; relay: UdpRelay }> {
+  let relay: UdpRelay | null = null;
+  const pair = await startPair({
+    ...options,
+    clientPort: async (serverPort) => {
+      relay = await UdpRelay.start(serverPort);
+      return relay.port;
+    },
+  });
+  return { pair, relay: relay! };
+}
+
 /** A bare UDP socket for sending arbitrary bytes (forged, replayed, random) at a port. */
 export class RawSender {
   private constructor(readonly socket: dgram.Socket) {}

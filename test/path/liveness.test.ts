@@ -3,19 +3,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { test } from 'node:test';
 import { waitFor, waitForEvent } from '../support/wait.js';
-import { startPair, UdpRelay, type PathPair } from './fixtures.js';
-
-async function pairThroughRelay(options: Parameters<typeof startPair>[0]): Promise<{ pair: PathPair; relay: UdpRelay }> {
-  let relay: UdpRelay | null = null;
-  const pair = await startPair({
-    ...options,
-    clientPort: async (serverPort) => {
-      relay = await UdpRelay.start(serverPort);
-      return relay.port;
-    },
-  });
-  return { pair, relay: relay! };
-}
+import { pairThroughRelay, startPair } from './fixtures.js';
 
 test('a 5 s outage: both sides notice, the client renews, and both recover when it ends', async () => {
   const { pair, relay } = await pairThroughRelay({

@@ -8,7 +8,7 @@ import type { PathEnd } from '../../src/path/path-end.js';
 import type { RekeyConfig } from '../../src/path/path-options.js';
 import { REKEY_MAX_SENDS } from '../../src/path/rekeyer.js';
 import { waitFor } from '../support/wait.js';
-import { RawSender, startPair, UdpRelay, type PathPair } from './fixtures.js';
+import { pairThroughRelay, RawSender, startPair, type PathPair, type UdpRelay } from './fixtures.js';
 
 // Long heartbeats keep keepalives out of the way where a test picks datagrams by size.
 const QUIET = { heartbeatTimeoutMs: 60_000 };
@@ -18,17 +18,8 @@ const CONFIRM_DATAGRAM = 30 + 4;
 
 /** A pair talking through a UdpRelay (so datagrams can be dropped, held and copied), rekeying only when told. */
 async function relayedPair(rekey: Partial<RekeyConfig> = {}): Promise<{ pair: PathPair; relay: UdpRelay }> {
-  let relay: UdpRelay | null = null;
   const options = { ...QUIET, rekey: { intervalMs: Infinity, atStart: false, ...rekey } };
-  const pair = await startPair({
-    server: options,
-    client: options,
-    clientPort: async (serverPort) => {
-      relay = await UdpRelay.start(serverPort);
-      return relay.port;
-    },
-  });
-  return { pair, relay: relay! };
+  return pairThroughRelay({ server: options, client: options });
 }
 
 const epochOf = (path: PathEnd): number => path.stats().rekey.epoch;

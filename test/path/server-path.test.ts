@@ -9,7 +9,7 @@ import { emptyDrops } from '../../src/path/path-stats.js';
 import { NoFreePortError } from '../../src/path/port-binding.js';
 import { ServerPath } from '../../src/path/server-path.js';
 import { waitFor, waitForEvent } from '../support/wait.js';
-import { RawSender, startPair, testPortSpec, UdpRelay } from './fixtures.js';
+import { pairThroughRelay, RawSender, startPair, testPortSpec } from './fixtures.js';
 
 // Long heartbeats keep keepalives out of the way where a test counts datagrams.
 const QUIET = { heartbeatTimeoutMs: 60_000 };
@@ -59,15 +59,7 @@ test('before first contact the server has no peer and send() is a counted drop',
 });
 
 test('forged, tampered, truncated, wrong-key, reflected and replayed datagrams are dropped and counted', async () => {
-  let relay: UdpRelay | null = null;
-  const pair = await startPair({
-    server: QUIET,
-    client: QUIET,
-    clientPort: async (serverPort) => {
-      relay = await UdpRelay.start(serverPort);
-      return relay.port;
-    },
-  });
+  const { pair, relay } = await pairThroughRelay({ server: QUIET, client: QUIET });
   const raw = await RawSender.open();
   try {
     const { server, client } = pair;
@@ -80,12 +72,12 @@ test('forged, tampered, truncated, wrong-key, reflected and replayed datagrams a
     client.onDatagram = () => replies++;
     client.send(Buffer.from('genuine'));
     await waitFor('the genuine datagram and 10 replies', () => delivered.length === 1 && replies === 10);
-    const genuine = relay!.fromClient[relay!.fromClient.length - 1];
+    const genuine = relay.fromClient[relay.fromClient.length - 1];
     // The server's packet numbers are now above the client's: a reflected one reaches authentication.
-    const fromServer = relay!.fromServer[relay!.fromServer.length - 1];
+    const fromServer = relay.fromServer[relay.fromServer.length - 1];
     // Hold the next client datagram back: its tampered copies carry a packet number the server has not seen.
     let held: Buffer | null = null;
-    relay!.onClientDatagram = (d) => {
+    relay.onClientDatagram = (d) => {
       if (held !== null) return 'forward';
       held = d;
       return 'drop';
@@ -131,7 +123,7 @@ test('forged, tampered, truncated, wrong-key, reflected and replayed datagrams a
   } finally {
     raw.close();
     pair.close();
-    relay!.close();
+    relay.close();
   }
 });
 
@@ -169,16 +161,79 @@ test('the server follows the client to a new socket on its first datagram from t
   }
 });
 
+test('a copy of a fresh datagram raced from another address: answered there within 3x its size and challenged, never the peer, dropped when the client speaks again', async () => {
+  const { pair, relay } = await pairThroughRelay({ server: QUIET, client: QUIET });
+  const attacker = await RawSender.open();
+  let attackerBytes = 0;
+  attacker.socket.on('message', (m) => (attackerBytes += m.length));
+  try {
+    const { server, client } = pair;
+    const peer = server.stats().peer;
+    const challengesBefore = server.stats().challengesSent;
+    const answeredBefore = client.stats().challengesAnswered;
+    const atClient: string[] = [];
+    client.onDatagram = (p) => atClient.push(p.toString());
+    // Hold the client's next datagram back; its copy reaches the server first, from the attacker's address.
+    let copy: Buffer | null = null;
+    relay.onClientDatagram = (d) => {
+      if (copy !== null) return 'forward';
+      copy = Buffer.from(d);
+      attacker.send(copy, server.port);
+      return 'drop';
+    };
+    client.send(Buffer.from('x'));
+    await waitFor('the copy to make a candidate', () => server.stats().candidate?.port === attacker.port);
+    assert.equal(server.stats().challengesSent, challengesBefore + 1);
+    // The server streams meanwhile: the attacker's address gets at most 3x the copy, the rest goes to the peer.
+    for (let i = 0; i < 50; i++) server.send(Buffer.alloc(1000, i));
+    await waitFor('the real client to get what did not fit', () => atClient.length >= 48);
+    assert.ok(attackerBytes <= 3 * copy!.length, `${attackerBytes} bytes to the attacker from a ${copy!.length}-byte datagram`);
+    assert.deepEqual(server.stats().peer, peer);
+    // The real client's next datagram (a newer packet number) ends the candidacy.
+    client.send(Buffer.from('y'));
+    await waitFor('no candidate', () => server.stats().candidate === null);
+    assert.equal(server.stats().peerMoves, 0);
+    assert.equal(client.stats().challengesAnswered, answeredBefore, 'the challenge never reached the client');
+  } finally {
+    attacker.close();
+    pair.close();
+    relay.close();
+  }
+});
+
+test('a client that really moved gets its first answer at its new address at once, and is validated in the same round trip', async () => {
+  const pair = await startPair({ server: QUIET, client: QUIET });
+  try {
+    const { server, client } = pair;
+    const answersBefore = client.stats().keepalivesReceived;
+    const challengesBefore = server.stats().challengesSent;
+    const answeredBefore = client.stats().challengesAnswered;
+    const atClient: number[] = [];
+    client.onDatagram = (p) => atClient.push(p.length);
+    // Before validation the server already answers the new address: two full datagrams right at its first one.
+    server.once('peer-candidate', () => {
+      server.send(Buffer.alloc(1000, 1));
+      server.send(Buffer.alloc(1000, 2));
+    });
+    const candidate = waitForEvent(server, 'peer-candidate');
+    const moved = waitForEvent(server, 'peer-moved');
+    await client.renew();
+    await candidate;
+    await moved;
+    await waitFor('both datagrams at the new socket', () => atClient.length === 2);
+    // The keepalive from the new socket was answered there; the challenge beside the answer was answered too.
+    await waitFor('the keepalive answer at the new socket', () => client.stats().keepalivesReceived > answersBefore);
+    assert.equal(client.stats().challengesAnswered, answeredBefore + 1);
+    assert.equal(server.stats().challengesSent, challengesBefore + 1);
+    assert.equal(server.stats().peer?.port, client.stats().localPort);
+    assert.equal(server.stats().dropped.unvalidated, 0, 'nothing was held back');
+  } finally {
+    pair.close();
+  }
+});
+
 test('an old datagram replayed from a new address is dropped and does not move the peer', async () => {
-  let relay: UdpRelay | null = null;
-  const pair = await startPair({
-    server: QUIET,
-    client: QUIET,
-    clientPort: async (serverPort) => {
-      relay = await UdpRelay.start(serverPort);
-      return relay.port;
-    },
-  });
+  const { pair, relay } = await pairThroughRelay({ server: QUIET, client: QUIET });
   const raw = await RawSender.open();
   try {
     const { server, client } = pair;
@@ -187,29 +242,21 @@ test('an old datagram replayed from a new address is dropped and does not move t
     for (let i = 0; i < 5; i++) client.send(Buffer.from(`d${i}`));
     await waitFor('5 deliveries', () => delivered.length === 5);
     const peer = server.stats().peer;
-    assert.equal(peer?.port, relay!.outboundPort);
-    for (const old of relay!.fromClient) raw.send(old, server.port);
-    await waitFor('all replays dropped', () => server.stats().dropped.replay === relay!.fromClient.length);
+    assert.equal(peer?.port, relay.outboundPort);
+    for (const old of relay.fromClient) raw.send(old, server.port);
+    await waitFor('all replays dropped', () => server.stats().dropped.replay === relay.fromClient.length);
     assert.deepEqual(server.stats().peer, peer);
     assert.equal(server.stats().peerMoves, 0);
     assert.equal(delivered.length, 5);
   } finally {
     raw.close();
     pair.close();
-    relay!.close();
+    relay.close();
   }
 });
 
 test('an authentic but older datagram from a new address is delivered yet does not move the peer', async () => {
-  let relay: UdpRelay | null = null;
-  const pair = await startPair({
-    server: QUIET,
-    client: QUIET,
-    clientPort: async (serverPort) => {
-      relay = await UdpRelay.start(serverPort);
-      return relay.port;
-    },
-  });
+  const { pair, relay } = await pairThroughRelay({ server: QUIET, client: QUIET });
   const raw = await RawSender.open();
   try {
     const { server, client } = pair;
@@ -217,7 +264,7 @@ test('an authentic but older datagram from a new address is delivered yet does n
     server.onDatagram = (p) => delivered.push(p.toString());
     // Hold back the next client datagram (as a slow route would), let two later ones pass.
     let held: Buffer | null = null;
-    relay!.onClientDatagram = (d) => {
+    relay.onClientDatagram = (d) => {
       if (held === null) {
         held = d;
         return 'drop';
@@ -237,7 +284,7 @@ test('an authentic but older datagram from a new address is delivered yet does n
   } finally {
     raw.close();
     pair.close();
-    relay!.close();
+    relay.close();
   }
 });
 

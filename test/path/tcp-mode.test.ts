@@ -3,53 +3,10 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { waitFor, waitForEvent } from '../support/wait.js';
+import { TcpRelay } from '../support/tcp-relay.js';
 import { startPair } from './fixtures.js';
 
 const TCP = { proxyMode: 'tcp' as const, heartbeatTimeoutMs: 60_000 };
-
-/** A byte pipe between client and server whose connections the test can cut (test-only). */
-class CuttableTcpRelay {
-  private readonly sockets = new Set<net.Socket>();
-  accepted = 0;
-
-  private constructor(private readonly server: net.Server) {}
-
-  static async start(targetPort: number): Promise<CuttableTcpRelay> {
-    const server = net.createServer();
-    const relay = new CuttableTcpRelay(server);
-    server.on('connection', (inbound) => {
-      relay.accepted++;
-      const outbound = net.connect(targetPort, '127.0.0.1');
-      for (const socket of [inbound, outbound]) {
-        relay.sockets.add(socket);
-        socket.on('error', () => undefined);
-        socket.on('close', () => {
-          relay.sockets.delete(socket);
-          inbound.destroy();
-          outbound.destroy();
-        });
-      }
-      inbound.pipe(outbound);
-      outbound.pipe(inbound);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return relay;
-  }
-
-  get port(): number {
-    return (this.server.address() as net.AddressInfo).port;
-  }
-
-  /** Destroy every connection, as a NAT timeout or a dying Wi-Fi would. */
-  cut(): void {
-    for (const socket of this.sockets) socket.destroy();
-  }
-
-  close(): void {
-    this.cut();
-    this.server.close();
-  }
-}
 
 test('TCP proxy mode: datagrams and keepalives round-trip as length-prefixed frames', async () => {
   const pair = await startPair({ server: TCP, client: TCP });
@@ -72,12 +29,12 @@ test('TCP proxy mode: datagrams and keepalives round-trip as length-prefixed fra
 });
 
 test('TCP proxy mode: a destroyed connection is replaced like a UDP renewal and the server follows', async () => {
-  let relay: CuttableTcpRelay | null = null;
+  let relay: TcpRelay | null = null;
   const pair = await startPair({
     server: TCP,
     client: TCP,
     clientPort: async (serverPort) => {
-      relay = await CuttableTcpRelay.start(serverPort);
+      relay = await TcpRelay.start({ targetHost: '127.0.0.1', targetPort: serverPort });
       return relay.port;
     },
   });
@@ -93,13 +50,13 @@ test('TCP proxy mode: a destroyed connection is replaced like a UDP renewal and 
     relay!.cut();
     assert.match(await renewed, /socket failed/);
     await moved;
-    assert.equal(relay!.accepted, 2);
+    assert.equal(relay!.stats.accepted, 2);
     assert.equal(client.stats().renewals, 1);
     client.send(Buffer.from('after'));
     await waitFor('an echo after reconnecting', () => atClient.includes('after'));
   } finally {
     pair.close();
-    relay!.close();
+    await relay!.close();
   }
 });
 
@@ -139,4 +96,31 @@ test('TCP proxy mode: goodbye closes the server with the reason', async () => {
   pair.client.close('done over tcp');
   assert.equal(await closed, 'done over tcp');
   pair.close();
+});
+
+test('TCP proxy mode: connections that never authenticate are bounded in number and closed after a few seconds; the client is untouched', { timeout: 30_000 }, async () => {
+  const pair = await startPair({ server: TCP, client: TCP });
+  const intruders: net.Socket[] = [];
+  try {
+    const { server, client } = pair;
+    for (let i = 0; i < 20; i++) {
+      const s = net.connect(pair.server.port, '127.0.0.1');
+      s.on('error', () => undefined);
+      intruders.push(s);
+    }
+    await Promise.all(intruders.map((s) => waitForEvent(s, 'connect')));
+    // At most 8 unauthenticated ones at once (plus the client's own): the oldest were evicted.
+    await waitFor('the oldest intruders evicted', () => intruders.filter((s) => s.destroyed || s.readableEnded).length >= 12 || server.stats().tcpConnections <= 9);
+    assert.ok(server.stats().tcpConnections <= 9, `${server.stats().tcpConnections} connections kept`);
+    // The rest are closed once UNAUTHENTICATED_TCP_MS (5 s) passes without an authenticated frame.
+    await waitFor('the silent intruders closed', () => server.stats().tcpConnections === 1, 15_000);
+    const atServer: string[] = [];
+    server.onDatagram = (p) => atServer.push(p.toString());
+    client.send(Buffer.from('unaffected'));
+    await waitFor('the real client still gets through', () => atServer.length === 1);
+    assert.equal(client.stats().renewals, 0);
+  } finally {
+    for (const s of intruders) s.destroy();
+    pair.close();
+  }
 });

@@ -87,3 +87,16 @@ test('replies and stderr headers parse', () => {
   assert.deepEqual(parseStderrHeader({ type: 'stderr', session: 4 }), { type: 'stderr', session: 4 });
   rejects(() => parseStderrHeader({ type: 'stderr', session: 'x' }), 'bad-message');
 });
+
+test('attach fields: hello sessionName, detach on the bus, attach requests need a pty and no command, session-ok attached', () => {
+  assert.deepEqual(parseBusMessage({ type: 'hello', clientVersion: '1', sessionName: 'work-1' }), { type: 'hello', clientVersion: '1', sessionName: 'work-1' });
+  rejects(() => parseBusMessage({ type: 'hello', clientVersion: '1', sessionName: 'a b' }), 'bad-message');
+  rejects(() => parseBusMessage({ type: 'hello', clientVersion: '1', sessionName: 'x'.repeat(65) }), 'bad-message');
+  assert.deepEqual(parseBusMessage({ type: 'detach', extra: 1 }), { type: 'detach' });
+  const pty = { term: 'xterm', cols: 80, rows: 24 };
+  assert.deepEqual(parseSessionRequest({ type: 'session', id: 3, env: {}, pty, attach: true }), { type: 'session', id: 3, env: {}, pty, attach: true });
+  assert.equal(parseSessionRequest({ type: 'session', id: 3, env: {}, pty, attach: false }).attach, undefined);
+  rejects(() => parseSessionRequest({ type: 'session', id: 3, env: {}, attach: true }), 'bad-message');
+  rejects(() => parseSessionRequest({ type: 'session', id: 3, env: {}, pty, command: 'ls', attach: true }), 'bad-message');
+  assert.deepEqual(parseSessionReply({ type: 'session-ok', attached: true }), { type: 'session-ok', attached: true });
+});

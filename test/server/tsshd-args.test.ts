@@ -10,7 +10,7 @@ function run(argv: string[]): TsshdOptions {
 }
 
 test('defaults: kcp, udp, 61001-61999, mtu 1400 (larger for a client on loopback), connect timeout 10', () => {
-  assert.deepEqual(run([]), { mode: 'kcp', proxyMode: 'udp', port: '61001-61999', mtu: 1400, largeOnLoopback: true, connectTimeout: 10, debug: false, family: 'any' });
+  assert.deepEqual(run([]), { mode: 'kcp', proxyMode: 'udp', port: '61001-61999', mtu: 1400, largeOnLoopback: true, connectTimeout: 10, debug: false, family: 'any', attachable: false, socket: false });
 });
 
 test('flags with separate and attached values', () => {
@@ -23,9 +23,27 @@ test('flags with separate and attached values', () => {
     connectTimeout: 2.5,
     debug: true,
     family: 'any',
+    attachable: false,
+    socket: false,
   });
   assert.equal(run(['--port=61001 61005']).port, '61001 61005');
   assert.equal(run(['--kcp']).mode, 'kcp');
+});
+
+test('attach flags: --attachable --socket run a daemon; --list, --view PID.SID and --attach PID are commands', () => {
+  const options = run(['--kcp', '--attachable', '--socket']);
+  assert.equal(options.attachable, true);
+  assert.equal(options.socket, true);
+  assert.deepEqual(parseTsshdArgs(['--list']), { action: 'list' });
+  assert.deepEqual(parseTsshdArgs(['--view', '4242.3']), { action: 'view', pid: 4242, session: 3 });
+  const attach = parseTsshdArgs(['--quic', '--tcp', '--attach=77']);
+  assert.equal(attach.action, 'attach');
+  assert.equal((attach as { pid: number }).pid, 77);
+  assert.equal((attach as { options: TsshdOptions }).options.mode, 'quic');
+  assert.throws(() => parseTsshdArgs(['--view', '4242']), /^Error: tsshd: --view needs PID\.SID, e\.g\. 4242\.1 \(got "4242"\); tsshd --list shows them$/);
+  assert.throws(() => parseTsshdArgs(['--attach', 'x']), /^Error: tsshd: --attach needs a tsshd process id \(got "x"\)/);
+  assert.throws(() => parseTsshdArgs(['--list', '--attach', '1']), /cannot be used together/);
+  assert.throws(() => parseTsshdArgs(['--socket']), /^Error: tsshd: --socket needs --attachable/);
 });
 
 test('version and help', () => {
@@ -41,14 +59,14 @@ test('every flag the reference Go tssh v0.1.26 passes (tssh/udp.go getTsshdComma
   // KCP mode, UdpProxyMode TCP, --debug, AddressFamily, UdpMTU, TsshdPort (normalised), a connect timeout, UdpSessionAttach.
   const options = run(['--kcp', '--tcp', '--debug', '--ipv4', '--mtu', '1200', '--port', '61001-61100,62000', '--connect-timeout', '5', '--attachable', '--socket']);
   assert.deepEqual(options, {
-    mode: 'kcp', proxyMode: 'tcp', port: '61001-61100,62000', mtu: 1200, largeOnLoopback: false, connectTimeout: 5, debug: true, family: 'ipv4',
+    mode: 'kcp', proxyMode: 'tcp', port: '61001-61100,62000', mtu: 1200, largeOnLoopback: false, connectTimeout: 5, debug: true, family: 'ipv4', attachable: true, socket: true,
   });
   // Its QUIC default passes no mode flag at all.
   assert.equal(run(['--ipv6']).family, 'ipv6');
   assert.equal(run(['--ipv4', '--ipv6']).family, 'any');
+  // Its attach (UdpSessionAttach) runs --list first, then --attach PID or a new --attachable --socket daemon.
   assert.deepEqual(parseTsshdArgs(['--list']), { action: 'list' });
-  assert.throws(() => parseTsshdArgs(['--attach', '123']), { message: 'tsshd: --attach is not offered: this tsshd keeps no attachable sessions (start a new session instead)' });
-  assert.throws(() => parseTsshdArgs(['--view', '1.2']), /--view is not offered/);
+  assert.equal(parseTsshdArgs(['--attach', '123']).action, 'attach');
 });
 
 test('errors name the flag and the expected form', () => {

@@ -85,6 +85,8 @@ class DelayLine {
  * them all at once, as a NAT timeout or a network switch would.
  */
 export class TcpRelay {
+  /** Sees each client-to-server chunk as it arrives, before any delay (how tests capture frames to copy). */
+  tapClient: ((chunk: Buffer) => void) | null = null;
   private readonly pairs = new Set<{ client: net.Socket; server: net.Socket; lines: DelayLine[] }>();
   private closed = false;
   private readonly counters: TcpRelayStats = { accepted: 0, cut: 0, bytesToServer: 0, bytesToClient: 0 };
@@ -163,6 +165,7 @@ export class TcpRelay {
     const counters = this.counters;
     client.on('data', (chunk: Buffer) => {
       counters.bytesToServer += chunk.length;
+      this.tapClient?.(chunk);
     });
     server.on('data', (chunk: Buffer) => {
       counters.bytesToClient += chunk.length;

@@ -37,3 +37,39 @@ test('quic: close() in the same turn as the last write, on an idle connection, s
     await pair.close();
   }
 });
+
+test('quic: after the peer closed cleanly, a reader that pauses longer than closeLingerMs still gets every byte (drain.ts, as over KCP)', { timeout: 60_000 }, async () => {
+  const { QuicConnection } = await import('../../src/transport/quic/quic-connection.js');
+  const { testCredentials } = await import('./quic-harness.js');
+  // A short close linger: before the fix it also bounded how long the client waited for its reader.
+  const tuning = { closeLingerMs: 300 };
+  const pair = await createTransportPair((path, role) =>
+    role === 'server'
+      ? new QuicConnection(path, { role, credentials: testCredentials, tuning })
+      : new QuicConnection(path, { role, pinnedFingerprints: [testCredentials.fingerprint], tuning }),
+  );
+  try {
+    const incoming = once(pair.client, 'stream') as Promise<[Stream]>;
+    const out = pair.server.openStream(3);
+    const data = Buffer.alloc(256 * 1024, 9);
+    out.end(data);
+    const [st] = await incoming;
+    st.pause();
+    await waitFor('the peer to have everything acknowledged', () => (pair.server as QuicConnection).quicStats().nextTimeoutMs === null || out.writableFinished, 20_000);
+    await pair.server.close();
+    await waitFor('the server goodbye to reach the client', () => pair.clientPath.isClosed, 20_000);
+    // The reader stays away five times the linger (a terminal held with Ctrl-S, a loaded machine).
+    await new Promise((resolve) => setTimeout(resolve, 5 * tuning.closeLingerMs));
+    assert.ok(!st.destroyed, 'the stream was destroyed while its reader paused, with its data');
+    const chunks: Buffer[] = [];
+    st.on('data', (d: Buffer) => chunks.push(d));
+    st.resume();
+    await new Promise<void>((resolve, reject) => {
+      st.once('end', () => resolve());
+      st.once('close', () => (st.readableEnded ? resolve() : reject(new Error(`stream closed after ${Buffer.concat(chunks).length} bytes`))));
+    });
+    assert.equal(Buffer.concat(chunks).length, data.length);
+  } finally {
+    await pair.close();
+  }
+});

@@ -1,3 +1,4 @@
+import { silenceThresholdMs } from '../../path/silence.js';
 import type { ReliablePipe } from '../reliable-pipe.js';
 import { systemClock, type KcpClock } from './clock.js';
 import { LossEstimator } from './loss-estimator.js';
@@ -24,14 +25,19 @@ const PROBE_INITIAL = 200;
 const PROBE_MAX = 5_000;
 /** Small packets whose copies may be pending at once; more are simply not copied. */
 const COPY_SLOTS = 64;
-/** The peer silent this long (or 3 smoothed RTTs if longer) while ours are in flight: it is out of reach (an outage). */
-const OUTAGE_SILENCE_MS = 250;
 /** During an outage, one replay of what is in flight every this many ms; every REPLAY_LONG_INTERVAL_MS once silent for LONG_SILENCE_MS. */
 const REPLAY_INTERVAL_MS = 50;
 const LONG_SILENCE_MS = 5_000;
 const REPLAY_LONG_INTERVAL_MS = 500;
 /** Bytes of segments one replay may carry, in packets of mtu (the oldest in flight first, then queued data). */
 const REPLAY_PACKETS = 4;
+/**
+ * A probe (after a path change, a restored contact or the end of an outage) resends at most this many
+ * packets' worth (of mtu) of segments at once, an initial window; each byte acknowledged afterwards lets
+ * PROBE_GROWTH more go (slow start), so a freshly recovered link is not flooded with a whole window of resends.
+ */
+export const PROBE_WINDOW_PACKETS = 16;
+const PROBE_GROWTH = 2;
 
 const enum Resend {
   None = 0,
@@ -98,6 +104,8 @@ export class Kcp implements ReliablePipe {
   private readonly ackedSeq: Float64Array;
   private txSeq = 0;
   private rmtWnd: number;
+  /** una of the segment rmtWnd was taken from. */
+  private rmtWndUna = 0;
   private nextRtoCheck = Infinity;
   private lastRtoScan = -Infinity;
   private fastPending = false;
@@ -110,8 +118,18 @@ export class Kcp implements ReliablePipe {
   private reorderMs = 0;
   private lastReorderBump = -Infinity;
   private fastNeeded = 0;
-  private probeAll = false;
-  /** now32 of the last probeNow(): acks of copies sent before it give no RTT sample. */
+  /**
+   * A probe is under way: segments last sent at or before transmission probeSeq are resent as the probe's
+   * credit (bytes) allows (PROBE_WINDOW_PACKETS at first, more as acks come back) and do not time out
+   * meanwhile, until probeUntil; then what is left goes by the ordinary timeouts.
+   */
+  private probing = false;
+  private probeCredit = 0;
+  private probeSeq = 0;
+  /** Bytes (segment header + data) acknowledged by the input packet being read. */
+  private ackedBytes = 0;
+  private probeUntil = -Infinity;
+  /** now32 of the last probe: acks of copies sent before it give no RTT sample. */
   private probeTs: number;
   /**
    * Outage: ours in flight and not a word from the peer for silenceMs(). Then
@@ -302,18 +320,29 @@ export class Kcp implements ReliablePipe {
   pathChanged(): void {
     if (this.closed) return;
     this.rate?.restart();
+    // Nothing measured on the old path holds on the new one: RTT and RTO, the reordering allowance, the loss rate.
+    this.hasRtt = false;
+    this.rttLast = NaN;
+    this.srtt = 0;
+    this.rttVar = 0;
+    this.rto = INITIAL_RTO;
+    this.reorderMs = 0;
+    this.lastReorderBump = -Infinity;
+    this.fastNeeded = 0;
+    this.loss.reset();
     this.probeNow();
   }
 
   /**
-   * The path was renewed or contact came back: resend everything unacknowledged
+   * The path was renewed or contact came back: resend what is unacknowledged
    * now, with the RTO backoff reset, and tell the peer our window, so recovery
-   * takes one round trip instead of a backed-off timeout.
+   * takes one round trip instead of a backed-off timeout. The resends go as a
+   * probe (PROBE_WINDOW_PACKETS at once, then clocked by acks, and paced), never as
+   * a burst of the whole window.
    */
   probeNow(): void {
     if (this.closed) return;
-    this.probeTs = Math.floor(this.clock.now()) >>> 0;
-    if (this.inFlightCount > 0) this.probeAll = true;
+    this.startProbe(this.clock.now());
     // The caller has reason to think the way is open again: no longer an outage (its silence counts anew).
     this.outage = false;
     this.replayAt = Infinity;
@@ -324,6 +353,15 @@ export class Kcp implements ReliablePipe {
     }
     this.winsOwed = true;
     this.scheduleFlush();
+  }
+
+  /** Begin a probe of what is in flight now (see `probing`). */
+  private startProbe(now: number): void {
+    this.probeTs = Math.floor(now) >>> 0;
+    this.probing = this.inFlightCount > 0;
+    this.probeSeq = this.txSeq;
+    this.probeCredit = PROBE_WINDOW_PACKETS * this.opt.mtu;
+    this.probeUntil = now + 2 * this.rto;
   }
 
   /**
@@ -419,6 +457,9 @@ export class Kcp implements ReliablePipe {
     let accepted = false;
     let haveUna = false;
     let maxUna = 0;
+    /** The RTT sample of this packet: from the ack of the most recently sent segment (-1: none). */
+    let rttSample = -1;
+    let rttTs = 0;
     let pushed = false;
     let o = 0;
     while (o < size) {
@@ -461,7 +502,11 @@ export class Kcp implements ReliablePipe {
           // "round trip" measured the outage, and says nothing of the RTT or of reordering.
           const beforeOutage = ((ts - this.probeTs) | 0) < 0;
           const rtt = (now32 - ts) | 0;
-          if (rtt >= 0 && rtt <= MAX_RTO && !beforeOutage) this.sampleRtt(rtt);
+          // One sample per packet, as TCP takes: a packet of 100 acks is one observation of the path, not 100.
+          if (rtt >= 0 && rtt <= MAX_RTO && !beforeOutage && (rttSample < 0 || ((ts - rttTs) | 0) > 0)) {
+            rttSample = rtt;
+            rttTs = ts;
+          }
           const earlierRound = ((ts - this.sRoundTs[slot]) | 0) < 0;
           // The original's ack arriving after the fast resend means reordering; a duplicate flag on the resend's ack means a lost ack.
           if (this.sWasFast[slot] === 1 && (frg & ACK_DUPLICATE) === 0 && !beforeOutage) this.judgeFastResend(earlierRound, now);
@@ -475,6 +520,7 @@ export class Kcp implements ReliablePipe {
           this.rate?.onAck(slot, now, !earlierRound);
           if (acked === 0 || ((sn - maxAckSn) | 0) > 0) maxAckSn = sn;
           this.ackedSeq[acked++] = this.sSeq[slot];
+          this.ackedBytes += SEGMENT_HEADER + (this.sData[slot] as Buffer).length;
           this.sData[slot] = null;
           this.inFlightCount--;
         }
@@ -482,7 +528,11 @@ export class Kcp implements ReliablePipe {
       // una is applied once per packet, after all its ACKs, so each acked segment is still there to give its samples.
       if (!haveUna || ((una - maxUna) | 0) > 0) maxUna = una;
       haveUna = true;
-      this.rmtWnd = wnd;
+      // The window of a reordered, older segment (a lower una than the last one taken) is stale: keep the newer one.
+      if (((una - this.rmtWndUna) | 0) >= 0) {
+        this.rmtWnd = wnd;
+        this.rmtWndUna = una;
+      }
       if (cmd === KcpCommand.Push) {
         if (this.receivePush(packet, o, sn, ts, frg, len)) pushed = true;
       } else if (cmd === KcpCommand.WindowAsk) {
@@ -491,6 +541,7 @@ export class Kcp implements ReliablePipe {
       o += SEGMENT_HEADER + len;
     }
     if (!accepted) return;
+    if (rttSample >= 0) this.sampleRtt(rttSample);
     if (((maxUna - this.sndUna) | 0) > 0) this.ackBelow(maxUna, now);
     // Skip over segments acknowledged selectively.
     while (this.sndUna !== this.sndNxt && this.sData[this.sndUna & sMask] === null) this.sndUna = (this.sndUna + 1) >>> 0;
@@ -501,8 +552,11 @@ export class Kcp implements ReliablePipe {
       // outage; when it was answering our replay, part of this is needless).
       this.outage = false;
       this.replayAt = Infinity;
-      if (this.inFlightCount > 0) this.probeAll = true;
+      this.startProbe(now);
     }
+    // Each segment acknowledged during a probe lets more of the probe go (ack clocking).
+    if (this.probing) this.probeCredit += PROBE_GROWTH * this.ackedBytes;
+    this.ackedBytes = 0;
     const advanced = (this.sndUna - unaBefore) >>> 0;
     if (advanced > 0 && this.opt.congestionControl) this.growCwnd(advanced);
     this.rate?.onAckEnd(now);
@@ -615,8 +669,10 @@ export class Kcp implements ReliablePipe {
     const sMask = this.sMask;
     for (let sn = this.sndUna; sn !== una; sn = (sn + 1) >>> 0) {
       const slot = sn & sMask;
-      if (this.sData[slot] !== null) {
+      const data = this.sData[slot];
+      if (data !== null) {
         this.rate?.onAck(slot, now, false);
+        this.ackedBytes += SEGMENT_HEADER + data.length;
         this.sData[slot] = null;
         this.inFlightCount--;
       }
@@ -741,9 +797,8 @@ export class Kcp implements ReliablePipe {
       if (now >= this.replayAt) this.replay(now);
     } else {
       // Resends first: they fill the holes that hold back the peer's delivery.
-      if (this.inFlightCount > 0 && (this.fastPending || this.probeAll || now >= this.nextRtoCheck)) this.resend(now);
+      if (this.inFlightCount > 0 && (this.fastPending || (this.probing && this.probeCredit > 0) || now >= this.nextRtoCheck)) this.resend(now);
       this.fastPending = false;
-      this.probeAll = false;
       this.sendNew(now, Infinity);
     }
     if (this.closed) return;
@@ -759,8 +814,7 @@ export class Kcp implements ReliablePipe {
 
   /** How long the peer may be silent, with ours in flight, before it counts as out of reach. */
   private silenceMs(): number {
-    const s = this.hasRtt ? 3 * this.srtt : 0;
-    return s > OUTAGE_SILENCE_MS ? s : OUTAGE_SILENCE_MS;
+    return silenceThresholdMs(this.hasRtt ? this.srtt : 0);
   }
 
   /**
@@ -795,7 +849,7 @@ export class Kcp implements ReliablePipe {
     this.sendNew(now, budget - used);
     this.c.replaysSent++;
     this.replayAt = now + (now - this.silentSince >= LONG_SILENCE_MS ? REPLAY_LONG_INTERVAL_MS : REPLAY_INTERVAL_MS);
-    this.probeAll = false;
+    this.probing = false;
     this.fastPending = false;
   }
 
@@ -852,28 +906,43 @@ export class Kcp implements ReliablePipe {
     let timedOut = false;
     let fast = false;
     this.resendHeld = false;
+    const probing = this.probing && now < this.probeUntil;
+    let probeLeft = false;
     for (let sn = this.sndUna; sn !== this.sndNxt; sn = (sn + 1) >>> 0) {
       const slot = sn & sMask;
       const data = this.sData[slot];
       if (data === null) continue;
       let kind: Resend = Resend.None;
-      if (this.probeAll) kind = Resend.Probe;
-      else if (now >= this.sResendAt[slot]) kind = o.fastResend > 0 && this.sFast[slot] >= o.fastResend ? Resend.Fast : Resend.Timeout;
+      if (probing && this.sSeq[slot] <= this.probeSeq) {
+        // Sent before the probe began: it goes as the probe's credit allows, and does not time out meanwhile.
+        if (this.probeCredit > 0) {
+          kind = Resend.Probe;
+        } else {
+          probeLeft = true;
+          continue;
+        }
+      } else if (now >= this.sResendAt[slot]) {
+        kind = o.fastResend > 0 && this.sFast[slot] >= o.fastResend ? Resend.Fast : Resend.Timeout;
+      }
       // Resends are paced with new data (a burst of them into a full queue would only be lost again); they stay due.
-      if (kind !== Resend.None && kind !== Resend.Probe && this.rate !== null && !this.rate.mayResend(now)) {
+      if (kind !== Resend.None && this.rate !== null && !this.rate.mayResend(now)) {
         this.resendHeld = true;
+        if (kind === Resend.Probe) probeLeft = true;
         kind = Resend.None;
       }
+      if (kind === Resend.Probe) this.probeCredit -= SEGMENT_HEADER + data.length;
       if (kind !== Resend.None) {
         if (kind === Resend.Timeout) {
           const r = this.sRto[slot] * backoff;
           this.sRto[slot] = r < MAX_RTO ? r : MAX_RTO;
           this.c.timeoutRetransmissions++;
           timedOut = true;
+          this.rate?.onLoss(data.length);
           this.sLost[slot] += this.sCopies[slot];
         } else if (kind === Resend.Fast) {
           this.c.fastRetransmissions++;
           fast = true;
+          this.rate?.onLoss(data.length);
           this.sLost[slot] += this.sCopies[slot];
         } else {
           // An outage says nothing about the loss rate: forget its rounds.
@@ -895,6 +964,7 @@ export class Kcp implements ReliablePipe {
     }
     this.nextRtoCheck = next;
     this.lastRtoScan = now;
+    this.probing = probeLeft;
     if (o.congestionControl && (fast || timedOut)) {
       const half = Math.max(2, Math.floor(this.inFlightCount / 2));
       this.ssthresh = half;
@@ -1023,6 +1093,8 @@ export class Kcp implements ReliablePipe {
       if (quietAt < due) due = quietAt;
     }
     if (this.probeAt < due) due = this.probeAt;
+    // A probe waiting for acks ends by this time at the latest (what is left then goes by the ordinary timeouts).
+    if (this.probing && this.probeUntil < due) due = this.probeUntil;
     // Resends or data held back by pacing go out when the pacing allows.
     if (this.rate !== null && (this.resendHeld || this.queue.bytes > 0)) {
       const paced = this.resendHeld ? this.rate.nextTokenAt(now) : this.rate.nextSendAt(now);

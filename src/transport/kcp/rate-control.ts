@@ -20,8 +20,17 @@
  * - Every 10 s without a new min RTT the cap drops to half a BDP for 200 ms,
  *   so a standing queue cannot pass itself off as path delay.
  *
- * Loss plays no part: random loss does not lower the rate; a queue is kept
- * from overflowing by the cap and the pacing, not reacted to after the fact.
+ * - Loss bounds what is in flight, never the rate (BBRv2's inflight_hi, made
+ *   blind to random loss): a round whose loss rate is well above the path's
+ *   usual one (over LOSS_THRESH and over twice the running baseline) sets an
+ *   in-flight bound of BETA x the most that round had in flight; the bound
+ *   never goes below the BDP (plus ack aggregation), so the rate stays, only
+ *   the queue beyond it goes. Loss-free rounds of the 1.25 probe phase that
+ *   reach the bound raise it (1, 2, 4 ... segments a round). So a shallow
+ *   buffer does not turn into heavy retransmission in steady state, while
+ *   random loss on a clean path (steady, at the baseline) changes nothing.
+ *   Startup does not use the bound (under random loss it would stop short of
+ *   the bandwidth); it still overflows a shallow buffer for about 3 rounds.
  *
  * Units: bytes are KCP bytes (segment header + data), times are ms. Per-segment
  * state lives in typed arrays indexed by the sender's ring slot; nothing on
@@ -54,6 +63,16 @@ const PACE_BURST_MS = 4;
 export const FLOOR_SEGMENTS = 16;
 /** In-flight cap before the first bandwidth and RTT samples. */
 const INITIAL_SEGMENTS = 64;
+/** A round losing more than this fraction of its bytes (and over twice the baseline) saw congestive loss. */
+const LOSS_THRESH = 0.02;
+/** The in-flight bound after congestive loss, as a fraction of the most in flight in that round. */
+const BETA = 0.85;
+/** Weight of one round in the baseline (random) loss rate. */
+const BASELINE_WEIGHT = 1 / 8;
+/** Fewest lost segments that can make a round congestive. */
+const MIN_LOSS_SEGMENTS = 2;
+/** Largest step, in segments, of raising the bound after loss-free rounds. */
+const MAX_PROBE_UP_SEGMENTS = 256;
 
 export const enum RateState {
   Startup = 0,
@@ -77,6 +96,9 @@ export interface RateSnapshot {
   inFlightBytes: number;
   /** Current pacing rate, bytes/s (Infinity while unpaced). */
   pacingRate: number;
+  /** The loss-driven in-flight bound, bytes (Infinity while none), and the baseline per-round loss rate. */
+  inflightHi: number;
+  lossBaseline: number;
 }
 
 export class RateControl {
@@ -139,6 +161,15 @@ export class RateControl {
   private extraAcked = 0;
   private ackedNow = 0;
 
+  // Loss: bytes declared lost and most in flight in the current round, the bound they set, the baseline rate.
+  private roundLost = 0;
+  private roundMaxInflight = 0;
+  private roundDeliveredStart = 0;
+  private inflightHi = Infinity;
+  private probeUpSegments = 1;
+  private lossBaseline = 0;
+  private readonly segmentBytes: number;
+
   // Pacing token bucket (bytes).
   private tokens = 0;
   private tokensAt = 0;
@@ -156,6 +187,7 @@ export class RateControl {
     private readonly header: number,
   ) {
     this.floor = FLOOR_SEGMENTS * (mss + header);
+    this.segmentBytes = mss + header;
     this.initial = INITIAL_SEGMENTS * (mss + header);
     this.pBytes = new Uint32Array(slots);
     this.pSentAt = new Float64Array(slots);
@@ -174,7 +206,12 @@ export class RateControl {
   get capBytes(): number {
     if (this.maxBw === 0 || this.minRtt === Infinity) return this.initial;
     const bdp = this.maxBw * this.minRtt;
-    const cap = this.state === RateState.ProbeRtt ? 0.5 * bdp : this.cwndGain * bdp + this.extraAcked;
+    let cap = this.state === RateState.ProbeRtt ? 0.5 * bdp : this.cwndGain * bdp + this.extraAcked;
+    if (this.inflightHi < cap) {
+      // The loss bound never reaches below the BDP (and the acks' aggregation): it trims the queue, not the rate.
+      const least = bdp + this.extraAcked;
+      cap = this.inflightHi > least ? this.inflightHi : least < cap ? least : cap;
+    }
     return cap > this.floor ? cap : this.floor;
   }
 
@@ -191,6 +228,8 @@ export class RateControl {
       capBytes: this.capBytes,
       inFlightBytes: this.inflight,
       pacingRate: this.pacingRate * 1000,
+      inflightHi: this.inflightHi,
+      lossBaseline: this.lossBaseline,
     };
   }
 
@@ -247,6 +286,7 @@ export class RateControl {
       }
       this.inflight += bytes;
       this.pBytes[slot] = bytes;
+      if (this.inflight > this.roundMaxInflight) this.roundMaxInflight = this.inflight;
     }
     this.pSentAt[slot] = now;
     this.pDelivered[slot] = this.delivered;
@@ -257,6 +297,11 @@ export class RateControl {
       this.refill(now);
       this.tokens -= bytes;
     }
+  }
+
+  /** A segment of `dataBytes` was declared lost (a fast or timeout resend; not a probe after an outage). */
+  onLoss(dataBytes: number): void {
+    this.roundLost += dataBytes + this.header;
   }
 
   /**
@@ -313,6 +358,7 @@ export class RateControl {
       this.round++;
       this.nextRoundDelivered = this.delivered;
       roundStart = true;
+      this.endLossRound();
     }
     const sendSpan = this.sSentAt - this.sFirstSentAt;
     const ackSpan = now - this.sDeliveredAt;
@@ -324,6 +370,29 @@ export class RateControl {
     }
     this.advance(now, roundStart, expired);
     this.updateExtraAcked(now);
+  }
+
+  /** A round ended: was its loss congestive? Set, or raise, the in-flight bound, and fold the round into the baseline. */
+  private endLossRound(): void {
+    const lost = this.roundLost;
+    const total = this.delivered - this.roundDeliveredStart + lost;
+    const rate = total > 0 ? lost / total : 0;
+    const lossy = lost >= MIN_LOSS_SEGMENTS * this.segmentBytes && rate > LOSS_THRESH && rate > 2 * this.lossBaseline;
+    if (lossy) {
+      if (this.state !== RateState.Startup) {
+        const bound = BETA * this.roundMaxInflight;
+        this.inflightHi = bound < this.inflightHi ? bound : this.inflightHi;
+        this.probeUpSegments = 1;
+      }
+    } else if (this.inflightHi !== Infinity && this.pacingGain > 1 && this.roundMaxInflight >= this.inflightHi - this.segmentBytes) {
+      // The bound held this round back without loss: probe above it, faster each round.
+      this.inflightHi += this.probeUpSegments * this.segmentBytes;
+      if (this.probeUpSegments < MAX_PROBE_UP_SEGMENTS) this.probeUpSegments *= 2;
+    }
+    if (total > 0) this.lossBaseline += BASELINE_WEIGHT * (rate - this.lossBaseline);
+    this.roundLost = 0;
+    this.roundMaxInflight = this.inflight;
+    this.roundDeliveredStart = this.delivered;
   }
 
   /**
@@ -463,6 +532,10 @@ export class RateControl {
     this.extraAcked = 0;
     this.filledPipe = false;
     this.probeRttDoneAt = -1;
+    this.inflightHi = Infinity;
+    this.probeUpSegments = 1;
+    this.lossBaseline = 0;
+    this.roundLost = 0;
     this.enterStartup();
   }
 

@@ -1,5 +1,5 @@
 import { MuxConfigError } from './errors.js';
-import { INITIAL_STREAM_CREDIT, MAX_FRAME_PAYLOAD } from './frame.js';
+import { INITIAL_CONNECTION_CREDIT, INITIAL_STREAM_CREDIT, MAX_FRAME_PAYLOAD } from './frame.js';
 
 /** Options of a Mux; only `role` is required. */
 export interface MuxOptions {
@@ -14,9 +14,11 @@ export interface MuxOptions {
   /** Streams open at once per direction (ours and the peer's counted apart). Excess peer SYNs are reset. Default 1024. */
   maxStreams?: number;
   /**
-   * Cap on received bytes buffered for all readers together. Above it the Mux
-   * pauses the pipe's receive until half of it is consumed, so memory stays
-   * bounded even with many stalled readers. Default 32 MiB.
+   * The connection window: DATA bytes the peer may have outstanding on all
+   * streams together (in flight, or received and not yet taken by a reader),
+   * so the cap on memory held for slow readers. Half of it is the pool that
+   * stream windows beyond their initial 64 KiB are drawn from, so stalled
+   * readers cannot take it all (docs/MUX.md). Default 32 MiB, at least 256 KiB.
    */
   maxBufferedBytes?: number;
   /** Largest DATA payload we send. Default and maximum 16 KiB. */
@@ -47,7 +49,7 @@ export function resolveMuxConfig(options: MuxOptions): MuxConfig {
     role: options.role,
     streamWindow: integer('streamWindow', options.streamWindow, 1024 * KIB, INITIAL_STREAM_CREDIT, 0xffff_ffff),
     maxStreams: integer('maxStreams', options.maxStreams, 1024, 1, 1 << 24),
-    maxBufferedBytes: integer('maxBufferedBytes', options.maxBufferedBytes, 32 * KIB * KIB, MAX_FRAME_PAYLOAD, Number.MAX_SAFE_INTEGER),
+    maxBufferedBytes: integer('maxBufferedBytes', options.maxBufferedBytes, 32 * KIB * KIB, INITIAL_CONNECTION_CREDIT, 0xffff_ffff),
     maxFramePayload: integer('maxFramePayload', options.maxFramePayload, MAX_FRAME_PAYLOAD, 64, MAX_FRAME_PAYLOAD),
     sendThreshold: integer('sendThreshold', options.sendThreshold, 64 * KIB, 0, Number.MAX_SAFE_INTEGER),
     smallWriteBytes: integer('smallWriteBytes', options.smallWriteBytes, 512, 0, MAX_FRAME_PAYLOAD),

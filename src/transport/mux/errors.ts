@@ -12,12 +12,14 @@ export type MuxProtocolErrorCode =
   | 'frame-too-large'
   | 'bad-control-length'
   | 'window-exceeded'
+  | 'connection-window-exceeded'
   | 'data-after-fin';
 
 /**
  * The peer broke the wire protocol. Framing errors ('bad-version',
- * 'frame-too-large', 'bad-control-length') end the whole Mux; flow-control
- * errors reset only the offending stream.
+ * 'frame-too-large', 'bad-control-length') and DATA beyond the connection's
+ * credit end the whole Mux; stream flow-control errors reset only the
+ * offending stream.
  */
 export class MuxProtocolError extends MuxError {
   constructor(readonly code: MuxProtocolErrorCode, detail: string, readonly streamId = 0) {

@@ -29,7 +29,14 @@ export const MAX_FRAME_PAYLOAD = 16 * 1024;
  */
 export const INITIAL_STREAM_CREDIT = 64 * 1024;
 
-/** Stream id 0 is the session itself (PING, PONG, GOAWAY). */
+/**
+ * Connection credit each side holds before any WINDOW_UPDATE on stream 0:
+ * DATA bytes on all streams together. A receiver grants the rest of its
+ * connection window (MuxOptions.maxBufferedBytes) as its first frame.
+ */
+export const INITIAL_CONNECTION_CREDIT = 256 * 1024;
+
+/** Stream id 0 is the session itself (PING, PONG, GOAWAY, and WINDOW_UPDATE for the connection's credit). */
 export const SESSION_ID = 0;
 
 /** Largest stream id; ids are never reused within a connection. */
@@ -45,7 +52,7 @@ export const Command = {
   Fin: 2,
   /** Abort both directions; no payload. */
   Rst: 3,
-  /** Grant the peer more credit on a stream; payload: delta bytes (u32). */
+  /** Grant the peer more credit on a stream, or on the connection as a whole (stream 0); payload: delta bytes (u32). */
   WindowUpdate: 4,
   /** Liveness probe on stream 0; payload: opaque (u32) echoed in PONG. */
   Ping: 5,
@@ -79,4 +86,9 @@ export const MAX_CONTROL_PAYLOAD = 4;
 /** Whether the command addresses the session (stream 0) rather than a stream. */
 export function isSessionCommand(command: number): boolean {
   return command === Command.Ping || command === Command.Pong || command === Command.GoAway;
+}
+
+/** Whether the command may address stream 0 as well as a stream (WINDOW_UPDATE: connection or stream credit). */
+export function isEitherCommand(command: number): boolean {
+  return command === Command.WindowUpdate;
 }

@@ -3,51 +3,20 @@ import { performance } from 'node:perf_hooks';
 import { StreamResetError } from '../connection.js';
 import type { ReliablePipe } from '../reliable-pipe.js';
 import { resolveMuxConfig, type MuxConfig, type MuxOptions } from './config.js';
+import { ControlQueue } from './control-queue.js';
+import type { MuxEvents, MuxStats } from './mux-api.js';
 import { FrameDecoder } from './decode.js';
 import { encodeEmpty, encodeSyn, encodeU32, writeHeader } from './encode.js';
 import { MuxClosedError, MuxProtocolError, MuxStreamLimitError } from './errors.js';
-import { Command, GoAwayCode, HEADER_SIZE, INITIAL_STREAM_CREDIT, MAX_STREAM_ID, SESSION_ID, isSessionCommand } from './frame.js';
+import { Command, GoAwayCode, HEADER_SIZE, INITIAL_CONNECTION_CREDIT, INITIAL_STREAM_CREDIT, MAX_STREAM_ID, SESSION_ID, isEitherCommand, isSessionCommand } from './frame.js';
+import { ReceiveWindows } from './receive-windows.js';
 import { FifoQueue } from './stream-queue.js';
 import { MuxStream, SendRing, type StreamHost } from './stream.js';
 
 export type { MuxOptions, MuxConfig } from './config.js';
+export type { MuxStats, MuxEvents } from './mux-api.js';
 export { MuxStream } from './stream.js';
 export * from './errors.js';
-
-/** Counters of one Mux. */
-export interface MuxStats {
-  /** Streams not yet finished at the protocol level (FIN both ways, or RST). */
-  streamsOpen: number;
-  /** Streams opened by either side since the start. */
-  streamsOpenedTotal: number;
-  /** Peer SYNs answered with RST (over maxStreams, closing, or nobody listening for 'stream'). */
-  streamsRejected: number;
-  /** DATA payload bytes received / sent. */
-  bytesIn: number;
-  bytesOut: number;
-  framesIn: number;
-  framesOut: number;
-  /** Received bytes waiting in streams' queues for slow readers (what maxBufferedBytes caps). */
-  bufferedBytes: number;
-  /** Written bytes not yet framed (waiting for credit or for the pipe). */
-  sendQueuedBytes: number;
-  /** Whether the pipe's receive is paused because bufferedBytes passed maxBufferedBytes. */
-  receivePaused: boolean;
-  /** Frames that broke the protocol (each counted once; framing errors also end the Mux). */
-  protocolErrors: number;
-  /** Frames dropped without effect: for streams already closed or unknown, and unknown commands. */
-  framesDropped: number;
-}
-
-/** Events of a Mux. */
-export interface MuxEvents {
-  /** The peer opened a stream. With no listener, peer SYNs are refused with RST. */
-  stream: [stream: MuxStream];
-  /** The peer will open no more streams and refuses ours (GoAwayCode). */
-  goaway: [code: number];
-  /** The Mux is finished: after close() completes, or at destroy() with its error. */
-  close: [err?: Error];
-}
 
 /**
  * Replies the peer can make us queue (PONG, RST for a refused SYN) are
@@ -76,6 +45,8 @@ const CLOSED = 2;
  *
  * Receiving: an incremental decoder; bad input is counted, contained to its
  * stream where possible, and otherwise ends the Mux with MuxProtocolError.
+ * Memory for received data is bounded by credit (ReceiveWindows), never by
+ * pausing the pipe, so control frames always get through.
  * Nothing thrown ever escapes pipe.onData because of what the peer sent.
  *
  * The Mux owns the pipe's onData, onDrain and drainThreshold from construction
@@ -100,16 +71,15 @@ export class Mux extends EventEmitter<MuxEvents> {
   private unfinished = 0;
   private goAwayReceived = false;
 
-  private control: Buffer[] = [];
-  private controlFin: (MuxStream | null)[] = [];
-  private controlHead = 0;
+  private readonly control = new ControlQueue();
   private readonly urgent = new FifoQueue<MuxStream>();
   private readonly bulk = new FifoQueue<MuxStream>();
   private pumping = false;
 
   private dataTarget: MuxStream | null = null;
-  private inReceive = false;
-  private receivePaused = false;
+  /** Connection credit the peer gave us (DATA bytes on all streams together). */
+  private sendCredit = INITIAL_CONNECTION_CREDIT;
+  private readonly windows: ReceiveWindows;
 
   private pingSeq = 0;
   private readonly pings = new Map<number, { start: number; resolve: (ms: number) => void; reject: (err: Error) => void }>();
@@ -136,7 +106,11 @@ export class Mux extends EventEmitter<MuxEvents> {
     this.decoder = new FrameDecoder({
       controlFrame: (command, streamId, source, offset) => this.onControl(command, streamId, source, offset),
       dataHeader: (streamId, length) => this.onDataHeader(streamId, length),
-      dataPayload: (piece) => this.dataTarget?.receiveData(piece),
+      dataPayload: (piece) => {
+        // No target: the stream was dropped mid-frame (its reader destroyed it); the bytes' credit goes back.
+        if (this.dataTarget !== null) this.dataTarget.receiveData(piece);
+        else this.windows.release(piece.length);
+      },
       unknownFrame: () => void this.framesDropped++,
       framingError: (err) => {
         this.protocolErrors++;
@@ -147,12 +121,19 @@ export class Mux extends EventEmitter<MuxEvents> {
       schedule: (stream, added) => this.schedule(stream, added),
       finish: (stream) => this.queueFin(stream),
       abort: (stream) => this.abort(stream),
-      grant: (stream, bytes) => {
-        if (!stream.retired) this.queueControl(encodeU32(Command.WindowUpdate, stream.id, bytes));
+      grant: (stream) => {
+        if (!stream.retired) this.windows.grant(stream);
       },
-      buffered: (delta) => this.buffered(delta),
+      released: (bytes) => {
+        if (this.state !== CLOSED) this.windows.release(bytes);
+      },
+      buffered: (delta) => void (this.bufferedBytes += delta),
       discarded: (bytes) => void (this.sendQueuedBytes -= bytes),
     };
+    this.windows = new ReceiveWindows(this.config.maxBufferedBytes, this.config.streamWindow, (id, delta) =>
+      this.queueControl(encodeU32(Command.WindowUpdate, id, delta)),
+    );
+    this.windows.start();
     pipe.drainThreshold = this.config.sendThreshold;
     pipe.onDrain = this.onDrain;
     pipe.onData = this.onData;
@@ -175,7 +156,7 @@ export class Mux extends EventEmitter<MuxEvents> {
     this.localOpen++;
     const stream = this.createStream(id, kind, true);
     this.queueControl(encodeSyn(id, kind), false);
-    this.grantExtraWindow(stream);
+    this.windows.open(stream);
     this.pump();
     return stream;
   }
@@ -262,7 +243,7 @@ export class Mux extends EventEmitter<MuxEvents> {
       framesOut: this.framesOut,
       bufferedBytes: this.bufferedBytes,
       sendQueuedBytes: this.sendQueuedBytes,
-      receivePaused: this.receivePaused,
+      sendCredit: this.sendCredit,
       protocolErrors: this.protocolErrors,
       framesDropped: this.framesDropped,
     };
@@ -271,25 +252,16 @@ export class Mux extends EventEmitter<MuxEvents> {
   // ---------------------------------------------------------------- sending
 
   private createStream(id: number, kind: number, local: boolean): MuxStream {
-    const stream = new MuxStream(this.host, id, kind, local, INITIAL_STREAM_CREDIT, this.config.streamWindow >>> 2);
+    const stream = new MuxStream(this.host, id, kind, local, INITIAL_STREAM_CREDIT);
     this.streams.set(id, stream);
     this.unfinished++;
     this.streamsOpenedTotal++;
     return stream;
   }
 
-  /** Grant the part of our configured window beyond the protocol's initial credit. */
-  private grantExtraWindow(stream: MuxStream): void {
-    const extra = this.config.streamWindow - INITIAL_STREAM_CREDIT;
-    if (extra <= 0) return;
-    stream.recvRemaining += extra;
-    this.queueControl(encodeU32(Command.WindowUpdate, stream.id, extra), false);
-  }
-
   private queueControl(frame: Buffer, pump = true, finOf: MuxStream | null = null): void {
     if (this.state === CLOSED) return;
-    this.control.push(frame);
-    this.controlFin.push(finOf);
+    this.control.push(frame, finOf);
     if (pump) this.pump();
   }
 
@@ -317,7 +289,7 @@ export class Mux extends EventEmitter<MuxEvents> {
     }
   }
 
-  /** Feed the pipe while it is shallow: control frames, then small writes, then bulk round-robin. */
+  /** Feed the pipe while it is shallow: control frames, then small writes, then bulk round-robin (while connection credit lasts). */
   private pump(): void {
     if (this.pumping || this.state === CLOSED) return;
     this.pumping = true;
@@ -325,10 +297,11 @@ export class Mux extends EventEmitter<MuxEvents> {
       const pipe = this.pipe;
       const threshold = this.config.sendThreshold;
       while (pipe.queuedBytes <= threshold && this.state !== CLOSED) {
-        if (this.controlHead < this.control.length) {
+        if (this.control.length > 0) {
           this.sendControl();
           continue;
         }
+        if (this.sendCredit <= 0) break;
         const stream = this.urgent.shift() ?? this.bulk.shift();
         if (stream === undefined) break;
         stream.ring = SendRing.None;
@@ -343,18 +316,8 @@ export class Mux extends EventEmitter<MuxEvents> {
   }
 
   private sendControl(): void {
-    const i = this.controlHead++;
-    const frame = this.control[i];
-    const finOf = this.controlFin[i];
-    if (this.controlHead === this.control.length) {
-      this.control.length = 0;
-      this.controlFin.length = 0;
-      this.controlHead = 0;
-    } else if (this.controlHead >= 1024 && this.controlHead * 2 >= this.control.length) {
-      this.control = this.control.slice(this.controlHead);
-      this.controlFin = this.controlFin.slice(this.controlHead);
-      this.controlHead = 0;
-    }
+    const frame = this.control.shift();
+    const finOf = this.control.shiftedFin;
     this.pipe.write(frame);
     this.framesOut++;
     if (finOf !== null) {
@@ -367,7 +330,8 @@ export class Mux extends EventEmitter<MuxEvents> {
   }
 
   private sendData(stream: MuxStream): void {
-    const n = Math.min(stream.sendPending, stream.sendCredit, this.config.maxFramePayload);
+    const n = Math.min(stream.sendPending, stream.sendCredit, this.config.maxFramePayload, this.sendCredit);
+    this.sendCredit -= n;
     const frame = Buffer.allocUnsafe(HEADER_SIZE + n);
     writeHeader(frame, 0, Command.Data, stream.id, n);
     stream.takeInto(frame, HEADER_SIZE, n);
@@ -399,6 +363,7 @@ export class Mux extends EventEmitter<MuxEvents> {
       stream.once('close', read);
     }
     if (!stream.finSent) this.unfinished--;
+    this.windows.close(stream);
     this.streams.delete(stream.id);
     if (stream.local) this.localOpen--;
     else this.remoteOpen--;
@@ -406,7 +371,7 @@ export class Mux extends EventEmitter<MuxEvents> {
   }
 
   private maybeFinishClose(): void {
-    if (this.unfinished > 0 || this.controlHead < this.control.length) return;
+    if (this.unfinished > 0 || this.control.length > 0) return;
     this.shutdown(undefined);
   }
 
@@ -416,13 +381,7 @@ export class Mux extends EventEmitter<MuxEvents> {
     this.decoder.stop();
     if (this.pipe.onData === this.onData) this.pipe.onData = null;
     if (this.pipe.onDrain === this.onDrain) this.pipe.onDrain = null;
-    if (this.receivePaused) {
-      this.receivePaused = false;
-      this.pipe.resumeReceive();
-    }
-    this.control.length = 0;
-    this.controlFin.length = 0;
-    this.controlHead = 0;
+    this.control.clear();
     this.urgent.clear();
     this.bulk.clear();
     const open = [...this.streams.values()];
@@ -440,18 +399,12 @@ export class Mux extends EventEmitter<MuxEvents> {
 
   private receive(chunk: Buffer): void {
     if (this.state === CLOSED) return;
-    this.inReceive = true;
-    try {
-      this.decoder.push(chunk);
-    } finally {
-      this.inReceive = false;
-    }
-    this.maybeResume();
+    this.decoder.push(chunk);
   }
 
   private onControl(command: number, streamId: number, source: Buffer, offset: number): void {
     this.framesIn++;
-    if (isSessionCommand(command) !== (streamId === SESSION_ID)) {
+    if (!isEitherCommand(command) && isSessionCommand(command) !== (streamId === SESSION_ID)) {
       this.protocolErrors++;
       this.framesDropped++;
       return;
@@ -475,6 +428,12 @@ export class Mux extends EventEmitter<MuxEvents> {
         return;
       }
       case Command.WindowUpdate: {
+        if (streamId === SESSION_ID) {
+          // Streams held back by connection credit stayed in their rings: just feed the pipe again.
+          this.sendCredit += source.readUInt32BE(offset);
+          this.pump();
+          return;
+        }
         const stream = this.lookup(streamId);
         if (stream === undefined) return;
         stream.sendCredit += source.readUInt32BE(offset);
@@ -521,7 +480,7 @@ export class Mux extends EventEmitter<MuxEvents> {
     }
     this.remoteOpen++;
     const stream = this.createStream(id, kind, false);
-    this.grantExtraWindow(stream);
+    this.windows.open(stream);
     this.pump();
     this.emit('stream', stream);
   }
@@ -529,21 +488,32 @@ export class Mux extends EventEmitter<MuxEvents> {
   private onDataHeader(streamId: number, length: number): boolean {
     this.framesIn++;
     this.dataTarget = null;
+    if (!this.windows.charge(length)) {
+      this.protocolErrors++;
+      this.destroy(new MuxProtocolError('connection-window-exceeded', `${length} bytes on stream ${streamId} beyond the connection's credit`, streamId));
+      return false;
+    }
     const stream = this.lookup(streamId);
-    if (stream === undefined) return false;
+    if (stream === undefined) return this.dropData(length);
     if (stream.finReceived) {
       this.violate(stream, new MuxProtocolError('data-after-fin', `DATA after FIN on stream ${streamId}`, streamId));
-      return false;
+      return this.dropData(length);
     }
     if (length > stream.recvRemaining) {
       const detail = `${length} bytes on stream ${streamId} with ${stream.recvRemaining} of credit`;
       this.violate(stream, new MuxProtocolError('window-exceeded', detail, streamId));
-      return false;
+      return this.dropData(length);
     }
     stream.recvRemaining -= length;
     this.bytesIn += length;
     this.dataTarget = stream;
     return true;
+  }
+
+  /** A DATA frame is skipped: its connection credit goes back. Returns false (skip it). */
+  private dropData(length: number): false {
+    this.windows.release(length);
+    return false;
   }
 
   /** The peer broke flow control on one stream: reset that stream only. */
@@ -555,7 +525,7 @@ export class Mux extends EventEmitter<MuxEvents> {
 
   /** True (and the reply counted as dropped) when the control queue is too long for another peer-triggered reply. */
   private repliesFull(): boolean {
-    if (this.control.length - this.controlHead < MAX_QUEUED_REPLIES) return false;
+    if (this.control.length < MAX_QUEUED_REPLIES) return false;
     this.framesDropped++;
     return true;
   }
@@ -569,26 +539,6 @@ export class Mux extends EventEmitter<MuxEvents> {
     // Frames for streams that existed are normal after a reset; for ids never opened they are not.
     if (id === SESSION_ID || (ours ? id >= this.nextId : id > this.lastPeerId)) this.protocolErrors++;
     return undefined;
-  }
-
-  private buffered(delta: number): void {
-    this.bufferedBytes += delta;
-    if (delta > 0) {
-      if (!this.receivePaused && this.bufferedBytes > this.config.maxBufferedBytes) {
-        this.receivePaused = true;
-        this.pipe.pauseReceive();
-      }
-    } else if (!this.inReceive) {
-      this.maybeResume();
-    }
-  }
-
-  /** Resume the pipe once buffered bytes fall to half the cap (not from inside onData). */
-  private maybeResume(): void {
-    if (this.receivePaused && this.state !== CLOSED && this.bufferedBytes <= this.config.maxBufferedBytes / 2) {
-      this.receivePaused = false;
-      this.pipe.resumeReceive();
-    }
   }
 }
 

@@ -1,6 +1,8 @@
 import { Duplex } from 'node:stream';
 import type { Stream } from '../connection.js';
 import { MuxStreamClosedError } from './errors.js';
+import { INITIAL_STREAM_CREDIT } from './frame.js';
+import { ReceiveBuffer } from './receive-buffer.js';
 
 /** What a stream needs from its Mux; implemented by Mux, kept narrow so the two stay decoupled. */
 export interface StreamHost {
@@ -10,8 +12,10 @@ export interface StreamHost {
   finish(stream: MuxStream): void;
   /** The local side aborted the stream: send RST unless the stream is already over. */
   abort(stream: MuxStream): void;
-  /** Give the peer `bytes` more credit on `stream`. */
-  grant(stream: MuxStream, bytes: number): void;
+  /** `stream` handed a batch of bytes to its reader: decide what credit to give back (see ReceiveWindows). */
+  grant(stream: MuxStream): void;
+  /** Received bytes left the stream (handed to the reader, or thrown away): connection credit for them may go back. */
+  released(bytes: number): void;
   /** Received bytes entered (positive) or left (negative) the stream's own queue. */
   buffered(delta: number): void;
   /** Unsent bytes were thrown away (the stream was destroyed). */
@@ -34,10 +38,13 @@ export const enum SendRing {
  * stalled reader sees write() return false once writableHighWaterMark is
  * reached; memory per stream stays at one write plus the high-water mark.
  *
- * Reads: received bytes go straight to the Readable while it wants more and
- * wait in the stream's own queue otherwise. Credit goes back to the peer only
- * for bytes handed to the Readable, so a reader that stops reading stops its
- * own stream after one window, and no other.
+ * Reads: received bytes go straight to the Readable while it is empty and
+ * wanted, and wait in the stream's own ReceiveBuffer otherwise (coalesced, so
+ * tiny frames cost no more than their bytes). The Readable's high-water mark
+ * is 0: it asks for the next piece only when its reader has taken the last,
+ * so it holds one piece at most. Credit goes back to the peer only for bytes
+ * handed to the Readable, so a reader that stops reading stops its own stream
+ * after one window, and no other.
  *
  * Fields without TSDoc are the Mux's bookkeeping, not API.
  */
@@ -56,11 +63,12 @@ export class MuxStream extends Duplex implements Stream {
 
   // Receive side.
   recvRemaining: number;
+  /** Our receive window beyond INITIAL_STREAM_CREDIT, drawn from the Mux's pool (ReceiveWindows). */
+  recvExtra = 0;
+  /** Bytes handed to the reader since credit last went back. */
+  recvUnacked = 0;
   finReceived = false;
-  private recvChunks: (Buffer | undefined)[] = [];
-  private recvHead = 0;
-  private recvBuffered = 0;
-  private recvUnacked = 0;
+  private readonly recv = new ReceiveBuffer();
   private readBlocked = false;
   private endPushed = false;
 
@@ -76,9 +84,8 @@ export class MuxStream extends Duplex implements Stream {
     /** True if we opened it. */
     readonly local: boolean,
     initialCredit: number,
-    private readonly grantThreshold: number,
   ) {
-    super({ allowHalfOpen: true, decodeStrings: true });
+    super({ allowHalfOpen: true, decodeStrings: true, readableHighWaterMark: 0 });
     this.sendCredit = initialCredit;
     this.recvRemaining = initialCredit;
   }
@@ -90,7 +97,7 @@ export class MuxStream extends Duplex implements Stream {
 
   /** Bytes received and waiting for this stream's reader (beyond the Readable's own buffer). */
   get receiveQueued(): number {
-    return this.recvBuffered;
+    return this.recv.bytes;
   }
 
   // ---- Mux side: sending ----
@@ -139,22 +146,23 @@ export class MuxStream extends Duplex implements Stream {
 
   /** DATA payload for this stream (already counted against recvRemaining). */
   receiveData(piece: Buffer): void {
-    if (this.destroyed || this.endPushed) return;
-    if (this.recvBuffered === 0 && !this.readBlocked) {
+    if (this.destroyed || this.endPushed) {
+      this.host.released(piece.length);
+      return;
+    }
+    if (this.recv.bytes === 0 && !this.readBlocked) {
       this.consumed(piece.length);
       if (!this.push(piece)) this.readBlocked = true;
       return;
     }
-    const kept = retainable(piece);
-    this.recvChunks.push(kept);
-    this.recvBuffered += kept.length;
-    this.host.buffered(kept.length);
+    this.recv.append(piece);
+    this.host.buffered(piece.length);
   }
 
   /** The peer half-closed its direction. */
   receiveFin(): void {
     this.finReceived = true;
-    if (this.recvBuffered === 0 && !this.endPushed && !this.destroyed) {
+    if (this.recv.bytes === 0 && !this.endPushed && !this.destroyed) {
       this.endPushed = true;
       this.push(null);
     }
@@ -164,11 +172,9 @@ export class MuxStream extends Duplex implements Stream {
 
   override _read(): void {
     this.readBlocked = false;
-    const chunks = this.recvChunks;
-    while (this.recvBuffered > 0) {
-      const chunk = chunks[this.recvHead] as Buffer;
-      chunks[this.recvHead++] = undefined;
-      this.recvBuffered -= chunk.length;
+    for (;;) {
+      const chunk = this.recv.shift();
+      if (chunk === undefined) break;
       this.host.buffered(-chunk.length);
       this.consumed(chunk.length);
       if (!this.push(chunk) || this.destroyed) {
@@ -176,13 +182,9 @@ export class MuxStream extends Duplex implements Stream {
         break;
       }
     }
-    if (this.recvBuffered === 0) {
-      chunks.length = 0;
-      this.recvHead = 0;
-      if (this.finReceived && !this.endPushed && !this.destroyed) {
-        this.endPushed = true;
-        this.push(null);
-      }
+    if (this.recv.bytes === 0 && this.finReceived && !this.endPushed && !this.destroyed) {
+      this.endPushed = true;
+      this.push(null);
     }
   }
 
@@ -221,11 +223,11 @@ export class MuxStream extends Duplex implements Stream {
       this.sendHead = 0;
       this.sendOffset = 0;
     }
-    if (this.recvBuffered > 0) {
-      this.host.buffered(-this.recvBuffered);
-      this.recvBuffered = 0;
-      this.recvChunks.length = 0;
-      this.recvHead = 0;
+    const held = this.recv.bytes;
+    if (held > 0) {
+      this.host.buffered(-held);
+      this.host.released(held);
+      this.recv.clear();
     }
     const failure = err ?? new MuxStreamClosedError(this.id);
     const pending = this.writeCallback;
@@ -237,24 +239,11 @@ export class MuxStream extends Duplex implements Stream {
     callback(err);
   }
 
-  /** Bytes left our hands for the reader: return them to the peer as credit in batches. */
+  /** Bytes left our hands for the reader: connection credit goes back at once, stream credit in batches of a quarter window. */
   private consumed(bytes: number): void {
+    this.host.released(bytes);
     if (this.finReceived) return;
     this.recvUnacked += bytes;
-    if (this.recvUnacked >= this.grantThreshold) {
-      this.recvRemaining += this.recvUnacked;
-      this.host.grant(this, this.recvUnacked);
-      this.recvUnacked = 0;
-    }
+    if (this.recvUnacked >= (INITIAL_STREAM_CREDIT + this.recvExtra) >>> 2) this.host.grant(this);
   }
-}
-
-/**
- * A piece to keep for a slow reader. A small view would pin its whole (large)
- * input chunk in memory, so such pieces are copied; memory held stays within
- * a small factor of the bytes counted.
- */
-function retainable(piece: Buffer): Buffer {
-  const backing = piece.buffer.byteLength;
-  return backing > Buffer.poolSize && piece.length * 8 < backing ? Buffer.from(piece) : piece;
 }

@@ -38,6 +38,8 @@ export interface QuicTuning {
   datagramQueue: number;
   /** How long close() waits for what was written to be acknowledged, ms. */
   closeLingerMs: number;
+  /** After the peer's clean close, a reader that takes nothing for this long is given up on, ms (drain.ts). */
+  drainStallMs: number;
   /** Packets sent per turn of the event loop before yielding to incoming ACKs. */
   sendBurst: number;
 }
@@ -52,6 +54,7 @@ export const QUIC_DEFAULTS: Readonly<QuicTuning> = {
   maxAckDelayMs: 25,
   datagramQueue: 1024,
   closeLingerMs: 5000,
+  drainStallMs: 60_000,
   sendBurst: 64,
 };
 
@@ -63,7 +66,7 @@ function positiveInt(name: string, v: number): number {
 /** Fill defaults and validate; throws RangeError naming the bad option. */
 export function resolveQuicTuning(partial: Partial<QuicTuning> = {}): QuicTuning {
   const t = { ...QUIC_DEFAULTS, ...partial };
-  for (const key of ['streamWindow', 'maxStreamWindow', 'connectionWindow', 'maxConnectionWindow', 'maxStreams', 'datagramQueue', 'closeLingerMs', 'sendBurst'] as const) {
+  for (const key of ['streamWindow', 'maxStreamWindow', 'connectionWindow', 'maxConnectionWindow', 'maxStreams', 'datagramQueue', 'closeLingerMs', 'drainStallMs', 'sendBurst'] as const) {
     positiveInt(key, t[key]);
   }
   if (!Number.isInteger(t.maxAckDelayMs) || t.maxAckDelayMs < 0 || t.maxAckDelayMs >= 16384) throw new RangeError(`quic maxAckDelayMs must be 0..16383, got ${t.maxAckDelayMs}`);

@@ -8,7 +8,8 @@
  * throw an Error whose message is quiche's error name, e.g. "StreamReset(7)";
  * "Done" is returned as null instead).
  */
-import { createRequire } from 'node:module';
+
+import { requireNative } from '../../native-addons.js';
 
 /** An address as the engine takes it; we only ever give it fixed, fake ones. */
 export interface EngineHost {
@@ -137,7 +138,7 @@ export function loadQuicEngine(packageName: string = process.env[QUIC_PACKAGE_TE
   let result = loaded.get(packageName);
   if (result !== undefined) return result;
   try {
-    const engine = createRequire(import.meta.url)(packageName) as Partial<QuicEngine>;
+    const engine = requireNative(packageName) as Partial<QuicEngine>;
     result =
       typeof engine.Config?.withBoringSslCtx === 'function' && typeof engine.Connection?.connect === 'function'
         ? (engine as QuicEngine)

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { drainThenDestroy } from '../drain.js';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { DatagramPath } from '../../path/datagram-path.js';
+import { silenceThresholdMs } from '../../path/silence.js';
 import { DatagramTooLargeError, StreamResetError, type Connection, type Stream, type TransportStats } from '../connection.js';
 import { certificateFingerprint, matchesPin, type QuicCredentials } from './certificate.js';
 import {
@@ -30,8 +32,6 @@ const RTT_CACHE_MS = 100;
 /** Reads at least this large are pushed as views of the slab; smaller ones are copied. */
 const SLAB_VIEW_MIN = 16 * 1024;
 const EMPTY = Buffer.alloc(0);
-/** A packet after this much silence, while ours are in flight, triggers a probe (see receive()). */
-const SILENCE_PROBE_MS = 250;
 /** After a probe, ask for an ACK this many more times, at least this many ms (and two RTTs) apart. */
 const PROBE_FOLLOW_UPS = 2;
 const PROBE_FOLLOW_UP_MS = 50;
@@ -503,7 +503,7 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
     }
     this.recvPacket(payload);
     // The peer is back after an outage too short for the path to call it lost: if ours are in flight, their timer has backed off.
-    if (silentMs >= SILENCE_PROBE_MS && this.probeOnReconnect && silentMs >= this.silenceMs() && this.conn.timeout() !== null) this.probe();
+    if (this.probeOnReconnect && silentMs >= this.silenceMs() && this.conn.timeout() !== null) this.probe();
     this.silentSince = now;
     this.scheduleFlush();
   }
@@ -614,7 +614,7 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
 
   /** Silence after which the peer counts as out of reach while ours are in flight: 250 ms, or 3 RTTs on slow links. */
   private silenceMs(): number {
-    return Math.max(SILENCE_PROBE_MS, 3 * this.networkRtt());
+    return silenceThresholdMs(this.networkRtt());
   }
 
   /**
@@ -928,26 +928,9 @@ export class QuicConnection extends EventEmitter implements Connection, QuicStre
       this.emit('close', err);
       return;
     }
-    // 'close' comes after those 'end' events, so a reader sees its stream end before the connection does.
-    let left = ending.length;
-    const bound = setTimeout(() => done(), this.tuning.closeLingerMs);
-    bound.unref();
-    const done = (): void => {
-      if (left < 0) return;
-      left = -1;
-      clearTimeout(bound);
-      for (const s of ending) s.destroy();
-      this.emit('close', err);
-    };
-    for (const s of ending) {
-      const one = (): void => {
-        s.off('end', one);
-        s.off('close', one);
-        if (--left === 0) setImmediate(done);
-      };
-      s.once('end', one);
-      s.once('close', one);
-    }
+    // 'close' comes after those 'end' events, so a reader sees its stream end before the connection does;
+    // a slow reader is waited for while it makes progress, as over KCP (drain.ts).
+    drainThenDestroy(ending, this.tuning.drainStallMs, () => this.emit('close', err));
   }
 
   /** A write after the connection closed: the FIN alone completes quietly (nobody can hear it), data fails the stream. */

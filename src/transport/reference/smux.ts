@@ -14,6 +14,12 @@
 import { EventEmitter } from 'node:events';
 import { Duplex } from 'node:stream';
 import type { ReliablePipe } from '../reliable-pipe.js';
+
+/** smux has no connection credit: it bounds what streams hold by pausing the pipe's receiving side (KCP's pauseReceive). */
+export interface PausablePipe extends ReliablePipe {
+  pauseReceive(): void;
+  resumeReceive(): void;
+}
 import { CloseType, encodeSmuxFrame, encodeSmuxUpdate, SmuxCmd, SmuxFrameDecoder, type SmuxFrame } from './smux-frame.js';
 
 /** The window a peer assumes before our first update (smux's initialPeerWindow). */
@@ -209,7 +215,7 @@ export class SmuxSession extends EventEmitter {
   private closed = false;
 
   constructor(
-    private readonly pipe: ReliablePipe,
+    private readonly pipe: PausablePipe,
     options: SmuxOptions,
   ) {
     super();

@@ -1,7 +1,13 @@
 import { performance } from 'node:perf_hooks';
-import type { MuxStream } from './stream.js';
+import type { Readable } from 'node:stream';
+
+/** A stream whose reader is waited for: its Readable buffer, plus what the transport still holds for it. */
+export type DrainableStream = Readable & { readonly receiveQueued?: number };
 
 /**
+ * Shared by both transports (KCP's multiplexer and QUIC): one rule for how
+ * long a reader is waited for once the peer has closed cleanly.
+ *
  * After the connection ended under them: wait until every stream in
  * `streams` has emitted 'end' (its reader took every byte) or closed, then
  * destroy them and call `done` once (at once if the returned function is called). A reader that takes nothing for
@@ -10,11 +16,11 @@ import type { MuxStream } from './stream.js';
  * than `stallMs` late finds a process that was stopped or asleep, which says
  * nothing about its reader: it waits another `stallMs`.
  */
-export function drainThenDestroy(streams: readonly MuxStream[], stallMs: number, done: () => void): () => void {
+export function drainThenDestroy(streams: readonly DrainableStream[], stallMs: number, done: () => void): () => void {
   let left = streams.length;
   let finished = false;
   let timer: NodeJS.Timeout | null = null;
-  const queued = (): number => streams.reduce((sum, s) => sum + (s.destroyed ? 0 : s.readableLength + s.receiveQueued), 0);
+  const queued = (): number => streams.reduce((sum, s) => sum + (s.destroyed ? 0 : s.readableLength + (s.receiveQueued ?? 0)), 0);
   let lastQueued = queued();
   let dueAt = 0;
   const finish = (): void => {
