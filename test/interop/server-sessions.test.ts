@@ -2,8 +2,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { seqText } from '../forward/fixtures.js';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { listSockets } from '../../src/server/attach-dir.js';
 import { SshdFixture, TSSHD_BIN } from '../support/sshd.js';
 import { waitFor } from '../support/wait.js';
 import { killLeftovers, PtyTssh, runTssh } from '../e2e/harness.js';
@@ -103,4 +105,33 @@ test('our tssh pinned to TsshdProtocol reference is served by our tsshd\'s refer
   await waitFor('the log to end', () => readdirSync(logDir).some((f) => /exiting with status/.test(readFileSync(join(logDir, f), 'utf8'))), 20_000);
   const log = readFileSync(join(logDir, readdirSync(logDir)[0]!), 'utf8');
   assert.match(log, /the port is served to the reference tssh/);
+});
+
+test('--attach (UdpSessionAttach): our tsshd --list gives [] and the --attachable --socket tsshd serves the Go tssh a working shell', { skip: NO_GO_TSSH }, async (t) => {
+  // Its own runtime directory (SendEnv), so the control sockets of other runs are not listed.
+  const runDir = mkdtempSync(join(tmpdir(), 'tsshd-go-attach-'));
+  chmodSync(runDir, 0o700);
+  const own = await SshdFixture.start({ sshdConfig: ['AcceptEnv XDG_RUNTIME_DIR'] });
+  t.after(async () => {
+    await own.stop();
+    rmSync(runDir, { recursive: true, force: true });
+  });
+  const term = new PtyTssh(['-F', goConfig(own, 'go_attach', ['SendEnv XDG_RUNTIME_DIR']), '--kcp', '--attach', own.host], {
+    program: GO_TSSH,
+    cols: 100,
+    rows: 30,
+    env: goEnv(own, { TERM: 'xterm-256color', XDG_RUNTIME_DIR: runDir }),
+  });
+  t.after(() => term.close());
+  // It lists our sessions (tsshd --list: []), so its picker offers only a new one.
+  await term.waitForScreen('the Go tssh\'s session picker', /Create a new session/);
+  assert.doesNotMatch(term.text(), /\[\d+\]|Pid|attach failed|list failed/);
+  term.type('\r');
+  await term.waitForScreen('a shell prompt', PROMPT);
+  term.type('echo $((6*7))-attachable\r');
+  await term.waitForScreen('the command output', /^42-attachable$/m);
+  // The tsshd it started is the attachable one (its control socket is in the runtime directory).
+  assert.equal(listSockets(join(runDir, 'tsshd')).length, 1);
+  term.type('exit 7\r');
+  assert.equal(await term.waitForExit(), 7);
 });
