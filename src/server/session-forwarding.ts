@@ -9,6 +9,7 @@
 import type { SessionRequest } from '../protocol/messages.js';
 import type { Connection } from '../transport/connection.js';
 import { openAgentSocket, type AgentSocket } from './agent-socket.js';
+import { channelTimeoutMs, channelTimeoutsOf } from './channel-timeout.js';
 import { loginExpired } from './login-restrictions.js';
 import type { SshdPolicy } from './sshd-config.js';
 import { openX11Display, X11SetupError, xauthUsable, type X11Display } from './x11-display.js';
@@ -64,7 +65,7 @@ export class SessionForwarding {
       const refused = refuseAgent(this.policy);
       if (refused === null) {
         try {
-          agent = await openAgentSocket(conn, request.id, this.log);
+          agent = await openAgentSocket(conn, request.id, this.log, channelTimeoutMs(channelTimeoutsOf(this.policy), ['agent-connection', 'auth-agent@openssh.com']));
           out.env.SSH_AUTH_SOCK = agent.path;
         } catch (err) {
           out.agentRefused = `cannot create the agent socket: ${(err as Error).message}`;
@@ -88,6 +89,7 @@ export class SessionForwarding {
             { displayOffset: this.policy.x11DisplayOffset, useLocalhost: this.policy.x11UseLocalhost, xauthLocation: this.policy.xauthLocation },
             env,
             this.log,
+            channelTimeoutMs(channelTimeoutsOf(this.policy), ['x11-connection', 'x11']),
           );
           out.env.DISPLAY = x11.display;
         } catch (err) {

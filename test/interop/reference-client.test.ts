@@ -39,7 +39,7 @@ test('Go tsshd: our client rekeys with P-256 at start, and a session runs over t
   const client = await ReferenceClient.connect(info, { address: '127.0.0.1', port: info.port, connectTimeoutMs: 10_000, heartbeatTimeoutMs: 3000, aliveTimeoutMs: 20_000 });
   clients.push(client);
   await waitFor('the rekey answer', () => client.rekeys === 1, 10_000);
-  assert.equal(client.kcp.framing.cipher.keyCount, 2, 'old and new key held until the server uses the new one');
+  // (The old key is held until the server uses the new one, which may already have happened here: not asserted.)
   const exits = new Map<number, number>();
   client.on('exit', (id: number, code: number) => exits.set(id, code));
   const id = client.takeSessionId();
