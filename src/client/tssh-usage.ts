@@ -47,8 +47,8 @@ export const TSSH_FLAGS: readonly FlagDoc[] = [
 export const TSSH_CONFIG_OPTIONS: readonly OptionDoc[] = [
   { name: 'UdpMode', value: 'yes|kcp|quic|no', default: d.udpMode, text: 'continue over UDP after the login; yes means KCP' },
   { name: 'TsshdPath', value: 'PATH', default: `${d.tsshdPath}: ~/.local/bin/tsshd if there, else from PATH`, text: 'the tsshd command on the server' },
+  { name: 'TsshdProtocol', value: 'auto|native|reference', default: 'auto', text: "the protocol family: auto takes ours when the server's tsshd offers it, else the reference Go tsshd's (docs/INTEROP.md)" },
   { name: 'TsshdPort', value: 'SPEC', default: DEFAULT_TSSHD_PORT, text: 'UDP ports (and ranges) tsshd may listen on' },
-  { name: 'TsshdProtocol', value: 'auto|native|reference', default: d.tsshdProtocol, text: "the protocol family to speak with tsshd: auto takes ours when the server's bootstrap line offers it, else the reference Go tsshd's" },
   { name: 'UdpProxyMode', value: 'UDP|TCP', default: d.udpProxyMode.toUpperCase(), text: 'TCP carries the datagrams over TCP where UDP is blocked' },
   { name: 'UdpJump', value: 'yes|no|auto', default: d.udpJump, text: 'the UDP path through the ProxyJump hosts too (auto: when ProxyJump is set)' },
   { name: 'UdpMTU', value: 'BYTES', default: `${d.udpMtu}; on loopback the interface's size`, text: 'datagram size, 576 to 9000' },

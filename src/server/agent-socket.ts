@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { encodeMessage } from '../protocol/message-codec.js';
 import type { AgentStreamHeader } from '../protocol/agent-x11-messages.js';
 import { spliceSocket } from '../protocol/forward-splice.js';
+import { closeWhenIdle } from './channel-timeout.js';
 import { StreamKind } from '../protocol/stream-kind.js';
 import type { Connection } from '../transport/connection.js';
 
@@ -40,8 +41,11 @@ function removeAtExit(dir: string, add: boolean): void {
   }
 }
 
-/** Create the directory and socket for session `session` and start relaying its connections over `conn`. */
-export async function openAgentSocket(conn: Pick<Connection, 'openStream'>, session: number, log: (line: string) => void): Promise<AgentSocket> {
+/**
+ * Create the directory and socket for session `session` and start relaying its connections over `conn`;
+ * a connection idle for `idleMs` (sshd's ChannelTimeout for agent connections) is closed.
+ */
+export async function openAgentSocket(conn: Pick<Connection, 'openStream'>, session: number, log: (line: string) => void, idleMs?: number): Promise<AgentSocket> {
   // mkdtemp creates the directory 0700; nobody else may even look up the socket.
   const dir = await mkdtemp(join(tmpdir(), 'tssh-agent-'));
   const path = join(dir, `agent.${process.pid}`);
@@ -58,6 +62,7 @@ export async function openAgentSocket(conn: Pick<Connection, 'openStream'>, sess
     stream.on('error', () => undefined);
     stream.write(encodeMessage({ type: 'agent', session } satisfies AgentStreamHeader));
     spliceSocket(socket, stream);
+    closeWhenIdle(socket, idleMs);
     socket.resume();
   });
   try {

@@ -115,9 +115,9 @@ class AttachServer {
     const before = this.current;
     this.pending.delete(link);
     this.current = link;
-    // Its address may still be being validated (sec-path): the candidate is where it speaks from.
-    const { peer: validated, candidate } = link.path.stats();
-    const peer = validated ?? candidate;
+    // The new client may still be a candidate being validated (address-validation.ts) when its request arrives.
+    const stats = link.path.stats();
+    const peer = stats.peer ?? stats.candidate;
     const from = peer === null ? '' : ` from ${peer.address.replace(/^::ffff:/, '')}`;
     this.log.log(`session ${id} attached by a new client${from}`);
     if (before !== null && before !== link) {

@@ -85,7 +85,12 @@ export class ServerLifetime {
       this.clearConnectTimer();
       log.log(`client authenticated from ${address} port ${port}`);
     });
-    path.on('peer-candidate', (address: string, port: number) => log.log(`new client address ${address} port ${port}: answered (at most 3x what it sent) until validated`));
+    path.on('peer-candidate', (address: string, port: number) => {
+      // An authenticated client, not yet validated: a session that ends at once (a refused request) must still be
+      // closed gracefully, so its refusal and exit reach the client while validation completes.
+      this.peerSeen = true;
+      log.log(`new client address ${address} port ${port}: answered (at most 3x what it sent) until validated`);
+    });
     path.on('peer-moved', (address: string, port: number) => log.log(`client moved to ${address} port ${port} (validated)`));
     path.on('contact-lost', (sinceMs: number) => log.log(`no contact for ${Math.round(sinceMs)} ms`));
     path.on('contact-restored', () => log.log('contact restored'));

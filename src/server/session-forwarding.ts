@@ -12,6 +12,7 @@ import type { Connection } from '../transport/connection.js';
 /** What agent and X11 forwarding need of a connection: a stream per forwarded connection. */
 export type StreamOpener = Pick<Connection, 'openStream'>;
 import { openAgentSocket, type AgentSocket } from './agent-socket.js';
+import { channelTimeoutMs, channelTimeoutsOf } from './channel-timeout.js';
 import { loginExpired } from './login-restrictions.js';
 import type { SshdPolicy } from './sshd-config.js';
 import { openX11Display, X11SetupError, xauthUsable, type X11Display } from './x11-display.js';
@@ -67,7 +68,7 @@ export class SessionForwarding {
       const refused = refuseAgent(this.policy);
       if (refused === null) {
         try {
-          agent = await openAgentSocket(conn, request.id, this.log);
+          agent = await openAgentSocket(conn, request.id, this.log, channelTimeoutMs(channelTimeoutsOf(this.policy), ['agent-connection', 'auth-agent@openssh.com']));
           out.env.SSH_AUTH_SOCK = agent.path;
         } catch (err) {
           out.agentRefused = `cannot create the agent socket: ${(err as Error).message}`;
@@ -91,6 +92,7 @@ export class SessionForwarding {
             { displayOffset: this.policy.x11DisplayOffset, useLocalhost: this.policy.x11UseLocalhost, xauthLocation: this.policy.xauthLocation },
             env,
             this.log,
+            channelTimeoutMs(channelTimeoutsOf(this.policy), ['x11-connection', 'x11']),
           );
           out.env.DISPLAY = x11.display;
         } catch (err) {

@@ -14,6 +14,7 @@ import { hostname } from 'node:os';
 import { encodeMessage } from '../protocol/message-codec.js';
 import type { X11StreamHeader } from '../protocol/agent-x11-messages.js';
 import { spliceSocket } from '../protocol/forward-splice.js';
+import { closeWhenIdle } from './channel-timeout.js';
 import type { X11Request } from '../protocol/messages.js';
 import { StreamKind } from '../protocol/stream-kind.js';
 import type { Connection } from '../transport/connection.js';
@@ -62,6 +63,8 @@ export async function openX11Display(
   settings: X11Settings,
   env: Readonly<Record<string, string>>,
   log: (line: string) => void,
+  /** sshd's ChannelTimeout for X11 connections: one idle this long is closed. */
+  idleMs?: number,
 ): Promise<X11Display> {
   const sockets = new Set<Socket>();
   const onConnection = (socket: Socket): void => {
@@ -80,6 +83,7 @@ export async function openX11Display(
     stream.on('error', () => undefined);
     stream.write(encodeMessage(header));
     spliceSocket(socket, stream);
+    closeWhenIdle(socket, idleMs);
     socket.resume();
   };
   const { number, servers } = await bindDisplay(settings, onConnection);

@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { JumpNet, jumpNetUnavailable, TARGET_ADDR } from '../support/jump-net.js';
 import { TSSH_BIN } from '../support/sshd.js';
+import { GO_TSSHD, SKIP_WITHOUT_GO_TSSHD } from '../interop/go-peers.js';
 import { waitFor } from '../support/wait.js';
 
 const unavailable = jumpNetUnavailable();
@@ -148,4 +149,12 @@ test('jump host: agent forwarding (-A) through the relay: ssh-add -l on the targ
   } finally {
     process.kill(pid, 'SIGTERM');
   }
+});
+
+test('jump host: the target runs the reference Go tsshd; our tssh reaches it through our relay on the bastion', { skip: skip || SKIP_WITHOUT_GO_TSSHD }, async () => {
+  const r = await tssh(['--kcp', '-o', `TsshdPath=${GO_TSSHD}`, 'target', 'echo from-go-tsshd; echo err >&2; exit 3']);
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stdout.toString(), /from-go-tsshd/);
+  assert.match(r.stderr, /err/);
+  await waitFor('the relay on the bastion to end', () => net.pidsIn(net.bastionNs, '--relay').length === 0, 15_000, 50);
 });

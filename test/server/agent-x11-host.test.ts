@@ -171,3 +171,20 @@ test('agent: a tsshd that exits with the session still open removes the socket d
   assert.match(out, /^\/.+\/agent\.[0-9]+$/);
   assert.equal(existsSync(dirname(out)), false, `${dirname(out)} was left behind`);
 });
+
+test('agent: ChannelTimeout agent-connection=1 closes an idle agent connection (as sshd)', async () => {
+  const [client, server] = memoryConnectionPair();
+  const fwd = new SessionForwarding({ ...policy(), channelTimeouts: [{ type: 'agent-connection', seconds: 1 }] } as AgentX11Policy);
+  const setup = await fwd.setup(server, request({ agent: true }), {});
+  try {
+    const arriving = nextStream(client, StreamKind.Agent);
+    const socket = connect(setup.env.SSH_AUTH_SOCK!);
+    let closed = false;
+    socket.on('error', () => undefined);
+    socket.on('close', () => (closed = true));
+    await arriving;
+    await waitFor('the idle agent connection to be closed', () => closed, 10_000, 20);
+  } finally {
+    setup.release();
+  }
+});
