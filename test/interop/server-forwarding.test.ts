@@ -86,7 +86,9 @@ async function udpForwardEchoes(flag: '-L' | '-R'): Promise<void> {
     }
     await waitFor('most replies', () => [...client.replies.keys()].filter((k) => k < 100).length >= 95, 20_000, 50);
     for (const [seq, reply] of client.replies) if (seq < 100) assert.ok(reply.equals(sent.get(seq)!), `datagram ${seq} came back unchanged`);
-    assert.ok(client.replies.has(99), 'a 1882-byte datagram (larger than one KCP datagram) came back');
+    // Up to 5 may be lost (datagrams are unreliable); among the large ones (over 1400 bytes: seq 73..99) most must come back.
+    const large = [...client.replies.keys()].filter((k) => k >= 73 && k < 100).length;
+    assert.ok(large >= 22, `${large} of 27 datagrams larger than one KCP datagram came back`);
   } finally {
     client.close();
     target.close();
