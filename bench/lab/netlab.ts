@@ -11,9 +11,10 @@
  * process still running inside the namespaces) is removed by destroy(),
  * which the lab calls on every exit path.
  */
+import { pidsInNamespace } from '../../test/support/netns-pids.js';
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LinkEmulator } from './link-emulator.js';
@@ -115,22 +116,7 @@ export class NetLab {
 
   /** PIDs of the processes running inside one of the lab's namespaces. */
   pidsIn(ns: string): number[] {
-    let inode: string;
-    try {
-      inode = String(statSync(`/run/netns/${ns}`).ino);
-    } catch {
-      return [];
-    }
-    const pids: number[] = [];
-    for (const name of readdirSync('/proc')) {
-      if (!/^\d+$/.test(name)) continue;
-      try {
-        if (readlinkSync(`/proc/${name}/ns/net`) === `net:[${inode}]`) pids.push(Number(name));
-      } catch {
-        // Gone, or a kernel thread.
-      }
-    }
-    return pids;
+    return pidsInNamespace(ns);
   }
 
   /** End (by PID) every process in the namespaces except `keep`: SIGTERM, then SIGKILL after `graceMs`. */

@@ -9,8 +9,9 @@
  * ProxyCommand `ssh -W`). Everything is removed by destroy(), by
  * PID and by name.
  */
+import { pidsInNamespace } from './netns-pids.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { throwawayHostConfig, TSSHD_BIN } from './sshd.js';
@@ -145,24 +146,7 @@ export class JumpNet {
 
   /** PIDs in a namespace whose command line contains `needle`. */
   pidsIn(ns: string, needle = ''): number[] {
-    let inode: string;
-    try {
-      inode = String(statSync(`/run/netns/${ns}`).ino);
-    } catch {
-      return [];
-    }
-    const pids: number[] = [];
-    for (const name of readdirSync('/proc')) {
-      if (!/^\d+$/.test(name)) continue;
-      try {
-        if (readlinkSync(`/proc/${name}/ns/net`) !== `net:[${inode}]`) continue;
-        if (needle !== '' && !readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(needle)) continue;
-        pids.push(Number(name));
-      } catch {
-        // gone
-      }
-    }
-    return pids;
+    return pidsInNamespace(ns, needle);
   }
 
   async destroy(): Promise<void> {
